@@ -1,0 +1,6 @@
+//! The command line: `run`, `inspect`, `check` and `demo`.
+
+pub mod check;
+pub mod demo;
+pub mod inspect;
+pub mod run;

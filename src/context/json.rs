@@ -1,0 +1,1 @@
+//! Streaming JSON object visitor: document order, duplicates, depth, scalars → PHP strings.

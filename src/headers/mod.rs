@@ -1,0 +1,1 @@
+//! Trusted header names and values; anti-spoof matching; the header signature.

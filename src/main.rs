@@ -1,0 +1,35 @@
+//! The `flowgate` binary: parses the command line and hands over to [`flowgate::cli`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use flowgate::cli;
+
+/// Edge proxy for live-chat widgets: validates the visitor context, hands the backend trusted headers.
+#[derive(Debug, Parser)]
+#[command(name = "flowgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Run(cli::run::Args),
+    /// Show what the edge does with one visitor-context payload.
+    Inspect(cli::inspect::Args),
+    /// Validate a configuration file, listing every problem.
+    Check(cli::check::Args),
+    /// Run the proxy with a built-in sample chat backend and the in-process store.
+    Demo(cli::demo::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run(args) => cli::run::main(args),
+        Command::Inspect(args) => cli::inspect::main(args),
+        Command::Check(args) => cli::check::main(args),
+        Command::Demo(args) => cli::demo::main(args),
+    }
+}

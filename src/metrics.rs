@@ -1,0 +1,1 @@
+//! Prometheus counters by outcome and reason, and the admin (`/metrics`, `/healthz`) service.

@@ -1,0 +1,1 @@
+//! `ims_*` keys → the workflow engine's pre-fill slots.

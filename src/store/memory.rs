@@ -1,0 +1,1 @@
+//! The in-process store (moka): bounded by bytes and TTL; the default for a single instance.

@@ -1,0 +1,71 @@
+//! Session storage: one small trait, an in-process backend and a Redis backend.
+//!
+//! An init with an accepted context `put`s the precomputed header values for its
+//! (site, session); an init without one `delete`s them; session routes `get` and re-attach them.
+//! The time-to-live is a property of the store, set when it is built.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+pub mod memory;
+pub mod redis;
+
+/// Identifies one chat session; keys are always scoped by site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionKey<'a> {
+    /// The widget's `siteid`, already validated.
+    pub site: &'a str,
+    /// The widget's `jsSessionId`, already validated.
+    pub session: &'a str,
+}
+
+/// What session routes re-attach: the exact trusted header values, computed once at init.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionEntry {
+    /// Value of the `Context` header.
+    pub context: String,
+    /// Value of the `Prefill` header.
+    pub prefill: String,
+    /// Value of the `Status` header.
+    pub status: String,
+}
+
+/// Why a store call did not complete; the proxy goes on without stored context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The call did not finish within its deadline.
+    Timeout,
+    /// The backend is unreachable or answered with an error.
+    Unavailable(String),
+    /// The circuit breaker is open: the backend is not being called for a cool-down.
+    CircuitOpen,
+    /// A stored value could not be decoded.
+    Corrupt,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Timeout => f.write_str("store call timed out"),
+            StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+            StoreError::CircuitOpen => f.write_str("store circuit open"),
+            StoreError::Corrupt => f.write_str("stored value is corrupt"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A session store backend.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores `entry` for `key`, replacing what was there, with the store's TTL.
+    async fn put(&self, key: SessionKey<'_>, entry: &SessionEntry) -> Result<(), StoreError>;
+    /// Returns the entry for `key`, if one is stored and not expired.
+    async fn get(&self, key: SessionKey<'_>) -> Result<Option<SessionEntry>, StoreError>;
+    /// Removes the entry for `key`; removing a missing entry is not an error.
+    async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError>;
+    /// A short backend name for metrics and logs (`memory`, `redis`, …).
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,1 @@
+//! The Redis store: standalone, Sentinel and Cluster, every call under a deadline and a breaker.

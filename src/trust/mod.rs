@@ -1,0 +1,1 @@
+//! Signed visitor context: per-site JWT verification of what the host site's server signed.
