@@ -1,13 +1,298 @@
-//! `flowgate inspect`.
+//! `flowgate inspect`: what the edge does with a visitor-context payload.
+//!
+//! Human mode shows the accepted pairs, every dropped key with its reason (never a dropped
+//! value), the pre-fill slots and the trusted header values the proxy would send.
+//! `--jsonl` is the machine mode of the contract: one `{"id","b64"}` object per input line in,
+//! one `{"id","pairs","prefill","reason"}` object per line out, in input order; a malformed
+//! line is answered with `{"id","error"}` on its line.
 
+use std::borrow::Cow;
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
+
+use serde::Deserialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer as _};
+use serde_json::value::RawValue;
+
+use crate::context::{Context, Discard, Pipeline};
+use crate::headers::{self, Status};
+use crate::prefill::prefill;
 
 /// Arguments of `flowgate inspect`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The context value as the proxy sees it after URL decoding (base64); `-` or nothing
+    /// reads it from stdin (one trailing line ending is ignored).
+    pub payload: Option<String>,
+    /// Read `{"id":…,"b64":…}` lines from stdin and write one JSON result line for each.
+    #[arg(long, conflicts_with = "payload")]
+    pub jsonl: bool,
+    /// Header name prefix to show in human mode.
+    #[arg(long, default_value = headers::DEFAULT_PREFIX)]
+    pub prefix: String,
+}
 
 /// Runs `flowgate inspect`.
-pub fn main(_args: Args) -> ExitCode {
-    eprintln!("flowgate inspect: not available in this build");
-    ExitCode::FAILURE
+pub fn main(args: Args) -> ExitCode {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = if args.jsonl {
+        jsonl(io::stdin().lock(), &mut out)
+    } else {
+        human(&args, &mut out)
+    };
+    match result.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flowgate inspect: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
+    let raw: Vec<u8> = match args.payload.as_deref() {
+        Some(p) if p != "-" => p.as_bytes().to_vec(),
+        _ => {
+            let mut buf = Vec::new();
+            io::stdin().lock().read_to_end(&mut buf)?;
+            if buf.ends_with(b"\n") {
+                buf.pop();
+                if buf.ends_with(b"\r") {
+                    buf.pop();
+                }
+            }
+            buf
+        }
+    };
+    write_report(&raw, &args.prefix, out)
+}
+
+/// Writes the human report for one raw payload.
+pub fn write_report(raw: &[u8], prefix: &str, out: &mut impl Write) -> io::Result<()> {
+    let mut ctx = Context::new();
+    let result = Pipeline::new().run(raw, &mut ctx);
+    let status = match result {
+        Ok(()) => Status::Accepted,
+        Err(reason) => Status::Discarded(reason),
+    };
+    writeln!(out, "input: {} bytes", raw.len())?;
+    writeln!(out, "status: {status}")?;
+    if result.is_ok() {
+        writeln!(out, "\naccepted pairs ({}):", ctx.len())?;
+        for (k, v) in ctx.pairs() {
+            writeln!(out, "  {k} = {v:?}")?;
+        }
+        let dropped = ctx.dropped();
+        writeln!(out, "\ndropped pairs ({}):", dropped.len())?;
+        for (k, reason) in dropped {
+            writeln!(out, "  {k:?}: {reason}")?;
+        }
+        let p = prefill(&ctx);
+        writeln!(out, "\npre-fill slots ({}):", p.slots().count())?;
+        for (slot, v) in p.slots() {
+            writeln!(out, "  {slot} = {v:?}")?;
+        }
+        writeln!(out, "\nheaders:")?;
+        writeln!(out, "  {prefix}{}: {status}", headers::STATUS)?;
+        writeln!(
+            out,
+            "  {prefix}{}: {}",
+            headers::CONTEXT,
+            headers::context_value(&ctx)
+        )?;
+        writeln!(
+            out,
+            "  {prefix}{}: {}",
+            headers::PREFILL,
+            headers::prefill_value(&p)
+        )?;
+    } else {
+        writeln!(out, "\nheaders:")?;
+        writeln!(out, "  {prefix}{}: {status}", headers::STATUS)?;
+    }
+    Ok(())
+}
+
+/// One input line of `--jsonl`; other fields are ignored.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    b64: Option<&'a RawValue>,
+}
+
+/// `--jsonl`: reads `input` line by line and writes one result line per input line.
+pub fn jsonl(mut input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
+    let mut pipeline = Pipeline::new();
+    let mut ctx = Context::new();
+    let mut line = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if line.ends_with(b"\n") {
+            line.pop();
+        }
+        buf.clear();
+        answer_line(&line, &mut pipeline, &mut ctx, &mut buf);
+        buf.push(b'\n');
+        out.write_all(&buf)?;
+    }
+}
+
+fn answer_line(line: &[u8], pipeline: &mut Pipeline, ctx: &mut Context, buf: &mut Vec<u8>) {
+    let parsed = std::str::from_utf8(line)
+        .map_err(|_| "input line is not UTF-8".to_owned())
+        .and_then(|text| {
+            serde_json::from_str::<Line>(text)
+                .map_err(|e| format!("input line is not a JSON object: {e}"))
+        });
+    let line = match parsed {
+        Ok(line) => line,
+        Err(message) => return write_error(buf, None, &message),
+    };
+    let b64: Cow<str> = match line.b64.map(|raw| read_string(raw.get())) {
+        Some(Some(s)) => s,
+        Some(None) => return write_error(buf, line.id, "field `b64` is not a string"),
+        None => return write_error(buf, line.id, "missing field `b64`"),
+    };
+    let result = pipeline.run(b64.as_bytes(), ctx);
+    write_result(buf, line.id, ctx, result);
+}
+
+/// The string a raw JSON value holds, borrowed when it has no escapes.
+fn read_string(raw: &str) -> Option<Cow<'_, str>> {
+    if let Ok(s) = serde_json::from_str::<&str>(raw) {
+        return Some(Cow::Borrowed(s));
+    }
+    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+}
+
+fn write_result(
+    buf: &mut Vec<u8>,
+    id: Option<&RawValue>,
+    ctx: &Context,
+    result: Result<(), Discard>,
+) {
+    let null = RawValue::NULL;
+    let mut ser = serde_json::Serializer::new(&mut *buf);
+    // Serialising into a Vec cannot fail; the `let _` keeps clippy quiet without unwrap.
+    let _ = (|| -> serde_json::Result<()> {
+        let mut map = ser.serialize_map(Some(4))?;
+        map.serialize_entry("id", id.unwrap_or(null))?;
+        match result {
+            Ok(()) => {
+                map.serialize_entry("pairs", &PairList(ctx))?;
+                map.serialize_entry("prefill", &SlotMap(ctx))?;
+                map.serialize_entry("reason", &None::<&str>)?;
+            }
+            Err(reason) => {
+                map.serialize_entry("pairs", &None::<()>)?;
+                map.serialize_entry("prefill", &SlotMap(&Context::new()))?;
+                map.serialize_entry("reason", reason.as_str())?;
+            }
+        }
+        SerializeMap::end(map)
+    })();
+}
+
+fn write_error(buf: &mut Vec<u8>, id: Option<&RawValue>, message: &str) {
+    let mut ser = serde_json::Serializer::new(&mut *buf);
+    let _ = (|| -> serde_json::Result<()> {
+        let mut map = ser.serialize_map(Some(2))?;
+        map.serialize_entry("id", id.unwrap_or(RawValue::NULL))?;
+        map.serialize_entry("error", message)?;
+        SerializeMap::end(map)
+    })();
+}
+
+/// `[[key, value], …]` of the accepted pairs.
+struct PairList<'a>(&'a Context);
+
+impl serde::Serialize for PairList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for pair in self.0.pairs() {
+            seq.serialize_element(&[pair.0, pair.1])?;
+        }
+        seq.end()
+    }
+}
+
+/// `{slot: value, …}` of the pre-fill.
+struct SlotMap<'a>(&'a Context);
+
+impl serde::Serialize for SlotMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(prefill(self.0).slots())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &str) -> String {
+        let mut out = Vec::new();
+        jsonl(input.as_bytes(), &mut out).unwrap_or_default();
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn jsonl_shape() {
+        let got = run(concat!(
+            r#"{"id":"a","b64":"eyJpbXNfZW1haWwiOiJ4QHkiLCJiIGIiOjF9"}"#,
+            "\n",
+            r#"{"id":7,"b64":"e30-"}"#,
+            "\n"
+        ));
+        assert_eq!(
+            got,
+            concat!(
+                r#"{"id":"a","pairs":[["ims_email","x@y"]],"prefill":{"visitor_email":"x@y","email":"x@y"},"reason":null}"#,
+                "\n",
+                r#"{"id":7,"pairs":null,"prefill":{},"reason":"base64"}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn malformed_lines_get_an_error_object_each() {
+        let got = run("not json\n\n{\"id\":1}\n{\"id\":2,\"b64\":5}\n{\"b64\":\"e30=\"}");
+        let lines: Vec<serde_json::Value> = got
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_default())
+            .collect();
+        assert_eq!(lines.len(), 5);
+        assert!(lines[0]["error"].is_string() && lines[0]["id"].is_null());
+        assert!(lines[1]["error"].is_string());
+        assert_eq!(lines[2]["id"], 1);
+        assert!(lines[2]["error"].is_string());
+        assert_eq!(lines[3]["id"], 2);
+        assert!(lines[3]["error"].is_string());
+        assert_eq!(lines[4]["pairs"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn human_report_never_shows_dropped_values() {
+        // {"ok":"v","bad key":"secret-value"}
+        let mut out = Vec::new();
+        write_report(
+            b"eyJvayI6InYiLCJiYWQga2V5Ijoic2VjcmV0LXZhbHVlIn0=",
+            "X-Flowgate-",
+            &mut out,
+        )
+        .unwrap_or_default();
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.contains("\"bad key\": key_invalid"), "{text}");
+        assert!(!text.contains("secret-value"), "{text}");
+        assert!(text.contains("X-Flowgate-Status: accepted"), "{text}");
+    }
 }

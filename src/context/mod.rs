@@ -8,6 +8,12 @@ pub mod base64;
 pub mod html;
 pub mod json;
 pub mod limits;
+pub mod scalar;
+
+use std::fmt;
+
+use self::json::{JsonError, Value};
+use self::limits::{MAX_KEY_BYTES, MAX_PAIRS, MAX_RAW_BYTES, MAX_VALUE_CHARS};
 
 /// Why a whole context was discarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,5 +78,355 @@ impl DropReason {
             DropReason::ValueType => "value_type",
             DropReason::OverCap => "over_cap",
         }
+    }
+}
+
+impl fmt::Display for Discard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of the pipeline for one payload: accepted pairs in order, dropped keys.
+///
+/// Reusable: [`Context::clear`] keeps the capacity, so a hot loop allocates nothing once warm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// Keys and values of accepted pairs, back to back.
+    text: String,
+    /// Per accepted pair: key start, key end (= value start), value end, in `text`.
+    pairs: Vec<(u32, u32, u32)>,
+    /// Keys of dropped pairs, back to back.
+    dropped_text: String,
+    /// Per dropped pair: key start, key end in `dropped_text`, and why.
+    dropped: Vec<(u32, u32, DropReason)>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empties the context, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.pairs.clear();
+        self.dropped_text.clear();
+        self.dropped.clear();
+    }
+
+    /// The accepted pairs, in document order.
+    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone + '_ {
+        self.pairs.iter().map(|&(k, v, end)| {
+            (
+                &self.text[k as usize..v as usize],
+                &self.text[v as usize..end as usize],
+            )
+        })
+    }
+
+    /// The dropped pairs' keys (never their values), in document order, with the reason.
+    pub fn dropped(&self) -> impl ExactSizeIterator<Item = (&str, DropReason)> + Clone + '_ {
+        self.dropped
+            .iter()
+            .map(|&(s, e, r)| (&self.dropped_text[s as usize..e as usize], r))
+    }
+
+    /// The value of an accepted key, if any (case-sensitive).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Whether no pair was accepted.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The number of accepted pairs.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    fn push_dropped(&mut self, key: &str, reason: DropReason) {
+        let start = self.dropped_text.len() as u32;
+        self.dropped_text.push_str(key);
+        self.dropped
+            .push((start, self.dropped_text.len() as u32, reason));
+    }
+}
+
+/// The pipeline with its reusable buffers; keep one per thread on the hot path.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    base64: base64::Decoder,
+    object: json::Object,
+    /// A member's value as PHP's `(string)` gives it.
+    value: String,
+    /// The value after `html_entity_decode`.
+    decoded: String,
+    /// The value after `strip_tags`.
+    stripped: String,
+    /// Float formatting.
+    digits: String,
+}
+
+impl Pipeline {
+    /// A pipeline with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs the whole pipeline on a raw (URL-decoded) `visitor_context` value.
+    ///
+    /// `out` is cleared first; on a discard it is left empty.
+    pub fn run(&mut self, raw: &[u8], out: &mut Context) -> Result<(), Discard> {
+        out.clear();
+        if raw.len() > MAX_RAW_BYTES {
+            return Err(Discard::Size);
+        }
+        let mut decoder = std::mem::take(&mut self.base64);
+        let result = match decoder.decode(raw) {
+            Ok(json) => self.run_json(json, out),
+            Err(_) => Err(Discard::Base64),
+        };
+        self.base64 = decoder;
+        result
+    }
+
+    /// Runs the pipeline from the JSON step on (the input is already base64-decoded).
+    ///
+    /// `out` is cleared first; on a discard it is left empty.
+    pub fn run_json(&mut self, json: &[u8], out: &mut Context) -> Result<(), Discard> {
+        out.clear();
+        self.object.parse(json).map_err(|e| match e {
+            JsonError::Invalid => Discard::Json,
+            JsonError::NotObject => Discard::NotObject,
+        })?;
+
+        for member in self.object.members() {
+            let key = self.object.text(json, member.key);
+            if out.len() == MAX_PAIRS {
+                out.push_dropped(key, DropReason::OverCap);
+                continue;
+            }
+            if key.len() > MAX_KEY_BYTES {
+                out.push_dropped(key, DropReason::KeyTooLong);
+                continue;
+            }
+            if !is_valid_key(key) {
+                out.push_dropped(key, DropReason::KeyInvalid);
+                continue;
+            }
+            let value: &str = match member.value {
+                Value::Str(span) => self.object.text(json, span),
+                Value::Int(i) => {
+                    self.value.clear();
+                    scalar::push_int(&mut self.value, i);
+                    &self.value
+                }
+                Value::Float(f) => {
+                    self.value.clear();
+                    scalar::push_float(&mut self.value, f, &mut self.digits);
+                    &self.value
+                }
+                Value::Bool(b) => {
+                    self.value.clear();
+                    scalar::push_bool(&mut self.value, b);
+                    &self.value
+                }
+                Value::Other => {
+                    out.push_dropped(key, DropReason::ValueType);
+                    continue;
+                }
+            };
+            let key_start = out.text.len() as u32;
+            out.text.push_str(key);
+            let value_start = out.text.len() as u32;
+            sanitize_value_into(value, &mut self.decoded, &mut self.stripped, &mut out.text);
+            out.pairs
+                .push((key_start, value_start, out.text.len() as u32));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the pipeline once with fresh buffers (convenience; the hot path reuses a [`Pipeline`]).
+pub fn sanitize(raw: &[u8]) -> Result<Context, Discard> {
+    let mut out = Context::new();
+    Pipeline::new().run(raw, &mut out)?;
+    Ok(out)
+}
+
+/// `^[A-Za-z0-9_-]+\z`.
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Appends the sanitised `value`: `html_entity_decode` → `strip_tags` → first 500 code points.
+pub fn sanitize_value_into(
+    value: &str,
+    decoded: &mut String,
+    stripped: &mut String,
+    out: &mut String,
+) {
+    decoded.clear();
+    html_pending::entity_decode_into(value, decoded);
+    stripped.clear();
+    html_pending::strip_tags_into(decoded, stripped);
+    out.push_str(truncate_chars(stripped, MAX_VALUE_CHARS));
+}
+
+/// The first `max` Unicode code points of `s` (PHP `mb_substr($s, 0, $max)`).
+pub fn truncate_chars(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    match s.char_indices().nth(max) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
+/// Stand-ins until the PHP-exact sanitiser is in `html`: values pass through unchanged.
+mod html_pending {
+    pub fn entity_decode_into(input: &str, out: &mut String) {
+        out.push_str(input);
+    }
+
+    pub fn strip_tags_into(input: &str, out: &mut String) {
+        out.push_str(input);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::base64::Engine as _;
+
+    fn b64(json: &str) -> String {
+        ::base64::engine::general_purpose::STANDARD.encode(json)
+    }
+
+    fn pairs(json: &str) -> Result<Vec<(String, String)>, Discard> {
+        let ctx = sanitize(b64(json).as_bytes())?;
+        Ok(ctx
+            .pairs()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect())
+    }
+
+    fn dropped(json: &str) -> Vec<(String, DropReason)> {
+        let ctx = sanitize(b64(json).as_bytes()).unwrap_or_default();
+        ctx.dropped().map(|(k, r)| (k.to_owned(), r)).collect()
+    }
+
+    #[test]
+    fn size_limit_is_inclusive() {
+        let mut p = Pipeline::new();
+        let mut ctx = Context::new();
+        assert_eq!(p.run(&[b'A'; 20_001], &mut ctx), Err(Discard::Size));
+        assert_eq!(p.run(&[b'A'; 20_000], &mut ctx), Err(Discard::Json));
+    }
+
+    #[test]
+    fn discards() {
+        assert_eq!(pairs("[1]"), Err(Discard::NotObject));
+        assert_eq!(pairs("{"), Err(Discard::Json));
+        assert_eq!(sanitize(b"e30-").err(), Some(Discard::Base64));
+        assert_eq!(pairs("{}"), Ok(vec![]));
+    }
+
+    #[test]
+    fn scalars_become_php_strings() {
+        let got = pairs(r#"{"a":true,"b":false,"c":1e15,"d":0.30000000000000004,"e":7}"#);
+        let want = [
+            ("a", "1"),
+            ("b", ""),
+            ("c", "1.0E+15"),
+            ("d", "0.3"),
+            ("e", "7"),
+        ];
+        assert_eq!(
+            got,
+            Ok(want
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect())
+        );
+    }
+
+    #[test]
+    fn key_rules() {
+        let long = "k".repeat(101);
+        let json = format!(
+            r#"{{"{long}":"x","{}":"y","a b":"z","a\n":"n","":"e","ok-_9":"v","n":null,"arr":[],"obj":{{}}}}"#,
+            "k".repeat(100)
+        );
+        assert_eq!(
+            dropped(&json),
+            vec![
+                (long, DropReason::KeyTooLong),
+                ("a b".to_owned(), DropReason::KeyInvalid),
+                ("a\n".to_owned(), DropReason::KeyInvalid),
+                (String::new(), DropReason::KeyInvalid),
+                ("n".to_owned(), DropReason::ValueType),
+                ("arr".to_owned(), DropReason::ValueType),
+                ("obj".to_owned(), DropReason::ValueType),
+            ]
+        );
+        assert_eq!(pairs(&json).map(|p| p.len()), Ok(2));
+    }
+
+    #[test]
+    fn cap_counts_accepted_pairs_after_collapsing() {
+        let mut json = String::from("{\"bad key\":1");
+        for i in 0..60 {
+            json.push_str(&format!(",\"k{i}\":{i}"));
+        }
+        json.push_str(",\"k0\":\"last\"}");
+        let ctx = sanitize(b64(&json).as_bytes()).unwrap_or_default();
+        assert_eq!(ctx.len(), 50);
+        assert_eq!(ctx.get("k0"), Some("last"));
+        assert_eq!(ctx.get("k49"), Some("49"));
+        let over: Vec<_> = ctx
+            .dropped()
+            .filter(|(_, r)| *r == DropReason::OverCap)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(over.first(), Some(&"k50"));
+        assert_eq!(over.len(), 10);
+    }
+
+    #[test]
+    fn values_are_cut_to_500_code_points() {
+        let json = format!(r#"{{"a":"{}"}}"#, "é".repeat(600));
+        let ctx = sanitize(b64(&json).as_bytes()).unwrap_or_default();
+        assert_eq!(ctx.get("a").map(|v| v.chars().count()), Some(500));
+    }
+
+    #[test]
+    fn pipeline_reuse_leaves_no_residue() {
+        let mut p = Pipeline::new();
+        let mut ctx = Context::new();
+        assert_eq!(
+            p.run(b64(r#"{"a":"1","b":[]}"#).as_bytes(), &mut ctx),
+            Ok(())
+        );
+        assert_eq!(
+            p.run(b64("[]").as_bytes(), &mut ctx),
+            Err(Discard::NotObject)
+        );
+        assert!(ctx.is_empty());
+        assert_eq!(ctx.dropped().len(), 0);
     }
 }
