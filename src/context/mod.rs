@@ -280,9 +280,9 @@ pub fn sanitize_value_into(
     out: &mut String,
 ) {
     decoded.clear();
-    html_pending::entity_decode_into(value, decoded);
+    html::entity_decode_into(value, decoded);
     stripped.clear();
-    html_pending::strip_tags_into(decoded, stripped);
+    html::strip_tags_into(decoded, stripped);
     out.push_str(truncate_chars(stripped, MAX_VALUE_CHARS));
 }
 
@@ -294,17 +294,6 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((end, _)) => &s[..end],
         None => s,
-    }
-}
-
-/// Stand-ins until the PHP-exact sanitiser is in `html`: values pass through unchanged.
-mod html_pending {
-    pub fn entity_decode_into(input: &str, out: &mut String) {
-        out.push_str(input);
-    }
-
-    pub fn strip_tags_into(input: &str, out: &mut String) {
-        out.push_str(input);
     }
 }
 
