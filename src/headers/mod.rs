@@ -3,6 +3,8 @@
 //! Header values are ASCII only: the context and the pre-fill travel as standard padded
 //! base64 of a UTF-8 JSON object whose members keep the pipeline's order.
 
+pub mod signature;
+
 use std::fmt;
 
 use base64::Engine as _;
