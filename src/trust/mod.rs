@@ -1,5 +1,123 @@
 //! Signed visitor context: per-site JWT verification of what the host site's server signed.
+//!
+//! # Trust model
+//! An unsigned visitor context is built in the visitor's browser: anyone can claim any
+//! `ims_email`. A site that wants identity pre-fill it can rely on turns on signed context: the
+//! host site's *server* signs the context as a JWT with a secret it shares with flowgate, and the
+//! page hands the token to the widget, which sends it as the `visitor_context_token` parameter
+//! of the init request. flowgate verifies it ([`token::verify`]) and runs the private claims
+//! through the same SPEC §1 pipeline as an unsigned context.
+//!
+//! Per site, `mode` decides:
+//!
+//! | mode | token verifies | token present but bad | no token, unsigned context |
+//! | --- | --- | --- | --- |
+//! | `off` (default) | token ignored | token ignored | `accepted` |
+//! | `optional` | `accepted; verified` | `discarded; reason=bad_signature` | `accepted; unverified` |
+//! | `required` | `accepted; verified` | `discarded; reason=bad_signature` | `accepted; unverified`, every `ims_*` key dropped (`unverified_identity`) |
+//!
+//! A bad token is never downgraded to an unverified context: the request's context is
+//! discarded, so a tampered identity cannot slip through as "unverified but pre-filled".
+//!
+//! # Why a separate parameter
+//! The token travels in its own query parameter rather than in `visitor_context`: the unsigned
+//! path keeps its exact, conformance-tested behaviour; flowgate never has to guess whether a
+//! value is base64 JSON or a JWT; and a page can migrate site by site with both in place (when a
+//! token is present, the unsigned `visitor_context` of the same request is ignored).
 
+pub mod provider;
 pub mod secret;
+pub mod sign;
+pub mod token;
+
+use std::collections::HashMap;
+use std::fmt;
 
 pub use secret::Secret;
+pub use token::{SiteKey, TokenError, VerifiedToken};
+
+/// The default clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
+pub const DEFAULT_LEEWAY_SECS: u64 = 60;
+
+/// How a site treats signed visitor context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Tokens are ignored; the unsigned context is handled as always (`Status: accepted`).
+    #[default]
+    Off,
+    /// A token is verified when present; an unsigned context is accepted as `unverified`.
+    Optional,
+    /// Like `optional`, but an unsigned context loses its `ims_*` keys.
+    Required,
+}
+
+impl Mode {
+    /// The config-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Optional => "optional",
+            Mode::Required => "required",
+        }
+    }
+
+    /// Parses the config-file spelling.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "off" => Some(Mode::Off),
+            "optional" => Some(Mode::Optional),
+            "required" => Some(Mode::Required),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One site's signed-context settings.
+#[derive(Debug, Clone, Default)]
+pub struct SitePolicy {
+    /// The site's mode.
+    pub mode: Mode,
+    /// The keys a token may name with its `kid`.
+    pub keys: Vec<SiteKey>,
+    /// Allowed clock skew for `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_secs: u64,
+}
+
+/// Every site's settings; a site that is not listed is [`Mode::Off`].
+#[derive(Debug, Clone, Default)]
+pub struct TrustPolicy {
+    sites: HashMap<String, SitePolicy>,
+}
+
+impl TrustPolicy {
+    /// An empty policy: every site off.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the policy of `site`.
+    pub fn insert(&mut self, site: impl Into<String>, policy: SitePolicy) {
+        self.sites.insert(site.into(), policy);
+    }
+
+    /// The policy of `site`, if it is listed.
+    pub fn site(&self, site: &str) -> Option<&SitePolicy> {
+        self.sites.get(site)
+    }
+
+    /// The mode of `site` ([`Mode::Off`] when not listed).
+    pub fn mode(&self, site: &str) -> Mode {
+        self.site(site).map_or(Mode::Off, |p| p.mode)
+    }
+
+    /// Whether any site uses signed context.
+    pub fn is_empty(&self) -> bool {
+        self.sites.values().all(|p| p.mode == Mode::Off)
+    }
+}
