@@ -31,19 +31,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
 use crate::headers::signature::{self, FormatError, SignedFields};
+use crate::headers::{CONTEXT, PREFILL, SESSION, SIGNATURE, SITE, STATUS};
 
 /// The default accepted distance between the signature's `t` and the verifier's clock.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
-/// Header-name prefix flowgate uses unless configured otherwise.
-pub const DEFAULT_PREFIX: &str = "X-Flowgate-";
-
-const SITE: &str = "Site";
-const SESSION: &str = "Session";
-const STATUS: &str = "Status";
-const CONTEXT: &str = "Context";
-const PREFILL: &str = "Prefill";
-const SIGNATURE: &str = "Signature";
+pub use crate::headers::DEFAULT_PREFIX;
 
 /// A request as the backend received it: its path and a header lookup.
 pub trait SignedRequest {
