@@ -26,15 +26,18 @@ pub enum Discard {
     Json,
     /// Valid JSON whose top-level value is not an object.
     NotObject,
+    /// A signed-context token was present but did not verify (see [`crate::trust`]).
+    BadSignature,
 }
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub const ALL: [Discard; 4] = [
+    pub const ALL: [Discard; 5] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
         Discard::NotObject,
+        Discard::BadSignature,
     ];
 
     /// The stable snake_case name used in metrics, headers and `inspect`.
@@ -44,6 +47,7 @@ impl Discard {
             Discard::Base64 => "base64",
             Discard::Json => "json",
             Discard::NotObject => "not_object",
+            Discard::BadSignature => "bad_signature",
         }
     }
 }
@@ -59,15 +63,18 @@ pub enum DropReason {
     ValueType,
     /// The pair came after [`limits::MAX_PAIRS`] pairs had been accepted.
     OverCap,
+    /// An `ims_*` key of an unsigned context on a site that requires signed identity.
+    UnverifiedIdentity,
 }
 
 impl DropReason {
     /// Every drop reason, in a stable order (for metrics).
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::KeyTooLong,
         DropReason::KeyInvalid,
         DropReason::ValueType,
         DropReason::OverCap,
+        DropReason::UnverifiedIdentity,
     ];
 
     /// The stable snake_case name used in metrics and `inspect`.
@@ -77,6 +84,7 @@ impl DropReason {
             DropReason::KeyInvalid => "key_invalid",
             DropReason::ValueType => "value_type",
             DropReason::OverCap => "over_cap",
+            DropReason::UnverifiedIdentity => "unverified_identity",
         }
     }
 }
@@ -152,6 +160,25 @@ impl Context {
     /// The number of accepted pairs.
     pub fn len(&self) -> usize {
         self.pairs.len()
+    }
+
+    /// Drops every accepted pair whose key matches `pred`, recording `reason`; order is kept.
+    pub fn drop_where(&mut self, mut pred: impl FnMut(&str) -> bool, reason: DropReason) {
+        let mut kept = 0;
+        for i in 0..self.pairs.len() {
+            let (k, v, end) = self.pairs[i];
+            let key = &self.text[k as usize..v as usize];
+            if pred(key) {
+                let start = self.dropped_text.len() as u32;
+                self.dropped_text.push_str(key);
+                self.dropped
+                    .push((start, self.dropped_text.len() as u32, reason));
+            } else {
+                self.pairs[kept] = (k, v, end);
+                kept += 1;
+            }
+        }
+        self.pairs.truncate(kept);
     }
 
     fn push_dropped(&mut self, key: &str, reason: DropReason) {

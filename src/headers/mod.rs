@@ -53,6 +53,11 @@ fn encode_object<K: serde::Serialize, V: serde::Serialize>(
 pub enum Status {
     /// The context was accepted (possibly with zero pairs).
     Accepted,
+    /// Accepted from a signed-context token that verified (`accepted; verified`).
+    Verified,
+    /// Accepted without a verified token on a site that uses signed context
+    /// (`accepted; unverified`).
+    Unverified,
     /// The request carried no context.
     Absent,
     /// The context was discarded, with the reason.
@@ -63,6 +68,8 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Status::Accepted => f.write_str("accepted"),
+            Status::Verified => f.write_str("accepted; verified"),
+            Status::Unverified => f.write_str("accepted; unverified"),
             Status::Absent => f.write_str("absent"),
             Status::Discarded(reason) => write!(f, "discarded; reason={}", reason.as_str()),
         }
