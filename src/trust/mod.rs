@@ -25,6 +25,7 @@
 //! value is base64 JSON or a JWT; and a page can migrate site by site with both in place (when a
 //! token is present, the unsigned `visitor_context` of the same request is ignored).
 
+pub mod config;
 pub mod evaluate;
 pub mod provider;
 pub mod secret;
