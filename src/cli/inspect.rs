@@ -30,6 +30,15 @@ pub struct Args {
     /// Header name prefix to show in human mode.
     #[arg(long, default_value = headers::DEFAULT_PREFIX)]
     pub prefix: String,
+    /// Site id of the init request: decides the signed-context mode (see `--config`).
+    #[arg(long, conflicts_with = "jsonl")]
+    pub site: Option<String>,
+    /// Signed-context token (`visitor_context_token`) to verify for `--site`.
+    #[arg(long, requires = "site")]
+    pub token: Option<String>,
+    /// Configuration file whose `sites:` section holds the site's mode and keys.
+    #[arg(short = 'c', long = "config", requires = "site")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// Runs `flowgate inspect`.
@@ -53,6 +62,22 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
+    if let Some(site) = args.site.as_deref() {
+        // With a token, an absent payload means "no unsigned context", not "read stdin".
+        let context = match (args.payload.as_deref(), &args.token) {
+            (Some(p), _) if p != "-" => Some(p.as_bytes().to_vec()),
+            (None, Some(_)) => None,
+            _ => Some(read_stdin_payload()?),
+        };
+        let req = crate::trust::inspect::Request {
+            site,
+            token: args.token.as_deref(),
+            context: context.as_deref(),
+            config: args.config.as_deref(),
+            prefix: &args.prefix,
+        };
+        return crate::trust::inspect::write_report(&req, out);
+    }
     let raw: Vec<u8> = match args.payload.as_deref() {
         Some(p) if p != "-" => p.as_bytes().to_vec(),
         _ => {
@@ -68,6 +93,18 @@ fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
         }
     };
     write_report(&raw, &args.prefix, out)
+}
+
+fn read_stdin_payload() -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    io::stdin().lock().read_to_end(&mut buf)?;
+    if buf.ends_with(b"\n") {
+        buf.pop();
+        if buf.ends_with(b"\r") {
+            buf.pop();
+        }
+    }
+    Ok(buf)
 }
 
 /// Writes the human report for one raw payload.

@@ -27,6 +27,7 @@
 
 pub mod config;
 pub mod evaluate;
+pub mod inspect;
 pub mod provider;
 pub mod secret;
 pub mod sign;

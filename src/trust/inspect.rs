@@ -1,0 +1,285 @@
+//! The signed-context part of `flowgate inspect`: for a site, a token and/or an unsigned
+//! context, what the edge decides and — when a token is refused — why.
+//!
+//! `flowgate inspect --site site1 --token <JWT> -c flowgate.yaml [B64]`
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use super::config::TrustConfig;
+use super::token::TokenError;
+use super::{InitInput, Mode, TokenOutcome, TrustPolicy, evaluate};
+use crate::context::{Context, Pipeline};
+use crate::headers;
+use crate::prefill::prefill;
+
+/// What `inspect` was asked about.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The site id the init request names.
+    pub site: &'a str,
+    /// The `visitor_context_token` value, if any.
+    pub token: Option<&'a str>,
+    /// The unsigned `visitor_context` value, if any.
+    pub context: Option<&'a [u8]>,
+    /// The configuration file holding `sites:` (keys and modes), if any.
+    pub config: Option<&'a Path>,
+    /// Trusted header prefix for the header lines.
+    pub prefix: &'a str,
+}
+
+/// A sentence for each refusal, for people reading `inspect` output.
+pub fn explain(e: TokenError) -> &'static str {
+    match e {
+        TokenError::TooLong => "the token is longer than 20000 characters",
+        TokenError::Malformed => {
+            "not a JWT: three base64url parts with a JSON header and a JSON object payload (no `crit`)"
+        }
+        TokenError::AlgNotAllowed => "alg must be HS256, HS384 or HS512",
+        TokenError::MissingKid => "the header has no kid; set it to a kid configured for the site",
+        TokenError::UnknownKid => "no key of this site has the token's kid",
+        TokenError::BadSignature => {
+            "the MAC does not match: wrong secret for this kid, or the token was altered"
+        }
+        TokenError::Expired => "exp is in the past (beyond the site's leeway)",
+        TokenError::NotYetValid => "nbf or iat is in the future (beyond the site's leeway)",
+        TokenError::WrongAudience => "aud is not this site's id",
+        TokenError::MissingClaim => "exp and aud are required (exp as a number)",
+        TokenError::BadClaim => "exp, nbf or iat is not a whole number of seconds",
+    }
+}
+
+/// Reads the config's `signing`/`sites` sections and resolves the site keys.
+pub fn load_policy(path: &Path) -> Result<TrustPolicy, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+    let yaml: yaml_serde::Value = yaml_serde::from_str(&text)
+        .map_err(|e| format!("{}: not valid YAML ({e})", path.display()))?;
+    let mut problems = Vec::new();
+    let config = TrustConfig::from_yaml(yaml.get("signing"), yaml.get("sites"), &mut problems);
+    let policy = config.policy();
+    if let Err(p) = &policy {
+        problems.extend(p.iter().cloned());
+    }
+    match policy {
+        Ok(policy) if problems.is_empty() => Ok(policy),
+        _ => Err(problems
+            .iter()
+            .map(|(k, m)| format!("{k}: {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+/// Writes the report; a configuration that cannot be used is an error.
+pub fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Result<()> {
+    let policy = match req.config {
+        Some(path) => load_policy(path).map_err(io::Error::other)?,
+        None => TrustPolicy::new(),
+    };
+    let site = policy.site(req.site);
+    let mode = policy.mode(req.site);
+    match site {
+        Some(s) => writeln!(
+            out,
+            "site: {} (mode {mode}, {} key(s): {}, leeway {} s)",
+            req.site,
+            s.keys.len(),
+            s.keys
+                .iter()
+                .map(|k| k.kid())
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.leeway_secs
+        )?,
+        None if req.config.is_some() => writeln!(
+            out,
+            "site: {} (not under sites: in the config, so mode off)",
+            req.site
+        )?,
+        None => writeln!(
+            out,
+            "site: {} (no -c given, so mode off; pass the config to check tokens)",
+            req.site
+        )?,
+    }
+    if let Some(token) = req.token {
+        writeln!(out, "token: {} characters", token.len())?;
+        for line in describe_token(token) {
+            writeln!(out, "  {line}")?;
+        }
+    }
+
+    let mut ctx = Context::new();
+    let outcome = evaluate(
+        &policy,
+        &InitInput {
+            site: req.site,
+            context: req.context,
+            token: req.token.map(str::as_bytes),
+        },
+        &mut Pipeline::new(),
+        &mut ctx,
+    );
+    match &outcome.token {
+        TokenOutcome::Absent if mode != Mode::Off => writeln!(
+            out,
+            "token: none sent, so the context is unverified{}",
+            if mode == Mode::Required {
+                " and its ims_* keys are dropped"
+            } else {
+                ""
+            }
+        )?,
+        TokenOutcome::Absent => {}
+        TokenOutcome::Ignored => writeln!(out, "token: ignored (the site's mode is off)")?,
+        TokenOutcome::Verified { kid } => writeln!(out, "token: verified with kid {kid}")?,
+        TokenOutcome::Rejected(e) => {
+            writeln!(out, "token: REFUSED ({}): {}", e.as_str(), explain(*e))?
+        }
+    }
+    let status = outcome.status;
+    writeln!(out, "status: {status}")?;
+    if outcome.is_accepted() {
+        writeln!(out, "\naccepted pairs ({}):", ctx.len())?;
+        for (k, v) in ctx.pairs() {
+            writeln!(out, "  {k} = {v:?}")?;
+        }
+        let dropped = ctx.dropped();
+        writeln!(out, "\ndropped pairs ({}):", dropped.len())?;
+        for (k, reason) in dropped {
+            writeln!(out, "  {k:?}: {reason}")?;
+        }
+        let p = prefill(&ctx);
+        writeln!(out, "\npre-fill slots ({}):", p.slots().count())?;
+        for (slot, v) in p.slots() {
+            writeln!(out, "  {slot} = {v:?}")?;
+        }
+    }
+    let prefix = req.prefix;
+    writeln!(out, "\nheaders:")?;
+    writeln!(out, "  {prefix}{}: {}", headers::SITE, req.site)?;
+    writeln!(out, "  {prefix}{}: {status}", headers::STATUS)?;
+    if outcome.is_accepted() {
+        writeln!(
+            out,
+            "  {prefix}{}: {}",
+            headers::CONTEXT,
+            headers::context_value(&ctx)
+        )?;
+        writeln!(
+            out,
+            "  {prefix}{}: {}",
+            headers::PREFILL,
+            headers::prefill_value(&prefill(&ctx))
+        )?;
+    }
+    Ok(())
+}
+
+/// The token's header and time claims, decoded without verification, for diagnosis only.
+fn describe_token(token: &str) -> Vec<String> {
+    let mut parts = token.split('.');
+    let decode = |p: Option<&str>| -> Option<Value> {
+        let bytes = URL_SAFE_NO_PAD.decode(p?).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    let mut lines = Vec::new();
+    match decode(parts.next()) {
+        Some(h) => lines.push(format!(
+            "header: alg {}, kid {}",
+            h.get("alg").map_or("(none)".into(), Value::to_string),
+            h.get("kid").map_or("(none)".into(), Value::to_string)
+        )),
+        None => lines.push("header: not base64url JSON".to_owned()),
+    }
+    let Some(claims) = decode(parts.next()) else {
+        lines.push("payload: not base64url JSON".to_owned());
+        return lines;
+    };
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut line = format!(
+        "claims: aud {}",
+        claims.get("aud").map_or("(none)".into(), Value::to_string)
+    );
+    for name in ["exp", "nbf", "iat"] {
+        match claims.get(name) {
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(t) if t >= now => {
+                    let _ = write!(line, ", {name} {t} (in {} s)", t - now);
+                }
+                Some(t) => {
+                    let _ = write!(line, ", {name} {t} ({} s ago)", now - t);
+                }
+                None => {
+                    let _ = write!(line, ", {name} {n} (not whole seconds)");
+                }
+            },
+            Some(other) => {
+                let _ = write!(line, ", {name} {other} (not a number)");
+            }
+            None => {}
+        }
+    }
+    lines.push(line);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::sign::{HostKey, sign_context};
+
+    #[test]
+    fn report_explains_a_refused_token() {
+        let dir = std::env::temp_dir().join(format!("flowgate-inspect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("f.yaml");
+        std::fs::write(
+            &conf,
+            "listen: 0.0.0.0:1\nsites:\n  s1:\n    mode: required\n    keys:\n      - {kid: k1, secret: \"0123456789abcdef0123456789abcdef\"}\n",
+        )
+        .unwrap();
+        let key = HostKey {
+            kid: "k1",
+            secret: b"0123456789abcdef0123456789abcdef",
+            alg: jsonwebtoken::Algorithm::HS256,
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        let good = sign_context(&[("ims_email", "a@b.c")], "s1", &key, now, 60).unwrap();
+        let old = sign_context(&[("ims_email", "a@b.c")], "s1", &key, now - 4000, 60).unwrap();
+        let run = |token: &str| {
+            let mut out = Vec::new();
+            write_report(
+                &Request {
+                    site: "s1",
+                    token: Some(token),
+                    context: None,
+                    config: Some(&conf),
+                    prefix: "X-Flowgate-",
+                },
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let ok = run(&good);
+        assert!(ok.contains("token: verified with kid k1"), "{ok}");
+        assert!(ok.contains("status: accepted; verified"), "{ok}");
+        assert!(ok.contains("visitor_email = \"a@b.c\""), "{ok}");
+        let bad = run(&old);
+        assert!(bad.contains("REFUSED (expired)"), "{bad}");
+        assert!(bad.contains("s ago"), "{bad}");
+        assert!(
+            bad.contains("status: discarded; reason=bad_signature"),
+            "{bad}"
+        );
+        assert!(!bad.contains("0123456789abcdef"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
