@@ -21,11 +21,118 @@ use memchr::{memchr, memchr2};
 ///
 /// That list is name-for-name and value-for-value the WHATWG table html-escape ships (same
 /// count, same names, same code points — checked against PHP itself by `tests/html_vs_php.rs`),
-/// so it is reused rather than copied. Sorted by name bytes, hence the binary search.
+/// so it is reused rather than copied. Sorted by name bytes.
 static NAMED: &[(&[u8], &str)] = &html_escape::NAMED_ENTITIES;
 
 /// Longest name in [`NAMED`] (`CounterClockwiseContourIntegral`); longer runs cannot match.
 const MAX_NAME_LEN: usize = 31;
+
+/// A name zero-padded to 32 bytes, as four little-endian words: equal keys mean equal names
+/// (names contain no zero byte), and a probe is four integer comparisons, not a `memcmp`.
+type NameKey = [u64; 4];
+
+/// Slots of the open-addressing table over [`NAMED`]: a power of two, under 55 % full.
+const SLOTS: usize = 4096;
+
+/// Marks an empty slot.
+const EMPTY: u16 = u16::MAX;
+
+/// The key of every name in [`NAMED`], same order, built at compile time.
+static NAMED_KEYS: [NameKey; html_escape::NAMED_ENTITIES.len()] = {
+    let mut keys = [[0; 4]; html_escape::NAMED_ENTITIES.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        keys[i] = const_name_key(html_escape::NAMED_ENTITIES[i].0);
+        i += 1;
+    }
+    keys
+};
+
+/// Hash table from [`NameKey`] to an index into [`NAMED`], linear probing, built at compile
+/// time: a named reference costs one hash and usually one comparison.
+static NAMED_SLOTS: [u16; SLOTS] = {
+    let mut slots = [EMPTY; SLOTS];
+    let mut i = 0;
+    while i < NAMED_KEYS.len() {
+        let mut slot = slot_of(&NAMED_KEYS[i]);
+        while slots[slot] != EMPTY {
+            slot = (slot + 1) % SLOTS;
+        }
+        slots[slot] = i as u16;
+        i += 1;
+    }
+    slots
+};
+
+/// [`name_key`] for compile time (no `copy_from_slice`, no chunking there).
+const fn const_name_key(name: &[u8]) -> NameKey {
+    let mut key = [0u64; 4];
+    let mut i = 0;
+    while i < name.len() && i < 32 {
+        key[i / 8] |= (name[i] as u64) << (8 * (i % 8));
+        i += 1;
+    }
+    key
+}
+
+/// The [`NameKey`] of the `len` bytes at `bytes[start..]` (`len` at most [`MAX_NAME_LEN`]),
+/// read a word at a time where the input is long enough.
+#[inline]
+fn name_key(bytes: &[u8], start: usize, len: usize) -> NameKey {
+    let mut key = [0u64; 4];
+    for (w, word) in key.iter_mut().enumerate() {
+        let from = start + 8 * w;
+        let valid = len.saturating_sub(8 * w).min(8);
+        if valid == 0 {
+            break;
+        }
+        let mask = if valid == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * valid)) - 1
+        };
+        *word = match bytes.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+            Some(chunk) => u64::from_le_bytes(*chunk) & mask,
+            None => bytes[from..from + valid]
+                .iter()
+                .rev()
+                .fold(0, |acc, b| (acc << 8) | u64::from(*b)),
+        };
+    }
+    key
+}
+
+/// First slot to probe for `key`.
+const fn slot_of(key: &NameKey) -> usize {
+    let mixed = key[0] ^ key[1].rotate_left(17) ^ key[2].rotate_left(31) ^ key[3].rotate_left(47);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+/// The value of the named reference `bytes[start..start + len]`, if PHP knows it.
+#[inline]
+fn lookup_name(bytes: &[u8], start: usize, len: usize) -> Option<&'static str> {
+    if len == 0 || len > MAX_NAME_LEN {
+        return None;
+    }
+    let key = name_key(bytes, start, len);
+    let mut slot = slot_of(&key);
+    loop {
+        let index = usize::from(NAMED_SLOTS[slot]);
+        let (known, value) = NAMED.get(index)?; // EMPTY is past the end: not found
+        // Word by word: the key was just built in registers, and a vector load of it would
+        // stall on store forwarding.
+        let known_key = &NAMED_KEYS[index];
+        if known_key[0] == key[0]
+            && known_key[1] == key[1]
+            && known_key[2] == key[2]
+            && known_key[3] == key[3]
+        {
+            debug_assert_eq!(*known, &bytes[start..start + len]);
+            return Some(value);
+        }
+        slot = (slot + 1) % SLOTS;
+    }
+}
 
 /// Highest code point `process_numeric_entity` accepts.
 const MAX_CODE_POINT: u32 = 0x10_FFFF;
@@ -58,7 +165,9 @@ pub fn entity_decode_into(input: &str, out: &mut String) {
     let mut at = first;
     loop {
         if let Some((end, decoded)) = reference_at(bytes, at) {
-            out.push_str(&input[copied..at]);
+            if copied < at {
+                out.push_str(&input[copied..at]);
+            }
             decoded.push_to(out);
             copied = end;
             at = end;
@@ -68,12 +177,19 @@ pub fn entity_decode_into(input: &str, out: &mut String) {
             // the next `&` is the same.
             at += 1;
         }
-        match memchr(b'&', &bytes[at..]) {
-            Some(offset) => at += offset,
+        match bytes.get(at) {
+            // Back-to-back references are common; skip the search call for them.
+            Some(b'&') => {}
+            Some(_) => match find_near(bytes, at, &AMP_BYTES, |rest| memchr(b'&', rest)) {
+                Some(next) => at = next,
+                None => break,
+            },
             None => break,
         }
     }
-    out.push_str(&input[copied..]);
+    if copied < bytes.len() {
+        out.push_str(&input[copied..]);
+    }
 }
 
 /// What one character reference decodes to.
@@ -85,9 +201,12 @@ enum Decoded {
 }
 
 impl Decoded {
+    #[inline]
     fn push_to(self, out: &mut String) {
         match self {
             Decoded::Char(c) => out.push(c),
+            // Most values are one or two characters: pushing them beats a `memcpy` call.
+            Decoded::Str(s) if s.len() <= 4 => s.chars().for_each(|c| out.push(c)),
             Decoded::Str(s) => out.push_str(s),
         }
     }
@@ -95,6 +214,7 @@ impl Decoded {
 
 /// The reference starting at `bytes[at] == b'&'`: the index just past its `;` and its value,
 /// or `None` when PHP leaves it as text.
+#[inline]
 fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
     // PHP: `if (p[0] != '&' || (p + 3 >= lim))` — there are no entities shorter than 4 bytes.
     if at + 3 >= bytes.len() {
@@ -112,15 +232,14 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
         let name_len = bytes[start..]
             .iter()
             .take(MAX_NAME_LEN + 1)
-            .take_while(|b| b.is_ascii_alphanumeric())
+            .take_while(|b| NAME_BYTES[usize::from(**b)])
             .count();
         let semi = start + name_len;
-        if name_len == 0 || name_len > MAX_NAME_LEN || bytes.get(semi) != Some(&b';') {
+        if bytes.get(semi) != Some(&b';') {
             return None;
         }
-        let name = &bytes[start..semi];
-        let found = NAMED.binary_search_by(|(n, _)| (*n).cmp(name)).ok()?;
-        Some((semi + 1, Decoded::Str(NAMED[found].1)))
+        let value = lookup_name(bytes, start, name_len)?;
+        Some((semi + 1, Decoded::Str(value)))
     }
 }
 
@@ -226,19 +345,35 @@ pub fn strip_tags_into(input: &str, out: &mut String) {
     let mut i = 0;
 
     while i < bytes.len() {
+        // Inside markup most bytes change nothing: jump to the next one that may.
+        let skip_set = match state {
+            State::Text => None,
+            State::Tag => Some(&TAG_BYTES),
+            State::Php => Some(&PHP_BYTES),
+            State::Bang => Some(&BANG_BYTES),
+            State::Comment => Some(&COMMENT_BYTES),
+        };
+        if let Some(set) = skip_set {
+            match bytes[i..].iter().position(|b| set[usize::from(*b)]) {
+                Some(offset) => i += offset,
+                None => break,
+            }
+        }
         let c = bytes[i];
         match state {
             State::Text => {
                 // In text only `<`, NUL and (while nested) `>` do anything.
                 let next = if depth == 0 {
-                    memchr2(b'<', 0, &bytes[i..])
+                    find_near(bytes, i, &TEXT_BYTES, |rest| memchr2(b'<', 0, rest))
                 } else {
-                    memchr::memchr3(b'<', b'>', 0, &bytes[i..])
+                    find_near(bytes, i, &NESTED_TEXT_BYTES, |rest| {
+                        memchr::memchr3(b'<', b'>', 0, rest)
+                    })
                 };
-                let Some(offset) = next else {
+                let Some(next) = next else {
                     break;
                 };
-                i += offset;
+                i = next;
                 match bytes[i] {
                     b'<' if in_q == 0 && c_isspace(at(i + 1)) => {}
                     b'<' if in_q != 0 => {
@@ -354,6 +489,54 @@ pub fn strip_tags_into(input: &str, out: &mut String) {
     }
 }
 
+/// Index of the first byte at or after `from` that is in `set`. Stretches between markup are
+/// usually short, so the first bytes are checked inline and only a longer stretch pays for
+/// the call into the vectorised search `far` (which must look for the same bytes).
+#[inline]
+fn find_near(
+    bytes: &[u8],
+    from: usize,
+    set: &[bool; 256],
+    far: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<usize> {
+    let near_end = bytes.len().min(from + 16);
+    if let Some(offset) = bytes[from..near_end]
+        .iter()
+        .position(|b| set[usize::from(*b)])
+    {
+        return Some(from + offset);
+    }
+    if near_end == bytes.len() {
+        return None;
+    }
+    far(&bytes[near_end..]).map(|offset| near_end + offset)
+}
+
+/// A 256-entry membership table for the bytes in `set`.
+const fn byte_set(set: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < set.len() {
+        table[set[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// Bytes of a reference name (PHP's `process_named_entity_html`: ASCII letters and digits).
+static NAME_BYTES: [bool; 256] =
+    byte_set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+/// Bytes that start a reference.
+static AMP_BYTES: [bool; 256] = byte_set(b"&");
+/// Bytes that matter in text, and in text while a nested `<` is still open.
+static TEXT_BYTES: [bool; 256] = byte_set(b"<\0");
+static NESTED_TEXT_BYTES: [bool; 256] = byte_set(b"<>\0");
+/// Bytes that can change anything in each markup state (every other byte is skipped).
+static TAG_BYTES: [bool; 256] = byte_set(b"<>\"'!?");
+static PHP_BYTES: [bool; 256] = byte_set(b"()>\"'lL");
+static BANG_BYTES: [bool; 256] = byte_set(b">\"'-eE");
+static COMMENT_BYTES: [bool; 256] = byte_set(b">");
+
 /// A quote inside a tag opens when none is open and closes only the quote that opened.
 fn toggle_quote(in_q: &mut u8, c: u8) {
     if *in_q == 0 {
@@ -383,6 +566,19 @@ mod tests {
     fn table_is_sorted_and_bounded() {
         assert_eq!(NAMED.len(), 2125);
         assert!(NAMED.windows(2).all(|w| w[0].0 < w[1].0));
+        for ((name, value), key) in NAMED.iter().zip(NAMED_KEYS.iter()) {
+            // Both at the very end of the input and followed by more bytes.
+            let padded = [*name, b";0123456789012345678901234567890123"].concat();
+            assert_eq!(name_key(name, 0, name.len()), *key);
+            assert_eq!(name_key(&padded, 0, name.len()), *key);
+            assert_eq!(lookup_name(name, 0, name.len()), Some(*value));
+            assert_eq!(lookup_name(&padded, 0, name.len()), Some(*value));
+        }
+        assert_eq!(lookup_name(b"", 0, 0), None);
+        assert_eq!(lookup_name(b"amp1", 0, 4), None);
+        assert_eq!(lookup_name(b"xamp", 1, 3), Some("&"));
+        let long = b"CounterClockwiseContourIntegralX";
+        assert_eq!(lookup_name(long, 0, long.len()), None);
         assert_eq!(NAMED.iter().map(|(n, _)| n.len()).max(), Some(MAX_NAME_LEN));
         assert!(
             NAMED
