@@ -8,6 +8,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub mod breaker;
 pub mod memory;
 pub mod redis;
 

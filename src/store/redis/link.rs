@@ -1,0 +1,299 @@
+//! Connections to Redis, created lazily inside the running runtime.
+//!
+//! Nothing connects when the store is built: Pingora may fork when daemonising, and Redis may
+//! not be up yet. The first call starts one connection attempt in a spawned task (so it finishes
+//! even when that call's deadline cuts it off); calls during the attempt wait on it under their
+//! own deadline; a failed attempt leaves the slot empty and the next call the breaker lets
+//! through starts another.
+//!
+//! - standalone: a `ConnectionManager`, which reconnects by itself after a lost connection;
+//! - Cluster: the async cluster connection, which follows slot moves and node failures;
+//! - Sentinel: a multiplexed connection to the master the sentinels name; a lost connection or
+//!   a `READONLY` reply (the node was demoted) empties the slot, so the next call asks the
+//!   sentinels again and follows the failover.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::io::tcp::TcpSettings;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
+    IntoConnectionInfo, RedisConnectionInfo, RedisError, RedisResult, ServerErrorKind, TlsMode,
+};
+
+use super::url::{Node, RedisUrl, Topology};
+
+/// Timeouts the connections are built with; every call also has its own deadline on top.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkTimeouts {
+    /// Bound on one connection attempt (TCP, TLS, handshake, sentinel lookup).
+    pub connect: Duration,
+    /// Bound on an unanswered command inside the client, so abandoned calls do not pile up.
+    pub response: Duration,
+}
+
+/// A connection of any topology; cheap to clone, all clones share the multiplexed socket(s).
+#[derive(Clone)]
+pub enum Conn {
+    /// Standalone.
+    Manager(ConnectionManager),
+    /// Cluster.
+    Cluster(ClusterConnection),
+    /// The current Sentinel master.
+    Direct(MultiplexedConnection),
+}
+
+impl Conn {
+    /// Sends one command and reads its reply.
+    pub async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        match self {
+            Conn::Manager(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => cmd.query_async(c).await,
+            Conn::Direct(c) => cmd.query_async(c).await,
+        }
+    }
+}
+
+/// What builds a [`Conn`]; no I/O until [`Connector::connect`].
+enum Connector {
+    Standalone {
+        client: Client,
+        config: ConnectionManagerConfig,
+    },
+    Cluster {
+        client: ClusterClient,
+    },
+    Sentinel {
+        client: tokio::sync::Mutex<SentinelClient>,
+        config: AsyncConnectionConfig,
+    },
+}
+
+impl Connector {
+    fn new(url: &RedisUrl, root_cert: Option<&[u8]>, t: LinkTimeouts) -> RedisResult<Self> {
+        let tcp = || TcpSettings::default().set_nodelay(true);
+        let certs = || redis::TlsCertificates {
+            client_tls: None,
+            root_cert: root_cert.map(<[u8]>::to_vec),
+        };
+        let mut redis_info = RedisConnectionInfo::default().set_db(url.db);
+        if let Some(user) = &url.username {
+            redis_info = redis_info.set_username(user);
+        }
+        if let Some(pass) = &url.password {
+            redis_info = redis_info.set_password(pass);
+        }
+        let node_info = |node: &Node| -> RedisResult<ConnectionInfo> {
+            let addr = if url.tls {
+                ConnectionAddr::TcpTls {
+                    host: node.host.clone(),
+                    port: node.port,
+                    insecure: false,
+                    tls_params: None,
+                }
+            } else {
+                ConnectionAddr::Tcp(node.host.clone(), node.port)
+            };
+            Ok(addr
+                .into_connection_info()?
+                .set_redis_settings(redis_info.clone())
+                .set_tcp_settings(tcp()))
+        };
+        Ok(match &url.topology {
+            Topology::Standalone(node) => {
+                let info = node_info(node)?;
+                let client = match (url.tls, root_cert) {
+                    (true, Some(_)) => Client::build_with_tls(info, certs())?,
+                    _ => Client::open(info)?,
+                };
+                // A short retry cycle: the breaker, not the client, paces attempts to a dead
+                // Redis, and a restarted Redis is found by the next attempt.
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(t.connect))
+                    .set_response_timeout(Some(t.response))
+                    .set_number_of_retries(2)
+                    .set_min_delay(Duration::from_millis(10))
+                    .set_max_delay(Duration::from_millis(100));
+                Connector::Standalone { client, config }
+            }
+            Topology::Cluster(nodes) => {
+                let infos = nodes
+                    .iter()
+                    .map(node_info)
+                    .collect::<RedisResult<Vec<_>>>()?;
+                let mut builder = ClusterClient::builder(infos)
+                    .connection_timeout(t.connect)
+                    .response_timeout(t.response)
+                    .retries(2)
+                    .min_retry_wait(10)
+                    .max_retry_wait(100)
+                    .tcp_settings(tcp());
+                if url.tls {
+                    builder = builder.tls(TlsMode::Secure);
+                    if root_cert.is_some() {
+                        builder = builder.certs(certs());
+                    }
+                }
+                Connector::Cluster {
+                    client: builder.build()?,
+                }
+            }
+            Topology::Sentinel { sentinels, master } => {
+                let addrs = sentinels
+                    .iter()
+                    .map(|n| ConnectionAddr::Tcp(n.host.clone(), n.port));
+                let mut builder =
+                    SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
+                        .set_client_to_redis_db(url.db)
+                        .set_client_to_redis_tcp_settings(tcp())
+                        .set_client_to_sentinel_tcp_settings(tcp());
+                if let Some(user) = &url.username {
+                    builder = builder.set_client_to_redis_username(user);
+                }
+                if let Some(pass) = &url.password {
+                    builder = builder.set_client_to_redis_password(pass);
+                }
+                if url.tls {
+                    builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+                    if root_cert.is_some() {
+                        builder = builder.set_client_to_redis_certificates(certs());
+                    }
+                }
+                Connector::Sentinel {
+                    client: tokio::sync::Mutex::new(builder.build()?),
+                    config: AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(t.connect))
+                        .set_response_timeout(Some(t.response)),
+                }
+            }
+        })
+    }
+
+    async fn connect(&self) -> RedisResult<Conn> {
+        match self {
+            Connector::Standalone { client, config } => Ok(Conn::Manager(
+                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
+            )),
+            Connector::Cluster { client } => {
+                Ok(Conn::Cluster(client.get_async_connection().await?))
+            }
+            Connector::Sentinel { client, config } => {
+                let master = client.lock().await.async_get_client().await?;
+                Ok(Conn::Direct(
+                    master
+                        .get_multiplexed_async_connection_with_config(config)
+                        .await?,
+                ))
+            }
+        }
+    }
+
+    /// Whether an error means the connection should be dropped and made anew.
+    fn must_reconnect(&self, e: &RedisError) -> bool {
+        match self {
+            // Both reconnect internally.
+            Connector::Standalone { .. } | Connector::Cluster { .. } => false,
+            Connector::Sentinel { .. } => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_unrecoverable_error()
+                    || e.kind() == redis::ErrorKind::Server(ServerErrorKind::ReadOnly)
+            }
+        }
+    }
+}
+
+type Connecting = Shared<BoxFuture<'static, Result<(Conn, u64), RedisError>>>;
+
+enum State {
+    Idle,
+    Connecting(Connecting),
+    Ready(Conn, u64),
+}
+
+/// The store's one connection (of any topology), made on first use and remade when lost.
+pub struct Link {
+    connector: Arc<Connector>,
+    timeouts: LinkTimeouts,
+    state: Mutex<State>,
+    generation: AtomicU64,
+}
+
+impl Link {
+    /// Prepares the connection without any I/O.
+    pub fn new(
+        url: &RedisUrl,
+        root_cert: Option<&[u8]>,
+        timeouts: LinkTimeouts,
+    ) -> RedisResult<Self> {
+        Ok(Link {
+            connector: Arc::new(Connector::new(url, root_cert, timeouts)?),
+            timeouts,
+            state: Mutex::new(State::Idle),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The current connection and its generation, connecting first when there is none.
+    /// Must run inside a Tokio runtime.
+    pub async fn get(self: &Arc<Self>) -> RedisResult<(Conn, u64)> {
+        let pending = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*state {
+                State::Ready(conn, generation) => return Ok((conn.clone(), *generation)),
+                State::Connecting(pending) => pending.clone(),
+                State::Idle => {
+                    let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+                    let connector = Arc::clone(&self.connector);
+                    let limit = self.timeouts.connect.saturating_mul(2);
+                    let pending: Connecting = async move {
+                        match tokio::time::timeout(limit, connector.connect()).await {
+                            Ok(Ok(conn)) => Ok((conn, generation)),
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => Err(RedisError::from(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "connecting to Redis timed out",
+                            ))),
+                        }
+                    }
+                    .boxed()
+                    .shared();
+                    *state = State::Connecting(pending.clone());
+                    // Settle the slot even if every waiting call gives up first.
+                    let this = Arc::clone(self);
+                    let settle = pending.clone();
+                    tokio::spawn(async move {
+                        let outcome = settle.await;
+                        let mut state = this.state.lock().unwrap_or_else(PoisonError::into_inner);
+                        if matches!(&*state, State::Connecting(_)) {
+                            *state = match outcome {
+                                Ok((conn, generation)) => State::Ready(conn, generation),
+                                Err(_) => State::Idle,
+                            };
+                        }
+                    });
+                    pending
+                }
+            }
+        };
+        pending.await
+    }
+
+    /// Reports a failed command on the connection of `generation`; drops that connection when
+    /// the error means it is unusable (and it is still the current one).
+    pub fn failed(&self, generation: u64, e: &RedisError) {
+        if !self.connector.must_reconnect(e) {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(&*state, State::Ready(_, g) if *g == generation) {
+            *state = State::Idle;
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The Redis store: standalone, Sentinel and Cluster, every call under a deadline and a breaker.
+//!
+//! One round trip per call: init → `SET key value EX ttl`, init without context → `DEL key`,
+//! session route → `GET key`, each on a multiplexed connection (concurrent calls are pipelined).
+//! A call that does not finish within its deadline, or that the open breaker refuses, returns an
+//! error at once; the proxy goes on without stored context. Recovery is automatic: the breaker
+//! lets a probe through after a short cool-down and the connection is remade on demand.
+//!
+//! - [`url`] — the `--redis` URL forms;
+//! - [`codec`] — key layout (Cluster hash tag) and the compact value encoding;
+//! - [`link`] — lazily made connections per topology;
+//! - [`metrics`] — the store's Prometheus metrics.
+
+pub mod codec;
+pub mod link;
+pub mod metrics;
+pub mod url;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::{Cmd, FromRedisValue};
+
+use self::link::{Link, LinkTimeouts};
+use self::metrics::{Command, ErrorKind, metrics};
+use self::url::{RedisUrl, Topology};
+use crate::store::breaker::{Breaker, BreakerState, Outcome};
+use crate::store::{SessionEntry, SessionKey, SessionStore, StoreError};
+
+/// Default key prefix.
+pub const DEFAULT_KEY_PREFIX: &str = "flowgate:";
+/// Default per-call deadline.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+/// Default consecutive failures that open the breaker.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+/// Default time the breaker stays open before a probe.
+pub const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_millis(250);
+/// Default bound on one connection attempt.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Default session time-to-live.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Everything the Redis store is built from (the config file's `redis` section and `--redis`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// The URL; see [`url`] for the forms.
+    pub url: String,
+    /// Prepended to every key; printable ASCII, no braces.
+    pub key_prefix: String,
+    /// Session time-to-live (`SET … EX`); sub-second parts use `PX`.
+    pub ttl: Duration,
+    /// Deadline of each call, connection wait included.
+    pub timeout: Duration,
+    /// Bound on one connection attempt (runs in the background, not on a request).
+    pub connect_timeout: Duration,
+    /// Consecutive failures that open the breaker.
+    pub breaker_failures: u32,
+    /// How long the open breaker refuses calls before one probe.
+    pub breaker_cool_down: Duration,
+    /// PEM file with the CA certificate(s) that sign the servers' TLS certificates
+    /// (`rediss://`); without it the system's roots are used.
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+impl RedisSettings {
+    /// Settings for `url` with every other value at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisSettings {
+            url: url.into(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_string(),
+            ttl: DEFAULT_TTL,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_cool_down: DEFAULT_BREAKER_COOL_DOWN,
+            tls_ca_file: None,
+        }
+    }
+
+    /// Every problem with these settings, each as `(field, message)`; empty when valid.
+    /// Reads nothing but `tls_ca_file`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let parsed = url::parse(&self.url);
+        if let Err(e) = &parsed {
+            out.push(("url", e.to_string()));
+        }
+        if let Err(e) = codec::validate_prefix(&self.key_prefix) {
+            out.push(("key_prefix", e));
+        }
+        if self.ttl < Duration::from_millis(1) {
+            out.push((
+                "ttl",
+                "the TTL must be at least 1 ms (use seconds: 86400 = 24 h)".into(),
+            ));
+        }
+        if self.timeout.is_zero() {
+            out.push((
+                "timeout",
+                "the call deadline must be above 0 (default 50 ms)".into(),
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            out.push(("connect_timeout", "must be above 0 (default 500 ms)".into()));
+        }
+        if self.breaker_failures == 0 {
+            out.push(("breaker_failures", "must be 1 or more (default 5)".into()));
+        }
+        if let Some(path) = &self.tls_ca_file {
+            if !matches!(&parsed, Ok(u) if u.tls) {
+                out.push((
+                    "tls_ca_file",
+                    "set, but the URL does not use TLS; use rediss://".into(),
+                ));
+            }
+            if let Err(e) = std::fs::metadata(path) {
+                out.push((
+                    "tls_ca_file",
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Why the Redis store could not be built; names the setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfigError {
+    /// Each problem as `(field, message)`.
+    pub problems: Vec<(&'static str, String)>,
+}
+
+impl fmt::Display for RedisConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (field, message)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "redis.{field}: {message}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RedisConfigError {}
+
+/// A snapshot for `/healthz`: Redis being down degrades flowgate, it does not kill it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisHealth {
+    /// The URL without credentials.
+    pub endpoint: String,
+    /// The breaker's state; anything but closed means requests run without stored context.
+    pub breaker: BreakerState,
+}
+
+impl RedisHealth {
+    /// Whether Redis currently answers (breaker closed).
+    pub fn is_ok(&self) -> bool {
+        self.breaker == BreakerState::Closed
+    }
+}
+
+/// The Redis session store.
+pub struct RedisStore {
+    link: Arc<Link>,
+    breaker: Breaker,
+    prefix: String,
+    /// `("EX", seconds)` or `("PX", milliseconds)`.
+    expiry: (&'static str, u64),
+    timeout: Duration,
+    backend: &'static str,
+    endpoint: String,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("endpoint", &self.endpoint)
+            .field("prefix", &self.prefix)
+            .field("expiry", &self.expiry)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Builds the store without connecting (connections are made on first use, inside the
+    /// runtime); reads `tls_ca_file` if set.
+    pub fn new(settings: &RedisSettings) -> Result<Self, RedisConfigError> {
+        let problems = settings.problems();
+        let fail = |problems| RedisConfigError { problems };
+        if !problems.is_empty() {
+            return Err(fail(problems));
+        }
+        let url: RedisUrl =
+            url::parse(&settings.url).map_err(|e| fail(vec![("url", e.to_string())]))?;
+        let root_cert = match &settings.tls_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                fail(vec![(
+                    "tls_ca_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )])
+            })?),
+            None => None,
+        };
+        let timeouts = LinkTimeouts {
+            connect: settings.connect_timeout,
+            response: settings
+                .timeout
+                .max(Duration::from_millis(250))
+                .saturating_mul(4),
+        };
+        let link = Link::new(&url, root_cert.as_deref(), timeouts)
+            .map_err(|e| fail(vec![("url", format!("{}: {e}", url.describe()))]))?;
+        let expiry = if settings.ttl.subsec_nanos() == 0 {
+            ("EX", settings.ttl.as_secs())
+        } else {
+            (
+                "PX",
+                u64::try_from(settings.ttl.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
+        };
+        let backend = match url.topology {
+            Topology::Standalone(_) => "redis",
+            Topology::Cluster(_) => "redis-cluster",
+            Topology::Sentinel { .. } => "redis-sentinel",
+        };
+        Ok(RedisStore {
+            link: Arc::new(link),
+            breaker: Breaker::new(settings.breaker_failures, settings.breaker_cool_down),
+            prefix: settings.key_prefix.clone(),
+            expiry,
+            timeout: settings.timeout,
+            backend,
+            endpoint: url.describe(),
+        })
+    }
+
+    /// The Redis key of a session (for operators and tests).
+    pub fn key(&self, key: SessionKey<'_>) -> String {
+        codec::session_key(&self.prefix, key)
+    }
+
+    /// The current health snapshot.
+    pub fn health(&self) -> RedisHealth {
+        RedisHealth {
+            endpoint: self.endpoint.clone(),
+            breaker: self.breaker.state(),
+        }
+    }
+
+    /// One command under the breaker and the deadline, with metrics.
+    async fn call<T: FromRedisValue>(&self, command: Command, cmd: &Cmd) -> Result<T, StoreError> {
+        let m = metrics();
+        let Some(permit) = self.breaker.try_acquire() else {
+            m.rejected(command);
+            m.breaker(self.breaker.state(), false);
+            return Err(StoreError::CircuitOpen);
+        };
+        let start = Instant::now();
+        let attempt = async {
+            let (mut conn, generation) = self.link.get().await?;
+            let reply = conn.query::<T>(cmd).await;
+            if let Err(e) = &reply {
+                self.link.failed(generation, e);
+            }
+            reply
+        };
+        let (result, outcome) = match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(value)) => {
+                m.observe(command, start.elapsed());
+                (Ok(value), Outcome::Success)
+            }
+            Ok(Err(e)) => {
+                m.observe(command, start.elapsed());
+                m.error(command, ErrorKind::Error);
+                tracing::debug!(
+                    backend = self.backend,
+                    command = command.as_str(),
+                    error = e.category(),
+                    "redis call failed"
+                );
+                (
+                    Err(StoreError::Unavailable(e.category().to_string())),
+                    Outcome::Failure,
+                )
+            }
+            Err(_) => {
+                m.error(command, ErrorKind::Timeout);
+                tracing::debug!(
+                    backend = self.backend,
+                    command = command.as_str(),
+                    "redis call timed out"
+                );
+                (Err(StoreError::Timeout), Outcome::Failure)
+            }
+        };
+        let opened = permit.finish(outcome);
+        if opened {
+            tracing::warn!(backend = self.backend, endpoint = %self.endpoint,
+                "redis unavailable: circuit breaker open, serving without stored context");
+        }
+        m.breaker(self.breaker.state(), opened);
+        result
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn put(&self, key: SessionKey<'_>, entry: &SessionEntry) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(codec::encode(entry))
+            .arg(self.expiry.0)
+            .arg(self.expiry.1);
+        self.call::<()>(Command::Set, &cmd).await
+    }
+
+    async fn get(&self, key: SessionKey<'_>) -> Result<Option<SessionEntry>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(key));
+        match self.call::<Option<Vec<u8>>>(Command::Get, &cmd).await? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes).map(Some).inspect_err(|_| {
+                metrics().error(Command::Get, ErrorKind::Corrupt);
+            }),
+        }
+    }
+
+    async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(key));
+        self.call::<()>(Command::Del, &cmd).await
+    }
+
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+}
