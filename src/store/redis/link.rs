@@ -8,12 +8,15 @@
 //!
 //! - standalone: a `ConnectionManager`, which reconnects by itself after a lost connection;
 //! - Cluster: the async cluster connection, which follows slot moves and node failures;
-//! - Sentinel: a multiplexed connection to the master the sentinels name; a lost connection or
-//!   a `READONLY` reply (the node was demoted) empties the slot, so the next call asks the
-//!   sentinels again and follows the failover.
+//! - Sentinel: a multiplexed connection to the master the sentinels name. A background task asks
+//!   the sentinels every [`SENTINEL_CHECK_INTERVAL`] which node is master; when that changes — or
+//!   a call meets a lost connection or a `READONLY` reply (the node was demoted) — the slot is
+//!   emptied, so the next call asks the sentinels again and follows the failover. (After a
+//!   failover the old master keeps accepting writes until Sentinel demotes it, which can take
+//!   seconds; without the check, writes would go on landing there and be lost.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -28,6 +31,12 @@ use redis::{
 };
 
 use super::url::{Node, RedisUrl, Topology};
+
+/// How often the sentinels are asked which node is master.
+pub const SENTINEL_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// `(host, port)` of a Sentinel-named master.
+type MasterAddr = (String, u16);
 
 /// Timeouts the connections are built with; every call also has its own deadline on top.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +81,9 @@ enum Connector {
     Sentinel {
         client: tokio::sync::Mutex<SentinelClient>,
         config: AsyncConnectionConfig,
+        sentinels: Vec<ConnectionInfo>,
+        master: String,
+        timeouts: LinkTimeouts,
     },
 }
 
@@ -165,31 +177,52 @@ impl Connector {
                         builder = builder.set_client_to_redis_certificates(certs());
                     }
                 }
+                let sentinel_infos = sentinels
+                    .iter()
+                    .map(|n| {
+                        ConnectionAddr::Tcp(n.host.clone(), n.port)
+                            .into_connection_info()
+                            .map(|i| i.set_tcp_settings(tcp()))
+                    })
+                    .collect::<RedisResult<Vec<_>>>()?;
                 Connector::Sentinel {
                     client: tokio::sync::Mutex::new(builder.build()?),
                     config: AsyncConnectionConfig::new()
                         .set_connection_timeout(Some(t.connect))
                         .set_response_timeout(Some(t.response)),
+                    sentinels: sentinel_infos,
+                    master: master.clone(),
+                    timeouts: t,
                 }
             }
         })
     }
 
-    async fn connect(&self) -> RedisResult<Conn> {
+    /// Makes a connection; for Sentinel also returns the master's address.
+    async fn connect(&self) -> RedisResult<(Conn, Option<MasterAddr>)> {
         match self {
-            Connector::Standalone { client, config } => Ok(Conn::Manager(
-                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
+            Connector::Standalone { client, config } => Ok((
+                Conn::Manager(ConnectionManager::new_lazy_with_config(
+                    client.clone(),
+                    config.clone(),
+                )?),
+                None,
             )),
             Connector::Cluster { client } => {
-                Ok(Conn::Cluster(client.get_async_connection().await?))
+                Ok((Conn::Cluster(client.get_async_connection().await?), None))
             }
-            Connector::Sentinel { client, config } => {
+            Connector::Sentinel { client, config, .. } => {
                 let master = client.lock().await.async_get_client().await?;
-                Ok(Conn::Direct(
-                    master
-                        .get_multiplexed_async_connection_with_config(config)
-                        .await?,
-                ))
+                let addr = match master.get_connection_info().addr() {
+                    ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                        Some((host.clone(), *port))
+                    }
+                    _ => None,
+                };
+                let conn = master
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await?;
+                Ok((Conn::Direct(conn), addr))
             }
         }
     }
@@ -209,12 +242,12 @@ impl Connector {
     }
 }
 
-type Connecting = Shared<BoxFuture<'static, Result<(Conn, u64), RedisError>>>;
+type Connecting = Shared<BoxFuture<'static, Result<(Conn, u64, Option<MasterAddr>), RedisError>>>;
 
 enum State {
     Idle,
     Connecting(Connecting),
-    Ready(Conn, u64),
+    Ready(Conn, u64, Option<MasterAddr>),
 }
 
 /// The store's one connection (of any topology), made on first use and remade when lost.
@@ -223,6 +256,8 @@ pub struct Link {
     timeouts: LinkTimeouts,
     state: Mutex<State>,
     generation: AtomicU64,
+    /// The Sentinel watcher has been started.
+    watching: std::sync::atomic::AtomicBool,
 }
 
 impl Link {
@@ -237,6 +272,7 @@ impl Link {
             timeouts,
             state: Mutex::new(State::Idle),
             generation: AtomicU64::new(0),
+            watching: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -246,7 +282,7 @@ impl Link {
         let pending = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             match &*state {
-                State::Ready(conn, generation) => return Ok((conn.clone(), *generation)),
+                State::Ready(conn, generation, _) => return Ok((conn.clone(), *generation)),
                 State::Connecting(pending) => pending.clone(),
                 State::Idle => {
                     let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
@@ -254,7 +290,7 @@ impl Link {
                     let limit = self.timeouts.connect.saturating_mul(2);
                     let pending: Connecting = async move {
                         match tokio::time::timeout(limit, connector.connect()).await {
-                            Ok(Ok(conn)) => Ok((conn, generation)),
+                            Ok(Ok((conn, master))) => Ok((conn, generation, master)),
                             Ok(Err(e)) => Err(e),
                             Err(_) => Err(RedisError::from(std::io::Error::new(
                                 std::io::ErrorKind::TimedOut,
@@ -270,30 +306,132 @@ impl Link {
                     let settle = pending.clone();
                     tokio::spawn(async move {
                         let outcome = settle.await;
-                        let mut state = this.state.lock().unwrap_or_else(PoisonError::into_inner);
-                        if matches!(&*state, State::Connecting(_)) {
-                            *state = match outcome {
-                                Ok((conn, generation)) => State::Ready(conn, generation),
-                                Err(_) => State::Idle,
-                            };
+                        let connected = outcome.is_ok();
+                        {
+                            let mut state =
+                                this.state.lock().unwrap_or_else(PoisonError::into_inner);
+                            if matches!(&*state, State::Connecting(_)) {
+                                *state = match outcome {
+                                    Ok((conn, generation, master)) => {
+                                        State::Ready(conn, generation, master)
+                                    }
+                                    Err(_) => State::Idle,
+                                };
+                            }
+                        }
+                        if connected {
+                            this.start_sentinel_watch();
                         }
                     });
                     pending
                 }
             }
         };
-        pending.await
+        pending
+            .await
+            .map(|(conn, generation, _)| (conn, generation))
+    }
+
+    /// Starts (once) the task that follows Sentinel's choice of master.
+    fn start_sentinel_watch(self: &Arc<Self>) {
+        let Connector::Sentinel {
+            sentinels,
+            master,
+            timeouts,
+            ..
+        } = &*self.connector
+        else {
+            return;
+        };
+        if self.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(watch_sentinel(
+            Arc::downgrade(self),
+            sentinels.clone(),
+            master.clone(),
+            *timeouts,
+        ));
+    }
+
+    /// The address of the current Sentinel master connection, if connected.
+    fn current_master(&self) -> Option<(u64, MasterAddr)> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*state {
+            State::Ready(_, generation, Some(addr)) => Some((*generation, addr.clone())),
+            _ => None,
+        }
+    }
+
+    /// Drops the connection of `generation` if it is still the current one.
+    fn drop_connection(&self, generation: u64) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(&*state, State::Ready(_, g, _) if *g == generation) {
+            *state = State::Idle;
+        }
     }
 
     /// Reports a failed command on the connection of `generation`; drops that connection when
     /// the error means it is unusable (and it is still the current one).
     pub fn failed(&self, generation: u64, e: &RedisError) {
-        if !self.connector.must_reconnect(e) {
-            return;
+        if self.connector.must_reconnect(e) {
+            self.drop_connection(generation);
         }
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if matches!(&*state, State::Ready(_, g) if *g == generation) {
-            *state = State::Idle;
+    }
+}
+
+/// Asks the sentinels which node is master every [`SENTINEL_CHECK_INTERVAL`]; when it is not the
+/// one connected to, drops that connection. Ends when the store is dropped.
+async fn watch_sentinel(
+    link: Weak<Link>,
+    sentinels: Vec<ConnectionInfo>,
+    master: String,
+    timeouts: LinkTimeouts,
+) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut next = 0usize;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.response));
+    loop {
+        tokio::time::sleep(SENTINEL_CHECK_INTERVAL).await;
+        let Some((generation, current)) = (match link.upgrade() {
+            Some(link) => link.current_master(),
+            None => return,
+        }) else {
+            continue;
+        };
+        if conn.is_none() {
+            // Try the sentinels in turn, one per round, so a dead one does not stall the check.
+            let Some(info) = sentinels.get(next % sentinels.len().max(1)) else {
+                return;
+            };
+            next = next.wrapping_add(1);
+            conn = match Client::open(info.clone()) {
+                Ok(client) => client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .ok(),
+                Err(_) => None,
+            };
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let mut cmd = redis::cmd("SENTINEL");
+        cmd.arg("GET-MASTER-ADDR-BY-NAME").arg(&master);
+        match cmd.query_async::<Option<(String, u16)>>(c).await {
+            Ok(Some(named)) if named != current => {
+                tracing::info!(
+                    master = %master,
+                    from = %format!("{}:{}", current.0, current.1),
+                    to = %format!("{}:{}", named.0, named.1),
+                    "sentinel names a new master; reconnecting"
+                );
+                if let Some(link) = link.upgrade() {
+                    link.drop_connection(generation);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => conn = None,
         }
     }
 }
