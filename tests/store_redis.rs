@@ -353,77 +353,141 @@ fn bad_settings_name_the_key() {
     );
 }
 
-/// Base64 of a JSON object built from `pairs`, like the trusted headers.
-fn header_value(pairs: &[(String, String)]) -> String {
-    use base64::Engine as _;
-    let mut map = serde_json::Map::new();
-    for (k, v) in pairs {
-        map.insert(k.clone(), serde_json::Value::String(v.clone()));
-    }
-    base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&map).unwrap())
+/// JSON object of `pairs`, in order.
+fn json_object(pairs: &[(String, String)]) -> Vec<u8> {
+    let members: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                serde_json::to_string(k).unwrap(),
+                serde_json::to_string(v).unwrap()
+            )
+        })
+        .collect();
+    format!("{{{}}}", members.join(",")).into_bytes()
 }
 
-fn prefill_pairs(pairs: &[(String, String)]) -> Vec<(String, String)> {
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The entry an init with `pairs` as its visitor context stores, through the real pipeline.
+fn entry_for(pairs: &[(String, String)]) -> SessionEntry {
+    let raw = b64(&json_object(pairs));
+    let ctx = flowgate::context::sanitize(raw.as_bytes()).unwrap();
+    assert_eq!(ctx.len(), pairs.len(), "every pair accepted");
+    SessionEntry {
+        context: flowgate::headers::context_value(&ctx),
+        prefill: flowgate::headers::prefill_value(&flowgate::prefill::prefill(&ctx)),
+        status: flowgate::headers::Status::Accepted.to_string(),
+    }
+}
+
+/// The entry the same pairs would make if the 20,000-byte input limit did not exist: the header
+/// values computed directly (pre-fill slots as SPEC lists them).
+fn entry_unlimited(pairs: &[(String, String)]) -> SessionEntry {
     let get = |k: &str| {
         pairs
             .iter()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.clone())
     };
-    let mut out = Vec::new();
-    for (key, slots) in [
+    let mut slots = Vec::new();
+    for (key, names) in [
         ("ims_username", &["visitor_name", "username", "name"][..]),
         ("ims_email", &["visitor_email", "email"][..]),
         ("ims_telephone", &["visitor_phone", "phone", "custom1"][..]),
     ] {
         if let Some(v) = get(key) {
-            out.extend(slots.iter().map(|s| (s.to_string(), v.clone())));
+            slots.extend(names.iter().map(|s| (s.to_string(), v.clone())));
         }
     }
-    out
+    SessionEntry {
+        context: b64(&json_object(pairs)),
+        prefill: b64(&json_object(&slots)),
+        status: "accepted".into(),
+    }
 }
 
 /// Bytes Redis spends on one session (`MEMORY USAGE`), for the README's sizing table.
 #[tokio::test]
 async fn memory_per_session() {
+    use flowgate::context::limits::{MAX_KEY_BYTES, MAX_PAIRS, MAX_RAW_BYTES, MAX_VALUE_CHARS};
     let server = RedisServer::start();
     let store = RedisStore::new(&settings(&server.url(), Duration::from_secs(86_400))).unwrap();
     let site = "site-12345";
     let session = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f";
-
-    let seed: Vec<(String, String)> = [
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let seed = owned(&[
         ("account_id", "USR-84920"),
         ("plan", "Pro"),
         ("last_order", "#ORD-20241122"),
         ("ims_username", "Jane Smith"),
         ("ims_email", "jane@example.com"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let maximal = |unit: &str| -> Vec<(String, String)> {
-        let mut pairs: Vec<(String, String)> = ["ims_username", "ims_email", "ims_telephone"]
+    ]);
+
+    // The largest context an init can carry: the three ims_* keys at 500 four-byte code points
+    // (they are copied into 8 pre-fill slots), then 47 more pairs sharing what is left of the
+    // 20,000-byte base64 input.
+    let emoji = "\u{1F600}".repeat(MAX_VALUE_CHARS);
+    let mut largest: Vec<(String, String)> = ["ims_username", "ims_email", "ims_telephone"]
+        .iter()
+        .map(|k| (k.to_string(), emoji.clone()))
+        .collect();
+    let others = MAX_PAIRS - largest.len();
+    largest.extend((0..others).map(|i| (format!("k{i:02}"), String::new())));
+    let json_budget = MAX_RAW_BYTES / 4 * 3;
+    loop {
+        let grown: Vec<(String, String)> = largest
             .iter()
-            .map(|k| (k.to_string(), unit.repeat(500)))
+            .map(|(k, v)| {
+                if k.starts_with('k') && v.len() < MAX_VALUE_CHARS {
+                    (k.clone(), format!("{v}x"))
+                } else {
+                    (k.clone(), v.clone())
+                }
+            })
             .collect();
-        for i in pairs.len()..50 {
-            pairs.push((format!("{i:02}{}", "k".repeat(98)), unit.repeat(500)));
+        if json_object(&grown).len() > json_budget || grown == largest {
+            break;
         }
-        pairs
-    };
+        largest = grown;
+    }
+
+    // 50 keys of 100 bytes with 500 four-byte code points each: what the per-pair limits alone
+    // would allow; the input limit makes it unreachable.
+    let unlimited: Vec<(String, String)> = (0..MAX_PAIRS)
+        .map(|i| {
+            let k = match i {
+                0 => "ims_username".to_string(),
+                1 => "ims_email".to_string(),
+                2 => "ims_telephone".to_string(),
+                _ => format!("{i:02}{}", "k".repeat(MAX_KEY_BYTES - 2)),
+            };
+            (k, emoji.clone())
+        })
+        .collect();
 
     let cases = [
-        ("seed example (5 keys)", seed),
-        ("50 keys x 500 ASCII chars", maximal("x")),
-        ("50 keys x 500 4-byte chars", maximal("\u{1F600}")),
+        ("seed example (5 keys)", entry_for(&seed)),
+        (
+            "largest accepted context (20,000-byte input)",
+            entry_for(&largest),
+        ),
+        (
+            "50 keys x 500 four-byte code points (beyond the input limit)",
+            entry_unlimited(&unlimited),
+        ),
     ];
     let mut table = String::new();
-    for (name, pairs) in cases {
-        let e = SessionEntry {
-            context: header_value(&pairs),
-            prefill: header_value(&prefill_pairs(&pairs)),
-            status: "accepted".into(),
-        };
+    for (name, e) in cases {
         store.put(key(site, session), &e).await.unwrap();
         let k = store.key(key(site, session));
         let usage: i64 = server
