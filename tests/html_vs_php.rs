@@ -402,6 +402,14 @@ fn named_reference(rng: &mut Rng) -> String {
     s
 }
 
+/// A run of letters, digits, spaces and non-ASCII: long stretches between markup (the
+/// vectorised search paths) and over-long reference names.
+fn filler(rng: &mut Rng) -> String {
+    const CHARS: &[char] = &['a', 'Z', 'q', '0', '7', ' ', 'é', '日', '😀', 'x', 'X'];
+    let len = 1 + rng.below(80);
+    (0..len).map(|_| rng.pick(CHARS)).collect()
+}
+
 fn random_input(rng: &mut Rng) -> String {
     let pieces = if rng.chance(5) {
         rng.below(60)
@@ -415,7 +423,8 @@ fn random_input(rng: &mut Rng) -> String {
             40..=54 => s.push_str(&named_reference(rng)),
             55..=69 => s.push_str(&numeric_reference(rng)),
             70..=84 => s.push_str(rng.pick(TAG_PIECES)),
-            85..=94 => s.push_str(rng.pick(NON_ASCII)),
+            85..=89 => s.push_str(rng.pick(NON_ASCII)),
+            90..=94 => s.push_str(&filler(rng)),
             _ => s.push_str(rng.pick(WORDS)),
         }
     }

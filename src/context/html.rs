@@ -788,6 +788,37 @@ mod tests {
     }
 
     #[test]
+    fn long_stretches_and_long_names() {
+        // Past the 16 bytes checked inline, the vectorised search takes over.
+        let text = format!("{}&amp;{}&lt;", "é".repeat(20), "x".repeat(30));
+        assert_eq!(
+            decode(&text),
+            format!("{}&{}<", "é".repeat(20), "x".repeat(30))
+        );
+        let nested = format!(
+            "<a<!--x-->{}>{}\0{}<b>{}",
+            "y".repeat(40),
+            "z".repeat(20),
+            "w".repeat(20),
+            "v".repeat(17)
+        );
+        let want = [
+            "y".repeat(40),
+            "z".repeat(20),
+            "w".repeat(20),
+            "v".repeat(17),
+        ]
+        .concat();
+        assert_eq!(strip(&nested), want);
+        let long = format!("&{};", "a".repeat(40));
+        assert_eq!(decode(&long), long);
+        assert_eq!(
+            decode("&CounterClockwiseContourIntegral;&CounterClockwiseContourIntegralX;"),
+            "\u{2233}&CounterClockwiseContourIntegralX;"
+        );
+    }
+
+    #[test]
     fn strip_appends() {
         let mut out = String::from("x");
         strip_tags_into("<b>y</b>", &mut out);
