@@ -25,6 +25,7 @@ pub mod headers;
 pub mod metrics;
 pub mod prefill;
 pub mod proxy;
+pub mod sample_backend;
 pub mod store;
 pub mod trust;
 pub mod upstream;

@@ -1,1 +1,467 @@
 //! Prometheus counters by outcome and reason, and the admin (`/metrics`, `/healthz`) service.
+//!
+//! Every metric lives in one [`Metrics`] value with its own registry, built once at start-up
+//! and shared by the proxy, the store and the admin service. Labelled children are resolved
+//! when the value is built, so counting on the hot path is one atomic add with no label lookup.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::{HttpServer, ServeHttp};
+use pingora::protocols::http::ServerSession;
+use pingora::services::listening::Service;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::context::{Discard, DropReason};
+
+/// Which kind of route a request took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// The widget's init request.
+    Init,
+    /// A request on a session route.
+    Session,
+    /// Anything else (proxied untouched, anti-spoofing aside).
+    Other,
+}
+
+impl RouteKind {
+    const ALL: [RouteKind; 3] = [RouteKind::Init, RouteKind::Session, RouteKind::Other];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Init => "init",
+            RouteKind::Session => "session",
+            RouteKind::Other => "other",
+        }
+    }
+}
+
+/// A session-store operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Look-up on a session route.
+    Get,
+    /// Store an accepted context at init.
+    Put,
+    /// Forget a session at an init without (valid) context.
+    Delete,
+}
+
+impl StoreOp {
+    const ALL: [StoreOp; 3] = [StoreOp::Get, StoreOp::Put, StoreOp::Delete];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreOp::Get => "get",
+            StoreOp::Put => "put",
+            StoreOp::Delete => "delete",
+        }
+    }
+}
+
+/// How a store operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreResult {
+    /// A put or delete completed.
+    Ok,
+    /// A get found an entry.
+    Hit,
+    /// A get found nothing.
+    Miss,
+    /// The backend answered with an error (or is unreachable).
+    Error,
+    /// The deadline passed first; the request went on without the store.
+    Timeout,
+}
+
+impl StoreResult {
+    const ALL: [StoreResult; 5] = [
+        StoreResult::Ok,
+        StoreResult::Hit,
+        StoreResult::Miss,
+        StoreResult::Error,
+        StoreResult::Timeout,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreResult::Ok => "ok",
+            StoreResult::Hit => "hit",
+            StoreResult::Miss => "miss",
+            StoreResult::Error => "error",
+            StoreResult::Timeout => "timeout",
+        }
+    }
+}
+
+/// Why a request to the upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamError {
+    /// No healthy upstream to pick.
+    NoneHealthy,
+    /// Connecting failed.
+    Connect,
+    /// The upstream failed after the connection was made (reset, timeout, bad response).
+    Proxy,
+}
+
+impl UpstreamError {
+    const ALL: [UpstreamError; 3] = [
+        UpstreamError::NoneHealthy,
+        UpstreamError::Connect,
+        UpstreamError::Proxy,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamError::NoneHealthy => "none_healthy",
+            UpstreamError::Connect => "connect",
+            UpstreamError::Proxy => "proxy",
+        }
+    }
+}
+
+/// What a session route did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOutcome {
+    /// Stored headers were re-attached.
+    Hit,
+    /// Nothing stored for this session.
+    Miss,
+    /// The store did not answer in time or failed; the request went on without it.
+    Unavailable,
+    /// Site or session id invalid, or only one of them present: no look-up.
+    BadSession,
+    /// Neither id present (assets and the like): nothing to look up.
+    NoIds,
+}
+
+impl SessionOutcome {
+    const ALL: [SessionOutcome; 5] = [
+        SessionOutcome::Hit,
+        SessionOutcome::Miss,
+        SessionOutcome::Unavailable,
+        SessionOutcome::BadSession,
+        SessionOutcome::NoIds,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionOutcome::Hit => "hit",
+            SessionOutcome::Miss => "miss",
+            SessionOutcome::Unavailable => "unavailable",
+            SessionOutcome::BadSession => "bad_session",
+            SessionOutcome::NoIds => "no_ids",
+        }
+    }
+}
+
+/// Every metric flowgate exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: [IntCounter; 3],
+    request_seconds: [Histogram; 3],
+    init_accepted: IntCounter,
+    init_absent: IntCounter,
+    init_discarded: [IntCounter; Discard::ALL.len()],
+    init_bad_session: IntCounter,
+    session: [IntCounter; 5],
+    pairs_dropped: [IntCounter; DropReason::ALL.len()],
+    spoofed_request: IntCounter,
+    spoofed_response: IntCounter,
+    store_calls: [[IntCounter; 5]; 3],
+    store_seconds: [Histogram; 3],
+    /// Entries the in-process store evicted to respect its byte bound.
+    pub store_evictions: IntCounter,
+    upstream_errors: [IntCounter; 3],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let v = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(v.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    v
+}
+
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let v = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &[label])
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(v.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    v
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Builds and registers every metric. Panics only on a programming error in the names.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = counter_vec(
+            &registry,
+            "flowgate_requests_total",
+            "Requests by route kind.",
+            &["route"],
+        );
+        let request_seconds = histogram_vec(
+            &registry,
+            "flowgate_request_duration_seconds",
+            "Time from request headers to the end of the response, by route kind.",
+            "route",
+            prometheus::exponential_buckets(0.000_25, 2.0, 16).unwrap_or_default(),
+        );
+        let init = counter_vec(
+            &registry,
+            "flowgate_init_total",
+            "Init requests by context outcome (accepted, absent, discarded) and discard reason.",
+            &["outcome", "reason"],
+        );
+        let session = counter_vec(
+            &registry,
+            "flowgate_session_requests_total",
+            "Session-route requests by outcome of the stored-context look-up.",
+            &["outcome"],
+        );
+        let dropped = counter_vec(
+            &registry,
+            "flowgate_context_pairs_dropped_total",
+            "Context pairs dropped while the rest of the context was kept, by reason.",
+            &["reason"],
+        );
+        let spoofed = counter_vec(
+            &registry,
+            "flowgate_spoofed_headers_stripped_total",
+            "Header values removed because their name carries the trusted prefix.",
+            &["direction"],
+        );
+        let store_calls = counter_vec(
+            &registry,
+            "flowgate_store_calls_total",
+            "Session-store calls by operation and result.",
+            &["op", "result"],
+        );
+        let store_seconds = histogram_vec(
+            &registry,
+            "flowgate_store_call_duration_seconds",
+            "Session-store call latency by operation (deadline-bounded).",
+            "op",
+            prometheus::exponential_buckets(0.000_05, 2.0, 14).unwrap_or_default(),
+        );
+        let evictions = IntCounter::new(
+            "flowgate_store_evictions_total",
+            "Sessions the in-process store evicted to stay within its byte bound.",
+        )
+        .unwrap_or_else(|e| panic!("metric flowgate_store_evictions_total: {e}"));
+        registry
+            .register(Box::new(evictions.clone()))
+            .unwrap_or_else(|e| panic!("metric flowgate_store_evictions_total: {e}"));
+        let upstream = counter_vec(
+            &registry,
+            "flowgate_upstream_errors_total",
+            "Requests that failed towards the upstream, by kind.",
+            &["kind"],
+        );
+
+        Metrics {
+            requests: RouteKind::ALL.map(|r| requests.with_label_values(&[r.as_str()])),
+            request_seconds: RouteKind::ALL
+                .map(|r| request_seconds.with_label_values(&[r.as_str()])),
+            init_accepted: init.with_label_values(&["accepted", ""]),
+            init_absent: init.with_label_values(&["absent", ""]),
+            init_discarded: Discard::ALL
+                .map(|d| init.with_label_values(&["discarded", d.as_str()])),
+            init_bad_session: init.with_label_values(&["discarded", "bad_session"]),
+            session: SessionOutcome::ALL.map(|o| session.with_label_values(&[o.as_str()])),
+            pairs_dropped: DropReason::ALL.map(|r| dropped.with_label_values(&[r.as_str()])),
+            spoofed_request: spoofed.with_label_values(&["request"]),
+            spoofed_response: spoofed.with_label_values(&["response"]),
+            store_calls: StoreOp::ALL.map(|op| {
+                StoreResult::ALL.map(|r| store_calls.with_label_values(&[op.as_str(), r.as_str()]))
+            }),
+            store_seconds: StoreOp::ALL.map(|op| store_seconds.with_label_values(&[op.as_str()])),
+            store_evictions: evictions,
+            upstream_errors: UpstreamError::ALL.map(|k| upstream.with_label_values(&[k.as_str()])),
+            registry,
+        }
+    }
+
+    /// Counts a finished request and its duration.
+    pub fn request(&self, route: RouteKind, elapsed: Duration) {
+        let i = RouteKind::ALL.iter().position(|r| *r == route).unwrap_or(0);
+        self.requests[i].inc();
+        self.request_seconds[i].observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an init whose context was accepted.
+    pub fn init_accepted(&self) {
+        self.init_accepted.inc();
+    }
+
+    /// Counts an init without a context.
+    pub fn init_absent(&self) {
+        self.init_absent.inc();
+    }
+
+    /// Counts an init whose context was discarded.
+    pub fn init_discarded(&self, why: Discard) {
+        let i = Discard::ALL.iter().position(|d| *d == why).unwrap_or(0);
+        self.init_discarded[i].inc();
+    }
+
+    /// Counts an init whose site or session id was missing or invalid.
+    pub fn init_bad_session(&self) {
+        self.init_bad_session.inc();
+    }
+
+    /// Counts a session-route request by outcome.
+    pub fn session(&self, outcome: SessionOutcome) {
+        let i = SessionOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.session[i].inc();
+    }
+
+    /// Counts one dropped pair.
+    pub fn pair_dropped(&self, why: DropReason) {
+        let i = DropReason::ALL.iter().position(|d| *d == why).unwrap_or(0);
+        self.pairs_dropped[i].inc();
+    }
+
+    /// Counts header values stripped from a client request.
+    pub fn spoofed_request(&self, n: usize) {
+        self.spoofed_request.inc_by(n as u64);
+    }
+
+    /// Counts header values stripped from an upstream response.
+    pub fn spoofed_response(&self, n: usize) {
+        self.spoofed_response.inc_by(n as u64);
+    }
+
+    /// Counts one store call and its latency.
+    pub fn store_call(&self, op: StoreOp, result: StoreResult, elapsed: Duration) {
+        let o = StoreOp::ALL.iter().position(|x| *x == op).unwrap_or(0);
+        let r = StoreResult::ALL
+            .iter()
+            .position(|x| *x == result)
+            .unwrap_or(0);
+        self.store_calls[o][r].inc();
+        self.store_seconds[o].observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one failed upstream request.
+    pub fn upstream_error(&self, kind: UpstreamError) {
+        let i = UpstreamError::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(0);
+        self.upstream_errors[i].inc();
+    }
+
+    /// The registry, for components that register their own metrics next to these.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Every metric in the Prometheus text format (this registry, then the process default).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut families = self.registry.gather();
+        families.extend(prometheus::gather());
+        let mut buf = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec only fails on inconsistent metric families, which we never build.
+        let _ = TextEncoder::new().encode(&families, &mut buf);
+        buf
+    }
+}
+
+/// The admin HTTP app: `/metrics` (Prometheus text) and `/healthz`.
+pub struct AdminApp {
+    metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let (status, content_type, body) = match session.req_header().uri.path() {
+            "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.encode()),
+            "/healthz" => (200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
+            _ => (
+                404,
+                "text/plain; charset=utf-8",
+                b"not found: try /metrics or /healthz\n".to_vec(),
+            ),
+        };
+        let len = body.len();
+        Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::CONTENT_LENGTH, len)
+            .body(body)
+            .unwrap_or_else(|_| Response::new(Vec::new()))
+    }
+}
+
+/// The admin listener as a Pingora service on `addr`.
+pub fn admin_service(metrics: Arc<Metrics>, addr: &str) -> Service<HttpServer<AdminApp>> {
+    let mut service = Service::new(
+        "flowgate admin".to_owned(),
+        HttpServer::new_app(AdminApp { metrics }),
+    );
+    service.add_tcp(addr);
+    service
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_exported_with_its_labels() {
+        let m = Metrics::new();
+        m.init_discarded(Discard::Json);
+        m.pair_dropped(DropReason::OverCap);
+        m.store_call(
+            StoreOp::Get,
+            StoreResult::Timeout,
+            Duration::from_millis(50),
+        );
+        m.request(RouteKind::Init, Duration::from_millis(1));
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains(r#"flowgate_init_total{outcome="discarded",reason="json"} 1"#));
+        assert!(text.contains(r#"flowgate_context_pairs_dropped_total{reason="over_cap"} 1"#));
+        assert!(text.contains(r#"flowgate_store_calls_total{op="get",result="timeout"} 1"#));
+        assert!(text.contains("flowgate_store_evictions_total 0"));
+        assert!(text.contains(r#"flowgate_upstream_errors_total{kind="connect"} 0"#));
+        assert!(text.contains(r#"flowgate_requests_total{route="init"} 1"#));
+    }
+}

@@ -1,13 +1,36 @@
-//! `flowgate check`.
+//! `flowgate check`: validates a configuration file, listing every problem.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::config::Config;
 
 /// Arguments of `flowgate check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The configuration file to check.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+}
 
-/// Runs `flowgate check`.
-pub fn main(_args: Args) -> ExitCode {
-    eprintln!("flowgate check: not available in this build");
-    ExitCode::FAILURE
+/// Runs `flowgate check`: exit 0 and `ok` when valid, else every problem and exit 1.
+pub fn main(args: Args) -> ExitCode {
+    match Config::load(&args.config) {
+        Ok(_) => {
+            println!("{}: ok", args.config.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            let n = problems.0.len();
+            eprintln!(
+                "{}: {n} problem{}",
+                args.config.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            for p in &problems.0 {
+                eprintln!("  {p}");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,13 +1,156 @@
-//! `flowgate demo`.
+//! `flowgate demo`: the proxy, the built-in sample chat backend and the in-process store on
+//! localhost, with `curl` lines to try printed on start.
 
 use std::process::ExitCode;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::{BackgroundService, background_service};
+
+use crate::config::Config;
+use crate::sample_backend;
+
+/// The context of the product docs' example: a logged-in customer.
+pub const SAMPLE_CONTEXT: &str = r##"{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}"##;
 
 /// Arguments of `flowgate demo`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address the proxy listens on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Admin listener (/metrics, /healthz).
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    pub admin: String,
+}
+
+/// Runs the sample backend inside the server, so it stops with it.
+struct SampleBackend {
+    listener: Mutex<Option<std::net::TcpListener>>,
+    prefix: String,
+}
+
+#[async_trait]
+impl BackgroundService for SampleBackend {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let taken = self.listener.lock().ok().and_then(|mut l| l.take());
+        let Some(listener) = taken else { return };
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "sample backend: cannot use its listener");
+                return;
+            }
+        };
+        sample_backend::serve(listener, &self.prefix, async move {
+            let _ = shutdown.changed().await;
+        })
+        .await;
+    }
+}
 
 /// Runs `flowgate demo`.
-pub fn main(_args: Args) -> ExitCode {
-    eprintln!("flowgate demo: not available in this build");
-    ExitCode::FAILURE
+pub fn main(args: Args) -> ExitCode {
+    let run_args = super::run::Args {
+        listen: Some(args.listen.clone()),
+        admin: Some(args.admin.clone()),
+        upstreams: vec!["127.0.0.1:1".to_owned()],
+        ..Default::default()
+    };
+    let mut config: Config = match run_args.load_config() {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("flowgate demo: {problems}");
+            return ExitCode::from(2);
+        }
+    };
+    let backend = match std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("flowgate demo: cannot bind the sample backend: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let backend_addr = match backend.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("flowgate demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    config.upstreams = vec![backend_addr.to_string()];
+    config.server.grace_period_seconds = 1;
+    config.server.graceful_shutdown_timeout_seconds = 1;
+    super::logging::init(&config.log);
+
+    let mut built = match super::run::build_server(&config, None) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("flowgate demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    built.server.add_service(background_service(
+        "sample chat backend",
+        SampleBackend {
+            listener: Mutex::new(Some(backend)),
+            prefix: config.headers.prefix.clone(),
+        },
+    ));
+    print!("{}", instructions(&config, backend_addr));
+    super::run::run_until_signalled(built.server)
+}
+
+/// The text printed on start: what runs where, and the lines to paste.
+pub fn instructions(config: &Config, backend: std::net::SocketAddr) -> String {
+    let base = format!("http://{}", config.listen);
+    let ctx = base64::engine::general_purpose::STANDARD.encode(SAMPLE_CONTEXT);
+    let init = &config.routes.init_path;
+    let session_path = config
+        .routes
+        .session_prefixes
+        .first()
+        .map(|p| format!("{}/chat/poll", p.trim_end_matches('/')))
+        .unwrap_or_else(|| "/".to_owned());
+    let p = &config.params;
+    let admin = config
+        .admin
+        .map_or_else(|| "(off)".to_owned(), |a| format!("http://{a}"));
+    let prefix = &config.headers.prefix;
+    format!(
+        r#"
+flowgate demo
+  proxy                 {base}
+  sample chat backend   http://{backend}   (answers with what it received, as JSON)
+  admin                 {admin}/metrics  {admin}/healthz
+  session store         in-process
+
+Try these (each answer shows the trusted headers the backend got, decoded):
+
+  # 1. a logged-in visitor's init: the context is validated, stored, and pre-fills name and email
+  curl -s '{base}{init}?{site}=demo-site&{session}=visitor-1&{context}={ctx}'
+
+  # 2. an anonymous init: Status absent, no context
+  curl -s '{base}{init}?{site}=demo-site&{session}=visitor-2'
+
+  # 3. a later request in visitor 1's chat session gets the stored context back
+  curl -s '{base}{session_path}?{site}=demo-site&{session}=visitor-1'
+
+  # 4. a spoof attempt: forged trusted headers are stripped before anything else
+  curl -s -H '{prefix}Context: eyJpbXNfZW1haWwiOiJldmlsQGV4YW1wbGUuY29tIn0=' -H '{underscored}Status: accepted' '{base}{session_path}?{site}=demo-site&{session}=visitor-2'
+
+  # what the edge counted
+  curl -s {admin}/metrics | grep ^flowgate_
+
+Stop with Ctrl-C.
+"#,
+        site = p.site,
+        session = p.session,
+        context = p.context,
+        underscored = prefix.replace('-', "_"),
+    )
 }

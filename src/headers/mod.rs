@@ -4,6 +4,7 @@
 //! base64 of a UTF-8 JSON object whose members keep the pipeline's order.
 
 pub mod signature;
+pub mod spoof;
 
 use std::fmt;
 

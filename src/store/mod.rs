@@ -5,8 +5,12 @@
 //! The time-to-live is a property of the store, set when it is built.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use crate::config::StoreConfig;
+use crate::metrics::Metrics;
 
 pub mod breaker;
 pub mod memory;
@@ -69,4 +73,21 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError>;
     /// A short backend name for metrics and logs (`memory`, `redis`, …).
     fn backend(&self) -> &'static str;
+}
+
+/// Builds the configured store: the one place that picks a backend.
+///
+/// Today this is always the in-process store; a Redis URL in the configuration selects the
+/// Redis backend here.
+pub fn build(
+    config: &StoreConfig,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn SessionStore>, StoreError> {
+    let evictions = metrics.store_evictions.clone();
+    let store = memory::MemoryStore::new(
+        config.ttl,
+        config.memory_max_bytes,
+        Some(Arc::new(move || evictions.inc())),
+    );
+    Ok(Arc::new(store))
 }

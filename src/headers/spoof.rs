@@ -1,0 +1,134 @@
+//! Anti-spoofing: client request headers and upstream response headers that look like trusted
+//! headers are removed before anything else happens.
+//!
+//! A header "looks like" a trusted one when its name, compared case-insensitively with `_` and
+//! `-` treated as equal, starts with the trusted prefix. Backends behind CGI-style gateways turn
+//! `X_Flowgate_Context` and `X-Flowgate-Context` into the same variable, so both must go.
+
+use pingora::http::{RequestHeader, ResponseHeader};
+
+/// Matches header names against the trusted prefix; built once from the configured prefix.
+#[derive(Debug, Clone)]
+pub struct SpoofMatcher {
+    /// The prefix, lower-cased, with `_` folded to `-`.
+    folded_prefix: Box<[u8]>,
+}
+
+impl SpoofMatcher {
+    /// A matcher for `prefix` (e.g. `X-Flowgate-`).
+    pub fn new(prefix: &str) -> SpoofMatcher {
+        SpoofMatcher {
+            folded_prefix: prefix.bytes().map(fold).collect(),
+        }
+    }
+
+    /// Whether a header named `name` must be removed.
+    pub fn matches(&self, name: &[u8]) -> bool {
+        name.len() >= self.folded_prefix.len()
+            && name
+                .iter()
+                .zip(self.folded_prefix.iter())
+                .all(|(a, b)| fold(*a) == *b)
+    }
+
+    /// Removes every matching client header (every duplicate); returns how many values went.
+    pub fn strip_request(&self, req: &mut RequestHeader) -> usize {
+        // The common case is a clean request: scan without allocating first.
+        if !req
+            .headers
+            .keys()
+            .any(|n| self.matches(n.as_str().as_bytes()))
+        {
+            return 0;
+        }
+        let mut removed = 0;
+        for name in self.matching(&req.headers) {
+            removed += req.headers.get_all(&name).iter().count();
+            req.remove_header(&name);
+        }
+        removed
+    }
+
+    /// Removes every matching upstream response header; returns how many values went.
+    pub fn strip_response(&self, resp: &mut ResponseHeader) -> usize {
+        if !resp
+            .headers
+            .keys()
+            .any(|n| self.matches(n.as_str().as_bytes()))
+        {
+            return 0;
+        }
+        let mut removed = 0;
+        for name in self.matching(&resp.headers) {
+            removed += resp.headers.get_all(&name).iter().count();
+            resp.remove_header(&name);
+        }
+        removed
+    }
+
+    fn matching(&self, headers: &http::HeaderMap) -> Vec<http::HeaderName> {
+        headers
+            .keys()
+            .filter(|n| self.matches(n.as_str().as_bytes()))
+            .cloned()
+            .collect()
+    }
+}
+
+fn fold(b: u8) -> u8 {
+    match b {
+        b'_' => b'-',
+        _ => b.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_and_underscores() {
+        let m = SpoofMatcher::new("X-Flowgate-");
+        for name in [
+            "x-flowgate-context",
+            "X_Flowgate_Context",
+            "X-FLOWGATE-STATUS",
+            "x_flowgate-",
+            "x-flowgate-anything-else",
+        ] {
+            assert!(m.matches(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "x-flowgate",
+            "x-flowgat-context",
+            "flowgate-context",
+            "x-flowgates",
+        ] {
+            assert!(!m.matches(name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn strips_every_duplicate_and_keeps_the_rest() {
+        let m = SpoofMatcher::new("X-Flowgate-");
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("X-Flowgate-Status", "accepted").unwrap();
+        req.append_header("x-flowgate-status", "accepted").unwrap();
+        req.append_header("X_Flowgate_Context", "e30=").unwrap();
+        req.append_header("Accept", "*/*").unwrap();
+        assert_eq!(m.strip_request(&mut req), 3);
+        assert_eq!(req.headers.len(), 1);
+        assert!(req.headers.contains_key("accept"));
+        assert_eq!(m.strip_request(&mut req), 0);
+    }
+
+    #[test]
+    fn strips_response_headers() {
+        let m = SpoofMatcher::new("X-Flowgate-");
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.append_header("X-Flowgate-Context", "e30=").unwrap();
+        resp.append_header("Content-Type", "text/plain").unwrap();
+        assert_eq!(m.strip_response(&mut resp), 1);
+        assert_eq!(resp.headers.len(), 1);
+    }
+}

@@ -1,0 +1,82 @@
+//! The chat backends: round robin over one or more upstreams, health-checked when several.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::lb::selection::RoundRobin;
+use pingora::lb::{LoadBalancer, health_check};
+use pingora::prelude::HttpPeer;
+use pingora::services::background::{GenBackgroundService, background_service};
+
+use crate::config::Config;
+
+/// How many backends round robin may skip looking for a healthy one.
+const MAX_SELECT_ITERATIONS: usize = 256;
+/// Pooled upstream connections idle longer than this are closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The upstream pool the proxy picks peers from.
+pub struct Upstreams {
+    lb: Arc<LoadBalancer<RoundRobin>>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    count: usize,
+}
+
+/// The health-check task to run next to the proxy when there are several upstreams.
+pub type HealthCheck = GenBackgroundService<LoadBalancer<RoundRobin>>;
+
+impl Upstreams {
+    /// Resolves the configured upstreams; several get a TCP health check every
+    /// `upstream.health_check_interval_ms`.
+    pub fn build(config: &Config) -> Result<(Upstreams, Option<HealthCheck>), String> {
+        let mut lb =
+            LoadBalancer::<RoundRobin>::try_from_iter(config.upstreams.iter().map(String::as_str))
+                .map_err(|e| {
+                    format!(
+                        "upstreams: cannot resolve {:?} ({e}); check the host names",
+                        config.upstreams
+                    )
+                })?;
+        let count = config.upstreams.len();
+        let (lb, health) = if count > 1 {
+            lb.set_health_check(health_check::TcpHealthCheck::new());
+            lb.health_check_frequency = Some(config.upstream.health_check_interval);
+            let service = background_service("upstream health check", lb);
+            (service.task(), Some(service))
+        } else {
+            (Arc::new(lb), None)
+        };
+        Ok((
+            Upstreams {
+                lb,
+                connect_timeout: config.upstream.connect_timeout,
+                read_timeout: config.upstream.read_timeout,
+                count,
+            },
+            health,
+        ))
+    }
+
+    /// Number of configured upstreams.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no upstream is configured (never, after validation).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The next healthy upstream as a plain-HTTP peer, or `None` when none is healthy.
+    pub fn pick(&self) -> Option<Box<HttpPeer>> {
+        let backend = self.lb.select(b"", MAX_SELECT_ITERATIONS)?;
+        let addr = *backend.addr.as_inet()?;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(self.read_timeout);
+        peer.options.write_timeout = Some(self.read_timeout);
+        peer.options.idle_timeout = Some(IDLE_TIMEOUT);
+        Some(Box::new(peer))
+    }
+}
