@@ -1,0 +1,307 @@
+//! The real `flowgate` binary as a child process: free ports, a config file in a temp dir,
+//! readiness by a deadline-bounded connect, logs captured to files, killed on drop.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+use super::DEADLINE;
+use super::ports::{accepts, free_addr};
+
+/// Path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_flowgate")
+}
+
+/// Options for one flowgate process.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    upstreams: Vec<String>,
+    yaml: String,
+    grace_period: Option<u64>,
+    args: Vec<String>,
+}
+
+impl Options {
+    /// Adds an upstream (`host:port`).
+    pub fn upstream(mut self, host_port: impl Into<String>) -> Self {
+        self.upstreams.push(host_port.into());
+        self
+    }
+
+    /// Appends top-level YAML sections (anything but listen, admin, upstreams, server).
+    pub fn yaml(mut self, yaml: &str) -> Self {
+        self.yaml.push_str(yaml);
+        self.yaml.push('\n');
+        self
+    }
+
+    /// Sets `server.grace_period_seconds` (default 1 in tests).
+    pub fn grace_period(mut self, seconds: u64) -> Self {
+        self.grace_period = Some(seconds);
+        self
+    }
+
+    /// Extra command-line arguments after `run -c FILE`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Starts the process and waits until it accepts connections.
+    pub fn start(self) -> Flowgate {
+        let mut last_log = String::new();
+        for _attempt in 0..3 {
+            match Flowgate::try_start(&self) {
+                Ok(f) => return f,
+                // Another process took the port between probe and bind: try new ports.
+                Err(log) if log.contains("Address already in use") => last_log = log,
+                Err(log) => panic!("flowgate did not start:\n{log}"),
+            }
+        }
+        panic!("flowgate did not start (ports kept being taken):\n{last_log}");
+    }
+}
+
+/// A running flowgate process; ready once it logged `flowgate ready` (signal handlers
+/// installed) and both listeners accept connections.
+pub struct Flowgate {
+    child: Child,
+    /// Proxy address.
+    pub addr: SocketAddr,
+    /// Admin address.
+    pub admin: SocketAddr,
+    dir: TempDir,
+    exited: Option<ExitStatus>,
+}
+
+impl Flowgate {
+    /// Options for a new process.
+    pub fn options() -> Options {
+        Options::default()
+    }
+
+    /// Starts flowgate in front of one upstream, with default settings.
+    pub fn start(upstream: &str) -> Flowgate {
+        Options::default().upstream(upstream).start()
+    }
+
+    fn try_start(o: &Options) -> Result<Flowgate, String> {
+        let dir = TempDir::new("flowgate");
+        let addr = free_addr();
+        let admin = free_addr();
+        let mut yaml = String::new();
+        writeln!(yaml, "listen: \"{addr}\"").unwrap();
+        writeln!(yaml, "admin: \"{admin}\"").unwrap();
+        yaml.push_str("upstreams:\n");
+        for u in &o.upstreams {
+            writeln!(yaml, "  - \"{u}\"").unwrap();
+        }
+        yaml.push_str("server:\n");
+        writeln!(
+            yaml,
+            "  pid_file: \"{}\"",
+            dir.path().join("flowgate.pid").display()
+        )
+        .unwrap();
+        writeln!(
+            yaml,
+            "  upgrade_sock: \"{}\"",
+            dir.path().join("upgrade.sock").display()
+        )
+        .unwrap();
+        writeln!(
+            yaml,
+            "  grace_period_seconds: {}",
+            o.grace_period.unwrap_or(1)
+        )
+        .unwrap();
+        yaml.push_str("  graceful_shutdown_timeout_seconds: 1\n");
+        yaml.push_str(&o.yaml);
+        let config = dir.path().join("flowgate.yaml");
+        std::fs::write(&config, &yaml).unwrap();
+
+        let log = dir.path().join("flowgate.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin())
+            .arg("run")
+            .arg("-c")
+            .arg(&config)
+            .args(&o.args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let mut f = Flowgate {
+            child,
+            addr,
+            admin,
+            dir,
+            exited: None,
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = f.child.try_wait().unwrap() {
+                f.exited = Some(status);
+                return Err(format!(
+                    "exited with {status}; config:\n{yaml}\nlog:\n{}",
+                    f.log()
+                ));
+            }
+            if f.log().contains("flowgate ready") && accepts(addr) && accepts(admin) {
+                return Ok(f);
+            }
+            if start.elapsed() > DEADLINE {
+                return Err(format!("not ready within {DEADLINE:?}; log:\n{}", f.log()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Starts a second process with the same configuration and `-u`, to take over this one's
+    /// listeners once this one gets SIGQUIT. Returns at once: the ports belong to this process
+    /// until the hand-over.
+    pub fn spawn_upgrade(&self) -> Flowgate {
+        let dir = TempDir::new("flowgate-upgrade");
+        let log = dir.path().join("flowgate.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin())
+            .arg("run")
+            .arg("-c")
+            .arg(self.dir.path().join("flowgate.yaml"))
+            .arg("-u")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Flowgate {
+            child,
+            addr: self.addr,
+            admin: self.admin,
+            dir,
+            exited: None,
+        }
+    }
+
+    /// Waits (deadline-bounded) until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        super::wait_until(&format!("{needle:?} in the flowgate log"), || {
+            self.log().contains(needle)
+        });
+    }
+
+    /// `http://<addr><path_and_query>`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("flowgate.log")).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The temp dir holding config, pid file, upgrade socket and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends a signal (`TERM`, `QUIT`, `INT`) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (deadline-bounded) for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.exited {
+                return s;
+            }
+            if let Some(s) = self.child.try_wait().unwrap() {
+                self.exited = Some(s);
+                return s;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "flowgate did not exit; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// The admin `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of one sample line (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Flowgate {
+    fn drop(&mut self) {
+        if self.exited.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- flowgate log ----\n{}", self.log());
+        }
+    }
+}
+
+/// A directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let p = std::env::temp_dir().join(format!("{tag}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
