@@ -1,10 +1,10 @@
 //! PHP 8.2's `html_entity_decode($v, ENT_QUOTES | ENT_HTML5, 'UTF-8')` and `strip_tags($v)`,
 //! byte-exact.
 //!
-//! Hand-written on purpose: no crate reproduces PHP here. Browser-style decoders (htmlize,
-//! html-escape's own decoder) accept `&amp` without `;` and map `&#128;` through windows-1252,
-//! where PHP leaves both as text; the strip-tags crates disagree with PHP's state machine on
-//! quotes, comments and `<` followed by whitespace. Both functions below are ports of PHP's
+//! Hand-written on purpose: no crate reproduces PHP here. Browser-style decoders (htmlize)
+//! accept `&amp` without `;` and turn `&#128;` into `€`, where PHP leaves both as text;
+//! html-escape's decoder differs on numeric ranges; the strip-tags crates disagree with PHP's
+//! state machine (and one overflows its stack on 30k `<`). Both functions below are ports of PHP's
 //! own C code (`ext/standard/html.c`: `traverse_for_entities`, `process_numeric_entity`,
 //! `process_named_entity_html`, `unicode_cp_is_allowed`; `ext/standard/string.c`:
 //! `php_strip_tags_ex`), and `tests/html_vs_php.rs` compares them with a real PHP on
@@ -21,7 +21,7 @@ use memchr::{memchr, memchr2};
 ///
 /// That list is name-for-name and value-for-value the WHATWG table html-escape ships (same
 /// count, same names, same code points — checked against PHP itself by `tests/html_vs_php.rs`),
-/// so it is reused rather than copied. Sorted by name bytes.
+/// so it is reused rather than copied. Looked up through [`NAMED_SLOTS`].
 static NAMED: &[(&[u8], &str)] = &html_escape::NAMED_ENTITIES;
 
 /// Longest name in [`NAMED`] (`CounterClockwiseContourIntegral`); longer runs cannot match.
