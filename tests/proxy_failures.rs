@@ -99,7 +99,7 @@ fn raw_status_line(request: Vec<u8>, addr: std::net::SocketAddr) -> String {
 }
 
 #[tokio::test]
-async fn oversized_request_line_or_headers_get_a_4xx() {
+async fn oversized_request_line_or_headers_get_a_400() {
     let up = Upstream::start();
     let fg = Flowgate::start(&up.host_port());
     let addr = fg.addr;
@@ -127,7 +127,8 @@ async fn oversized_request_line_or_headers_get_a_4xx() {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or_else(|| panic!("no status line: {line:?}"));
-        assert!((400..500).contains(&code), "{line}");
+        // Pingora refuses these before any phase runs.
+        assert_eq!(code, 400, "{line}");
     }
     assert!(up.received().is_empty());
     // The proxy is still fine.

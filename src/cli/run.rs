@@ -33,6 +33,7 @@ pub struct Args {
     /// Admin listener for /metrics and /healthz; "" turns it off (overrides `admin`).
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
+    // The session-store flags (`--redis URL`) go here, applied in `load_config` like the others.
     /// Take over the listeners of a running instance (zero-downtime upgrade; then send it SIGQUIT).
     #[arg(short = 'u', long)]
     pub upgrade: bool,

@@ -130,17 +130,23 @@ impl Flowgate {
     }
 }
 
-/// Client-side failures (the client went away): not worth an error line.
+/// The client went away: there is nobody to answer.
 fn is_client_gone(e: &Error) -> bool {
     *e.esource() == ErrorSource::Downstream
         && matches!(
             e.etype(),
-            ErrorType::ConnectionClosed
-                | ErrorType::ReadError
-                | ErrorType::WriteError
-                | ErrorType::ReadTimedout
-                | ErrorType::WriteTimedout
+            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
         )
+}
+
+/// Client-side failures, including a client too slow to send or read: not an operator's error.
+fn is_client_fault(e: &Error) -> bool {
+    is_client_gone(e)
+        || (*e.esource() == ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            ))
 }
 
 #[async_trait]
@@ -265,7 +271,7 @@ impl ProxyHttp for Flowgate {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
-        is_client_gone(e)
+        is_client_fault(e)
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

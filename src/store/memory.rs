@@ -158,6 +158,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn entries_expire_after_the_ttl() {
+        let s = MemoryStore::new(Duration::from_millis(50), 1 << 20, None);
+        s.put(key("a", "1"), &entry("one")).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while s.get(key("a", "1")).await.unwrap().is_some() {
+            assert!(std::time::Instant::now() < deadline, "never expired");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
     async fn byte_bound_evicts_and_counts() {
         let evicted = Arc::new(AtomicU64::new(0));
         let counter = evicted.clone();
