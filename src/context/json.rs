@@ -1,26 +1,24 @@
-//! Streaming JSON object visitor: document order, duplicates, depth, scalars → PHP values.
+//! Streaming JSON object reader: document order, duplicates, depth, scalars → PHP values.
 //!
-//! serde_json walks the top-level object through a [`Visitor`], so members arrive in document
-//! order and a non-object is known at once. What `json_decode` does that serde_json does not is
-//! added here:
-//! - member values are taken as [`RawValue`] and read by this module: serde_json fails on a
-//!   number that overflows (`1e400`), where PHP yields `INF`, and integers beyond `i64` become
-//!   floats as in PHP;
-//! - skipped (nested) values are checked for depth (PHP: 512, i.e. 511 nested containers, the
-//!   top level included), for unpaired `\uD800`-style escapes and for property names starting
-//!   with U+0000 — serde_json's skipping checks none of these;
-//! - the whole document is validated as UTF-8 up front (`str::from_utf8`), so strings that are
-//!   only skipped are validated too.
+//! Reads the top-level object member by member with PHP's `json_decode` semantics:
+//! - RFC 8259 syntax; invalid UTF-8 anywhere, an unpaired `\uD800`-style escape anywhere, or a
+//!   property name starting with U+0000 (PHP decodes to `stdClass`) fails;
+//! - depth 512: at most 511 nested containers, the top level included;
+//! - integers that fit `i64` stay integers, larger ones become floats; `1e400` is `INF`;
+//! - duplicate keys keep their first position and their last value (PHP hash tables).
 //!
-//! Duplicate keys keep their first position and their last value, like PHP's hash tables.
+//! Hand-written rather than a serde_json `Visitor` because of speed and exactness on this
+//! workload: serde_json fails on `1e400`, does not check skipped strings for unpaired surrogates
+//! or skipped objects for depth and U+0000 names, and its `IgnoredAny` pass alone over a
+//! 15 KB document cost most of the budget of the 20,000-character benchmark. Here the
+//! document is UTF-8-validated once (`str::from_utf8`), one vectorised pass tells whether it
+//! has any control byte at all (compact JSON has none), and strings are then skipped with
+//! `memchr2` (SIMD); string values are only unescaped later, for the pairs that are accepted.
 
 use std::fmt;
 use std::hash::BuildHasher as _;
 
 use hashbrown::HashTable;
-use serde::Deserializer as _;
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::limits::MAX_JSON_DEPTH;
 
@@ -33,6 +31,8 @@ pub enum JsonError {
     NotObject,
 }
 
+type Result<T> = std::result::Result<T, JsonError>;
+
 /// A byte range in either the document or [`Object`]'s scratch buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
@@ -41,11 +41,19 @@ pub struct Span {
     in_scratch: bool,
 }
 
+/// The body of a string value in the document (between the quotes), still escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawStr {
+    start: u32,
+    end: u32,
+    escaped: bool,
+}
+
 /// A member value, as PHP holds it after `json_decode`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
-    /// A string (unescaped).
-    Str(Span),
+    /// A string; see [`Object::string`].
+    Str(RawStr),
     /// An integer that fits `i64`.
     Int(i64),
     /// A float, or an integer beyond `i64`; may be infinite.
@@ -65,13 +73,16 @@ pub struct Member {
     pub value: Value,
 }
 
+/// Members at most this many are checked for duplicates by a linear scan; beyond, by hash.
+const LINEAR_DUPLICATE_SCAN: usize = 16;
+
 /// The top-level object of one document, in reusable buffers.
 #[derive(Default)]
 pub struct Object {
     members: Vec<Member>,
-    /// Unescaped keys and strings that had escapes.
+    /// Keys that had escapes, unescaped.
     scratch: String,
-    /// Member indices by key, for duplicate detection.
+    /// Member indices by key; built once there are many members.
     index: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
 }
@@ -91,35 +102,59 @@ impl Object {
     }
 
     /// Parses `json` like PHP's `json_decode($json)` and keeps the top-level members.
-    pub fn parse(&mut self, json: &[u8]) -> Result<(), JsonError> {
+    ///
+    /// Returns the document as `&str` (it is valid UTF-8 once parsed): the `doc` argument of
+    /// [`Object::text`] and [`Object::string`].
+    pub fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
         self.members.clear();
         self.scratch.clear();
         self.index.clear();
-        let doc = std::str::from_utf8(json).map_err(|_| JsonError::Invalid)?;
-        if doc.len() > u32::MAX as usize {
+        if json.len() >= u32::MAX as usize {
             return Err(JsonError::Invalid);
         }
-
-        let first = doc.bytes().find(|b| !is_json_space(*b));
-        if first != Some(b'{') {
-            // Anything else: valid JSON → not an object; invalid → json.
-            let raw: &RawValue = serde_json::from_str(doc).map_err(|_| JsonError::Invalid)?;
-            check_skipped(raw.get(), MAX_JSON_DEPTH - 1)?;
-            return Err(JsonError::NotObject);
-        }
-
-        let mut de = serde_json::Deserializer::from_str(doc);
-        let mut failure = None;
-        let visitor = TopLevel {
-            object: self,
+        let doc = std::str::from_utf8(json).map_err(|_| JsonError::Invalid)?;
+        let mut r = Reader {
             doc,
-            failure: &mut failure,
+            b: json,
+            i: 0,
+            controls: has_control_bytes(json),
         };
-        let parsed = (&mut de).deserialize_map(visitor).and_then(|()| de.end());
-        match (parsed, failure) {
-            (Ok(()), _) => Ok(()),
-            (Err(_), Some(e)) => Err(e),
-            (Err(_), None) => Err(JsonError::Invalid),
+        r.skip_ws();
+        if r.peek() != Some(b'{') {
+            // Valid JSON → not an object; anything else → json.
+            r.skip_value(MAX_JSON_DEPTH - 1)?;
+            r.skip_ws();
+            return if r.i == json.len() {
+                Err(JsonError::NotObject)
+            } else {
+                Err(JsonError::Invalid)
+            };
+        }
+        r.i += 1;
+        r.skip_ws();
+        if r.peek() == Some(b'}') {
+            r.i += 1;
+        } else {
+            loop {
+                let key = self.read_key(&mut r)?;
+                r.skip_ws();
+                r.expect(b':')?;
+                r.skip_ws();
+                let value = r.read_member_value()?;
+                self.push_member(doc, key, value);
+                r.skip_ws();
+                match r.next() {
+                    Some(b',') => r.skip_ws(),
+                    Some(b'}') => break,
+                    _ => return Err(JsonError::Invalid),
+                }
+            }
+        }
+        r.skip_ws();
+        if r.i == json.len() {
+            Ok(doc)
+        } else {
+            Err(JsonError::Invalid)
         }
     }
 
@@ -128,60 +163,88 @@ impl Object {
         &self.members
     }
 
-    /// The text of `span`, from the document `doc` given to [`Object::parse`].
-    pub fn text<'a>(&'a self, doc: &'a [u8], span: Span) -> &'a str {
-        let range = span.start as usize..span.end as usize;
-        if span.in_scratch {
-            &self.scratch[range]
-        } else {
-            // Spans into the document are only made from `&str` slices of it.
-            std::str::from_utf8(&doc[range]).unwrap_or_default()
+    /// The text of a key `span`, from the document `doc` given to [`Object::parse`].
+    pub fn text<'a>(&'a self, doc: &'a str, span: Span) -> &'a str {
+        resolve(doc, &self.scratch, span)
+    }
+
+    /// The unescaped text of a string value; `buf` is used when it had escapes.
+    pub fn string<'a>(doc: &'a str, s: RawStr, buf: &'a mut String) -> &'a str {
+        let body = &doc[s.start as usize..s.end as usize];
+        if !s.escaped {
+            return body;
         }
+        buf.clear();
+        // Escapes were validated by `parse`.
+        let _ = unescape_into(body, buf);
+        buf
+    }
+
+    fn read_key(&mut self, r: &mut Reader) -> Result<Span> {
+        r.expect(b'"')?;
+        let raw = r.scan_string()?;
+        let body = &r.doc[raw.start as usize..raw.end as usize];
+        if !raw.escaped {
+            return Ok(Span {
+                start: raw.start,
+                end: raw.end,
+                in_scratch: false,
+            });
+        }
+        if starts_with_nul_escape(body) {
+            return Err(JsonError::Invalid);
+        }
+        let start = self.scratch.len();
+        unescape_into(body, &mut self.scratch)?;
+        Ok(Span {
+            start: start as u32,
+            end: self.scratch.len() as u32,
+            in_scratch: true,
+        })
     }
 
     fn push_member(&mut self, doc: &str, key: Span, value: Value) {
-        let key_text = resolve(doc, &self.scratch, key);
-        let hash = self.hasher.hash_one(key_text);
-        let members = &self.members;
-        let scratch = &self.scratch;
-        let found = self.index.find(hash, |&i| {
-            resolve(doc, scratch, members[i as usize].key) == key_text
-        });
-        match found {
-            Some(&i) => self.members[i as usize].value = value,
-            None => {
-                let i = self.members.len() as u32;
-                self.members.push(Member { key, value });
-                let Self {
-                    index,
-                    members,
-                    scratch,
-                    hasher,
-                    ..
-                } = self;
-                index.insert_unique(hash, i, |&j| {
+        let Self {
+            members,
+            scratch,
+            index,
+            hasher,
+        } = self;
+        let scratch: &str = scratch;
+        let key_text = resolve(doc, scratch, key);
+        let n = members.len();
+        if n < LINEAR_DUPLICATE_SCAN {
+            match members
+                .iter()
+                .position(|m| resolve(doc, scratch, m.key) == key_text)
+            {
+                Some(i) => members[i].value = value,
+                None => members.push(Member { key, value }),
+            }
+            return;
+        }
+        if index.is_empty() {
+            for (i, m) in members.iter().enumerate() {
+                let h = hasher.hash_one(resolve(doc, scratch, m.key));
+                index.insert_unique(h, i as u32, |&j| {
                     hasher.hash_one(resolve(doc, scratch, members[j as usize].key))
                 });
             }
         }
-    }
-
-    fn span_in_doc(doc: &str, s: &str) -> Span {
-        let start = s.as_ptr() as usize - doc.as_ptr() as usize;
-        Span {
-            start: start as u32,
-            end: (start + s.len()) as u32,
-            in_scratch: false,
-        }
-    }
-
-    fn push_scratch(&mut self, s: &str) -> Span {
-        let start = self.scratch.len();
-        self.scratch.push_str(s);
-        Span {
-            start: start as u32,
-            end: self.scratch.len() as u32,
-            in_scratch: true,
+        let hash = hasher.hash_one(key_text);
+        let found = index
+            .find(hash, |&i| {
+                resolve(doc, scratch, members[i as usize].key) == key_text
+            })
+            .copied();
+        match found {
+            Some(i) => members[i as usize].value = value,
+            None => {
+                members.push(Member { key, value });
+                index.insert_unique(hash, n as u32, |&j| {
+                    hasher.hash_one(resolve(doc, scratch, members[j as usize].key))
+                });
+            }
         }
     }
 }
@@ -195,104 +258,300 @@ fn resolve<'a>(doc: &'a str, scratch: &'a str, span: Span) -> &'a str {
     }
 }
 
-/// JSON's four whitespace bytes (the same set in PHP's scanner).
-#[inline]
-fn is_json_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+fn starts_with_nul_escape(body: &str) -> bool {
+    body.as_bytes().starts_with(b"\\u0000")
 }
 
-struct TopLevel<'o, 'd> {
-    object: &'o mut Object,
-    doc: &'d str,
-    failure: &'o mut Option<JsonError>,
+/// Whether `b` has any byte below 0x20. Branch-free per chunk so the compiler vectorises it.
+fn has_control_bytes(b: &[u8]) -> bool {
+    b.chunks(64)
+        .any(|chunk| chunk.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0)
 }
 
-impl<'de> Visitor<'de> for TopLevel<'_, 'de> {
-    type Value = ();
+/// A cursor over a UTF-8-validated document without forbidden control bytes.
+struct Reader<'a> {
+    doc: &'a str,
+    /// `doc` as bytes.
+    b: &'a [u8],
+    i: usize,
+    /// The document has a byte below 0x20 somewhere: strings must be checked for them.
+    /// (Outside strings the grammar rejects every one but the whitespace.)
+    controls: bool,
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
+impl Reader<'_> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let doc = self.doc;
-        while let Some(key) = map.next_key_seed(KeySeed {
-            object: &mut *self.object,
-            doc,
-        })? {
-            let raw: &'de RawValue = map.next_value()?;
-            match self.object.read_value(doc, raw.get()) {
-                Ok(value) => self.object.push_member(doc, key, value),
-                Err(e) => {
-                    *self.failure = Some(e);
-                    return Err(de::Error::custom("invalid member value"));
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek();
+        self.i += 1;
+        c
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8) -> Result<()> {
+        if self.next() == Some(c) {
+            Ok(())
+        } else {
+            Err(JsonError::Invalid)
+        }
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// Scans a string whose opening quote was consumed; validates its escapes.
+    fn scan_string(&mut self) -> Result<RawStr> {
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let rest = &self.b[self.i..];
+            let off = if self.controls {
+                rest.iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            } else {
+                memchr::memchr2(b'"', b'\\', rest)
+            };
+            let Some(off) = off else {
+                return Err(JsonError::Invalid);
+            };
+            self.i += off;
+            match self.b[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(RawStr {
+                        start: start as u32,
+                        end: (self.i - 1) as u32,
+                        escaped,
+                    });
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.i += 1 + escape_len(&self.b[self.i + 1..])?;
+                }
+                _ => return Err(JsonError::Invalid),
+            }
+        }
+    }
+
+    /// Reads a member value of the top-level object.
+    fn read_member_value(&mut self) -> Result<Value> {
+        match self.peek() {
+            Some(b'"') => {
+                self.i += 1;
+                Ok(Value::Str(self.scan_string()?))
+            }
+            Some(b'[' | b'{') => {
+                // The top-level object is one level already.
+                self.skip_value(MAX_JSON_DEPTH - 2)?;
+                Ok(Value::Other)
+            }
+            Some(b't') => self.literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.literal(b"null", Value::Other),
+            _ => self.number(),
+        }
+    }
+
+    fn literal(&mut self, text: &[u8], value: Value) -> Result<Value> {
+        if self.b[self.i..].starts_with(text) {
+            self.i += text.len();
+            Ok(value)
+        } else {
+            Err(JsonError::Invalid)
+        }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, converted like PHP.
+    fn number(&mut self) -> Result<Value> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(JsonError::Invalid),
+        }
+        let mut is_float = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(JsonError::Invalid);
+            }
+            self.digits();
+            is_float = true;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(JsonError::Invalid);
+            }
+            self.digits();
+            is_float = true;
+        }
+        let text = &self.doc[start..self.i];
+        if !is_float && let Ok(i) = text.parse::<i64>() {
+            return Ok(Value::Int(i));
+        }
+        // Rust's parser is correctly rounded and overflows to ±inf, like zend_strtod.
+        Ok(Value::Float(text.parse::<f64>().unwrap_or(f64::NAN)))
+    }
+
+    #[inline]
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// Skips (and validates) any value, allowing `max_depth` nested containers in it.
+    fn skip_value(&mut self, max_depth: usize) -> Result<()> {
+        // One bit per open container: set for an object.
+        let mut stack = [0u64; MAX_JSON_DEPTH / 64 + 1];
+        let mut depth = 0usize;
+        'value: loop {
+            self.skip_ws();
+            match self.peek() {
+                Some(open @ (b'[' | b'{')) => {
+                    self.i += 1;
+                    depth += 1;
+                    if depth > max_depth {
+                        return Err(JsonError::Invalid);
+                    }
+                    let is_object = open == b'{';
+                    let (word, bit) = (depth / 64, depth % 64);
+                    stack[word] = (stack[word] & !(1 << bit)) | (u64::from(is_object) << bit);
+                    self.skip_ws();
+                    let close = if is_object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                        depth -= 1;
+                    } else {
+                        if is_object {
+                            self.skip_nested_key()?;
+                        }
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    self.i += 1;
+                    self.scan_string()?;
+                }
+                Some(b't') => {
+                    self.literal(b"true", Value::Other)?;
+                }
+                Some(b'f') => {
+                    self.literal(b"false", Value::Other)?;
+                }
+                Some(b'n') => {
+                    self.literal(b"null", Value::Other)?;
+                }
+                _ => {
+                    self.skip_number()?;
                 }
             }
+            // After a value: close containers or go on to the next element.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                let in_object = stack[depth / 64] >> (depth % 64) & 1 == 1;
+                self.skip_ws();
+                match (self.next(), in_object) {
+                    (Some(b','), true) => {
+                        self.skip_nested_key()?;
+                        continue 'value;
+                    }
+                    (Some(b','), false) => continue 'value,
+                    (Some(b'}'), true) | (Some(b']'), false) => depth -= 1,
+                    _ => return Err(JsonError::Invalid),
+                }
+            }
+        }
+    }
+
+    /// `"name" :` inside a nested object.
+    fn skip_nested_key(&mut self) -> Result<()> {
+        self.skip_ws();
+        self.expect(b'"')?;
+        let raw = self.scan_string()?;
+        if raw.escaped && starts_with_nul_escape(&self.doc[raw.start as usize..raw.end as usize]) {
+            return Err(JsonError::Invalid);
+        }
+        self.skip_ws();
+        self.expect(b':')
+    }
+
+    /// Validates a number's syntax without converting it.
+    fn skip_number(&mut self) -> Result<()> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(JsonError::Invalid),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(JsonError::Invalid);
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(JsonError::Invalid);
+            }
+            self.digits();
         }
         Ok(())
     }
 }
 
-impl Object {
-    /// Reads one member value from its raw (syntactically valid) JSON text.
-    fn read_value(&mut self, doc: &str, raw: &str) -> Result<Value, JsonError> {
-        let bytes = raw.as_bytes();
-        match bytes.first() {
-            Some(b'"') => self.read_string(doc, raw),
-            Some(b't') => Ok(Value::Bool(true)),
-            Some(b'f') => Ok(Value::Bool(false)),
-            Some(b'n') => Ok(Value::Other),
-            Some(b'[' | b'{') => {
-                // The top-level object is one level already.
-                check_skipped(raw, MAX_JSON_DEPTH - 2)?;
-                Ok(Value::Other)
-            }
-            _ => Ok(read_number(raw)),
-        }
-    }
-
-    fn read_string(&mut self, doc: &str, raw: &str) -> Result<Value, JsonError> {
-        let inner = raw.get(1..raw.len() - 1).unwrap_or_default();
-        if !inner.as_bytes().contains(&b'\\') {
-            return Ok(Value::Str(Self::span_in_doc(doc, inner)));
-        }
-        let start = self.scratch.len();
-        unescape_into(inner, &mut self.scratch)?;
-        Ok(Value::Str(Span {
-            start: start as u32,
-            end: self.scratch.len() as u32,
-            in_scratch: true,
-        }))
+/// Length of the escape after a backslash (`rest` starts after it); validates `\u` pairs.
+#[inline]
+fn escape_len(rest: &[u8]) -> Result<usize> {
+    match rest.first() {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(1),
+        Some(b'u') => unicode_escape(&rest[1..]).map(|(_, used)| 1 + used),
+        _ => Err(JsonError::Invalid),
     }
 }
 
-/// PHP's number rules: integers that fit `i64` stay integers, others become floats;
-/// overflowing floats are infinite rather than an error.
-fn read_number(raw: &str) -> Value {
-    let is_float = raw.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
-    if !is_float && let Ok(i) = raw.parse::<i64>() {
-        return Value::Int(i);
-    }
-    Value::Float(raw.parse::<f64>().unwrap_or(f64::NAN))
-}
-
-/// Unescapes the body of a syntactically valid JSON string, rejecting unpaired surrogates.
-fn unescape_into(inner: &str, out: &mut String) -> Result<(), JsonError> {
+/// Unescapes the body of a JSON string, rejecting unpaired surrogates.
+fn unescape_into(inner: &str, out: &mut String) -> Result<()> {
     let mut rest = inner;
-    while let Some(pos) = rest.find('\\') {
+    while let Some(pos) = memchr::memchr(b'\\', rest.as_bytes()) {
         out.push_str(&rest[..pos]);
-        let esc = rest.as_bytes().get(pos + 1).copied().unwrap_or(b'\\');
-        rest = &rest[pos + 2..];
+        let esc = rest.as_bytes().get(pos + 1).copied();
+        rest = rest.get(pos + 2..).ok_or(JsonError::Invalid)?;
         let c = match esc {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
                 let (c, used) = unicode_escape(rest.as_bytes())?;
                 rest = &rest[used..];
                 c
@@ -307,7 +566,7 @@ fn unescape_into(inner: &str, out: &mut String) -> Result<(), JsonError> {
 
 /// Decodes the `XXXX` after `\u` (and a following `\uXXXX` low surrogate when needed).
 /// Returns the character and how many bytes of `rest` it used.
-fn unicode_escape(rest: &[u8]) -> Result<(char, usize), JsonError> {
+fn unicode_escape(rest: &[u8]) -> Result<(char, usize)> {
     let hi = hex4(rest)?;
     match hi {
         0xD800..=0xDBFF => {
@@ -328,7 +587,7 @@ fn unicode_escape(rest: &[u8]) -> Result<(char, usize), JsonError> {
     }
 }
 
-fn hex4(b: &[u8]) -> Result<u32, JsonError> {
+fn hex4(b: &[u8]) -> Result<u32> {
     let digits = b.get(..4).ok_or(JsonError::Invalid)?;
     let mut n = 0u32;
     for &d in digits {
@@ -338,115 +597,25 @@ fn hex4(b: &[u8]) -> Result<u32, JsonError> {
     Ok(n)
 }
 
-/// Checks a syntactically valid value that serde_json skipped: at most `max_depth` nested
-/// containers, paired surrogate escapes, no property name starting with U+0000.
-fn check_skipped(raw: &str, max_depth: usize) -> Result<(), JsonError> {
-    let b = raw.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max_depth {
-                    return Err(JsonError::Invalid);
-                }
-                i += 1;
-            }
-            b']' | b'}' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            b'"' => {
-                let end = check_string(b, i + 1)?;
-                let starts_with_nul = b.get(i + 1..i + 7) == Some(b"\\u0000");
-                i = end;
-                if starts_with_nul {
-                    let next = b[i..].iter().find(|c| !is_json_space(**c));
-                    if next == Some(&b':') {
-                        return Err(JsonError::Invalid);
-                    }
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    Ok(())
-}
-
-/// Checks the escapes of the string whose body starts at `start`; returns the index after
-/// its closing quote.
-fn check_string(b: &[u8], start: usize) -> Result<usize, JsonError> {
-    let mut i = start;
-    loop {
-        let off = memchr::memchr2(b'"', b'\\', &b[i..]).ok_or(JsonError::Invalid)?;
-        i += off;
-        if b[i] == b'"' {
-            return Ok(i + 1);
-        }
-        match b.get(i + 1) {
-            Some(b'u') => {
-                let (_, used) = unicode_escape(&b[i + 2..])?;
-                i += 2 + used;
-            }
-            Some(_) => i += 2,
-            None => return Err(JsonError::Invalid),
-        }
-    }
-}
-
-struct KeySeed<'o, 'd> {
-    object: &'o mut Object,
-    doc: &'d str,
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_, 'de> {
-    type Value = Span;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Span, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_, 'de> {
-    type Value = Span;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a property name")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Span, E> {
-        // `s` borrows the document: no escapes in the key.
-        Ok(Object::span_in_doc(self.doc, s))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Span, E> {
-        // Only an escape can produce U+0000; PHP refuses such property names.
-        if s.starts_with('\0') {
-            return Err(E::custom("property name starts with U+0000"));
-        }
-        Ok(self.object.push_scratch(s))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(json: &str) -> Result<Vec<(String, String)>, JsonError> {
+    fn parse(json: &str) -> Result<Vec<(String, String)>> {
         let mut o = Object::new();
-        o.parse(json.as_bytes())?;
+        let doc = o.parse(json.as_bytes())?;
+        let mut buf = String::new();
         Ok(o.members()
             .iter()
             .map(|m| {
                 let v = match m.value {
-                    Value::Str(s) => format!("s:{}", o.text(json.as_bytes(), s)),
+                    Value::Str(s) => format!("s:{}", Object::string(doc, s, &mut buf)),
                     Value::Int(i) => format!("i:{i}"),
                     Value::Float(f) => format!("f:{f:?}"),
                     Value::Bool(b) => format!("b:{b}"),
                     Value::Other => "other".into(),
                 };
-                (o.text(json.as_bytes(), m.key).to_owned(), v)
+                (o.text(doc, m.key).to_owned(), v)
             })
             .collect())
     }
@@ -463,13 +632,28 @@ mod tests {
             parse(r#"{"b":1,"a":"x","b":3}"#),
             Ok(pairs(&[("b", "i:3"), ("a", "s:x")]))
         );
+        // Escaped and plain spellings of one key are one key.
+        assert_eq!(parse(r#"{"a":1,"\u0061":2}"#), Ok(pairs(&[("a", "i:2")])));
+    }
+
+    #[test]
+    fn many_duplicates_use_the_index() {
+        let mut json = String::from("{");
+        for i in 0..40 {
+            json.push_str(&format!("\"k{i}\":{i},"));
+        }
+        json.push_str("\"k3\":\"x\",\"k\\u0033\\u0039\":\"y\"}");
+        let got = parse(&json).unwrap_or_default();
+        assert_eq!(got.len(), 40);
+        assert_eq!(got[3], ("k3".to_owned(), "s:x".to_owned()));
+        assert_eq!(got[39], ("k39".to_owned(), "s:y".to_owned()));
     }
 
     #[test]
     fn escapes() {
         assert_eq!(
-            parse(r#"{"k\u0041":"a\"\\\/\n\u00e9\ud83d\ude00"}"#),
-            Ok(pairs(&[("kA", "s:a\"\\/\né😀")]))
+            parse(r#"{"k\u0041":"a\"\\\/\n\u00e9\ud83d\ude00\b\f\r\t"}"#),
+            Ok(pairs(&[("kA", "s:a\"\\/\né😀\u{8}\u{c}\r\t")]))
         );
     }
 
@@ -477,7 +661,7 @@ mod tests {
     fn numbers_like_php() {
         assert_eq!(
             parse(
-                r#"{"a":1e400,"b":-1e400,"c":9223372036854775807,"d":9223372036854775808,"e":-0,"f":-9223372036854775808,"g":1.0}"#
+                r#"{"a":1e400,"b":-1e400,"c":9223372036854775807,"d":9223372036854775808,"e":-0,"f":-9223372036854775808,"g":1.0,"h":0.5E-2}"#
             ),
             Ok(pairs(&[
                 ("a", "f:inf"),
@@ -487,17 +671,37 @@ mod tests {
                 ("e", "i:0"),
                 ("f", "i:-9223372036854775808"),
                 ("g", "f:1.0"),
+                ("h", "f:0.005"),
             ]))
         );
+        for bad in [
+            "01", "1.", ".5", "-", "1e", "1e+", "+1", "0x1", "1.e1", "--1", "NaN",
+        ] {
+            assert_eq!(
+                parse(&format!("{{\"a\":{bad}}}")),
+                Err(JsonError::Invalid),
+                "{bad}"
+            );
+            assert_eq!(parse(&format!("[{bad}]")), Err(JsonError::Invalid), "{bad}");
+        }
     }
 
     #[test]
     fn non_objects() {
-        for doc in ["[]", "1", "\"a\"", "null", " [1e400] ", "true"] {
+        for doc in [
+            "[]",
+            "1",
+            "\"a\"",
+            "null",
+            " [1e400] ",
+            "true",
+            "[{\"a\":[1,{}]}]",
+        ] {
             assert_eq!(parse(doc), Err(JsonError::NotObject), "{doc}");
         }
         for doc in [
             "",
+            " ",
             "[",
             "{",
             "{\"a\"}",
@@ -505,9 +709,35 @@ mod tests {
             "\u{feff}{}",
             "{'a':1}",
             "01",
+            "{\"a\":1,}",
+            "[1,]",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{\"a\":1 \"b\":2}",
+            "[}",
+            "{]",
+            "{\"a\":[}]}",
+            "{,}",
+            "[,1]",
+            "tru",
+            "nul",
+            "{\"a\":tru}",
+            "{\"a\":\"\t\"}",
+            "{\"a\":\"\u{1}\"}",
+            "{\"a\":\"x}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12\"}",
+            "{1:2}",
+            "[\"a\"\n,]",
+            "{\"a\":{\"b\"}}",
+            "{\"a\":{\"b\":}}",
+            "{\"a\":{\"b\":1,}}",
+            "\u{b}{}",
         ] {
-            assert_eq!(parse(doc), Err(JsonError::Invalid), "{doc}");
+            assert_eq!(parse(doc), Err(JsonError::Invalid), "{doc:?}");
         }
+        // Tabs and newlines are whitespace outside strings.
+        assert!(parse("\t{\n\"a\"\r:\t[ 1 ,\n{ } ] }\n").is_ok());
     }
 
     #[test]
@@ -520,6 +750,9 @@ mod tests {
             parse(&format!("{{\"a\":{}}}", nest(511))),
             Err(JsonError::Invalid)
         );
+        let objects = |n: usize| format!("{}1{}", "{\"k\":".repeat(n), "}".repeat(n));
+        assert!(parse(&objects(511)).is_ok());
+        assert_eq!(parse(&objects(512)), Err(JsonError::Invalid));
     }
 
     #[test]
@@ -532,10 +765,11 @@ mod tests {
             r#"{"a":{"\u0000":1}}"#,
             r#"{"\u0000a":1}"#,
             r#"[{"\u0000":1}]"#,
+            r#"["\ud800\u0041"]"#,
         ] {
             assert_eq!(parse(doc), Err(JsonError::Invalid), "{doc}");
         }
-        assert!(parse(r#"{"a":["\u0000"],"b\u0000":1}"#).is_ok());
+        assert!(parse(r#"{"a":["\u0000"],"b\u0000":1,"c":{"d\u0000":"\u0000"}}"#).is_ok());
     }
 
     #[test]

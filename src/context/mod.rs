@@ -194,12 +194,10 @@ impl Context {
 pub struct Pipeline {
     base64: base64::Decoder,
     object: json::Object,
-    /// A member's value as PHP's `(string)` gives it.
+    /// A member's value as PHP's `(string)` gives it (or a string value unescaped).
     value: String,
     /// The value after `html_entity_decode`.
     decoded: String,
-    /// The value after `strip_tags`.
-    stripped: String,
     /// Float formatting.
     digits: String,
 }
@@ -232,7 +230,7 @@ impl Pipeline {
     /// `out` is cleared first; on a discard it is left empty.
     pub fn run_json(&mut self, json: &[u8], out: &mut Context) -> Result<(), Discard> {
         out.clear();
-        self.object.parse(json).map_err(|e| match e {
+        let json = self.object.parse(json).map_err(|e| match e {
             JsonError::Invalid => Discard::Json,
             JsonError::NotObject => Discard::NotObject,
         })?;
@@ -252,7 +250,7 @@ impl Pipeline {
                 continue;
             }
             let value: &str = match member.value {
-                Value::Str(span) => self.object.text(json, span),
+                Value::Str(raw) => json::Object::string(json, raw, &mut self.value),
                 Value::Int(i) => {
                     self.value.clear();
                     scalar::push_int(&mut self.value, i);
@@ -276,7 +274,7 @@ impl Pipeline {
             let key_start = out.text.len() as u32;
             out.text.push_str(key);
             let value_start = out.text.len() as u32;
-            sanitize_value_into(value, &mut self.decoded, &mut self.stripped, &mut out.text);
+            sanitize_value_into(value, &mut self.decoded, &mut out.text);
             out.pairs
                 .push((key_start, value_start, out.text.len() as u32));
         }
@@ -300,17 +298,24 @@ pub fn is_valid_key(key: &str) -> bool {
 }
 
 /// Appends the sanitised `value`: `html_entity_decode` → `strip_tags` → first 500 code points.
-pub fn sanitize_value_into(
-    value: &str,
-    decoded: &mut String,
-    stripped: &mut String,
-    out: &mut String,
-) {
-    decoded.clear();
-    html::entity_decode_into(value, decoded);
-    stripped.clear();
-    html::strip_tags_into(decoded, stripped);
-    out.push_str(truncate_chars(stripped, MAX_VALUE_CHARS));
+pub fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) {
+    // Both steps are the identity on text without their trigger bytes; skipping them saves
+    // a copy per step.
+    let value = if memchr::memchr(b'&', value.as_bytes()).is_some() {
+        decoded.clear();
+        html::entity_decode_into(value, decoded);
+        decoded.as_str()
+    } else {
+        value
+    };
+    if memchr::memchr2(b'<', b'\0', value.as_bytes()).is_some() {
+        let start = out.len();
+        html::strip_tags_into(value, out);
+        let kept = truncate_chars(&out[start..], MAX_VALUE_CHARS).len();
+        out.truncate(start + kept);
+    } else {
+        out.push_str(truncate_chars(value, MAX_VALUE_CHARS));
+    }
 }
 
 /// The first `max` Unicode code points of `s` (PHP `mb_substr($s, 0, $max)`).
