@@ -41,6 +41,8 @@ pub mod defaults {
     pub const PARAM_SESSION: &str = "jsSessionId";
     /// Query parameter carrying the base64 visitor context.
     pub const PARAM_CONTEXT: &str = "visitor_context";
+    /// Query parameter carrying the host site's signed-context token (JWT).
+    pub const PARAM_TOKEN: &str = "visitor_context_token";
     /// Time a stored session lives after its init, seconds (24 h).
     pub const STORE_TTL_SECONDS: u64 = 86_400;
     /// Deadline of one store call before the request goes on without it, milliseconds.
@@ -87,6 +89,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Pingora server settings.
     pub server: ServerSettings,
+    /// Header signing and signed visitor context (`signing:`, `sites:`; see [`crate::trust`]).
+    pub trust: crate::trust::config::TrustConfig,
 }
 
 /// Timeouts and health checks towards the upstreams.
@@ -129,6 +133,8 @@ pub struct ParamNames {
     pub session: String,
     /// The visitor context parameter.
     pub context: String,
+    /// The signed-context token parameter.
+    pub token: String,
 }
 
 /// Trusted header settings.
@@ -220,6 +226,7 @@ impl Default for Config {
                 site: defaults::PARAM_SITE.to_owned(),
                 session: defaults::PARAM_SESSION.to_owned(),
                 context: defaults::PARAM_CONTEXT.to_owned(),
+                token: defaults::PARAM_TOKEN.to_owned(),
             },
             headers: HeadersConfig {
                 prefix: crate::headers::DEFAULT_PREFIX.to_owned(),
@@ -248,6 +255,7 @@ impl Default for Config {
                 h2c: true,
                 upstream_keepalive_pool_size: defaults::UPSTREAM_KEEPALIVE_POOL_SIZE,
             },
+            trust: crate::trust::config::TrustConfig::default(),
         }
     }
 }
@@ -381,6 +389,7 @@ impl Config {
             ("params.site", &self.params.site),
             ("params.session", &self.params.session),
             ("params.context", &self.params.context),
+            ("params.token", &self.params.token),
         ] {
             if name.is_empty() || name.len() > 128 || !name.bytes().all(is_param_byte) {
                 problems.push(
@@ -394,6 +403,12 @@ impl Config {
             problems.push(
                 "params",
                 "site, session and context parameters must have three different names",
+            );
+        }
+        if [&p.site, &p.session, &p.context].contains(&&p.token) {
+            problems.push(
+                "params.token",
+                "must differ from the site, session and context parameter names",
             );
         }
         let prefix = &self.headers.prefix;
@@ -630,6 +645,7 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
         ("site", &mut config.params.site),
         ("session", &mut config.params.session),
         ("context", &mut config.params.context),
+        ("token", &mut config.params.token),
     ] {
         if let Some(v) = t.field::<String>(key, "a query parameter name", problems) {
             *slot = v;
@@ -725,6 +741,14 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
         s.upstream_keepalive_pool_size = v;
     }
     t.finish(problems);
+
+    let (signing, sites) = (top.raw("signing"), top.raw("sites"));
+    let mut trust_problems = Vec::new();
+    config.trust =
+        crate::trust::config::TrustConfig::from_yaml(signing, sites, &mut trust_problems);
+    for (key, message) in trust_problems {
+        problems.push(key, message);
+    }
 }
 
 /// One YAML mapping being read: remembers which keys were asked for, to report the rest.

@@ -18,6 +18,7 @@ use prometheus::{
 };
 
 use crate::context::{Discard, DropReason};
+use crate::trust::{TokenError, TokenOutcome};
 
 /// Which kind of route a request took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +186,10 @@ pub struct Metrics {
     /// Entries the in-process store evicted to respect its byte bound.
     pub store_evictions: IntCounter,
     upstream_errors: [IntCounter; 3],
+    /// Signed-context tokens: verified, ignored (site off), then one per [`TokenError`].
+    tokens: [IntCounter; 2 + TokenError::ALL.len()],
+    /// Accepted contexts on sites with signed context: verified, unverified.
+    verification: [IntCounter; 2],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -292,7 +297,32 @@ impl Metrics {
             &["kind"],
         );
 
+        let tokens = counter_vec(
+            &registry,
+            "flowgate_context_tokens_total",
+            "Signed-context tokens by result: verified, ignored (site mode off) or the refusal reason.",
+            &["result"],
+        );
+        let verification = counter_vec(
+            &registry,
+            "flowgate_init_verification_total",
+            "Accepted init contexts on sites with signed context, verified or not.",
+            &["result"],
+        );
+        let mut token_counters = Vec::with_capacity(2 + TokenError::ALL.len());
+        for result in ["verified", "ignored"]
+            .into_iter()
+            .chain(TokenError::ALL.iter().map(|e| e.as_str()))
+        {
+            token_counters.push(tokens.with_label_values(&[result]));
+        }
+        let tokens: [IntCounter; 2 + TokenError::ALL.len()] = token_counters
+            .try_into()
+            .unwrap_or_else(|_| panic!("metric flowgate_context_tokens_total: label count"));
+
         Metrics {
+            tokens,
+            verification: ["verified", "unverified"].map(|r| verification.with_label_values(&[r])),
             requests: RouteKind::ALL.map(|r| requests.with_label_values(&[r.as_str()])),
             request_seconds: RouteKind::ALL
                 .map(|r| request_seconds.with_label_values(&[r.as_str()])),
@@ -388,6 +418,24 @@ impl Metrics {
         self.upstream_errors[i].inc();
     }
 
+    /// Counts what happened to an init's signed-context token (nothing when none was sent).
+    pub fn context_token(&self, outcome: &TokenOutcome) {
+        let i = match outcome {
+            TokenOutcome::Absent => return,
+            TokenOutcome::Verified { .. } => 0,
+            TokenOutcome::Ignored => 1,
+            TokenOutcome::Rejected(e) => {
+                2 + TokenError::ALL.iter().position(|x| x == e).unwrap_or(0)
+            }
+        };
+        self.tokens[i].inc();
+    }
+
+    /// Counts an accepted context on a site with signed context.
+    pub fn init_verification(&self, verified: bool) {
+        self.verification[usize::from(!verified)].inc();
+    }
+
     /// The registry, for components that register their own metrics next to these.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -463,5 +511,11 @@ mod tests {
         assert!(text.contains("flowgate_store_evictions_total 0"));
         assert!(text.contains(r#"flowgate_upstream_errors_total{kind="connect"} 0"#));
         assert!(text.contains(r#"flowgate_requests_total{route="init"} 1"#));
+        m.context_token(&TokenOutcome::Rejected(TokenError::UnknownKid));
+        m.init_verification(false);
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains(r#"flowgate_context_tokens_total{result="unknown_kid"} 1"#));
+        assert!(text.contains(r#"flowgate_context_tokens_total{result="verified"} 0"#));
+        assert!(text.contains(r#"flowgate_init_verification_total{result="unverified"} 1"#));
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::{Config, Problem, Problems};
 
 /// Arguments of `flowgate check`.
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,22 @@ pub struct Args {
 
 /// Runs `flowgate check`: exit 0 and `ok` when valid, else every problem and exit 1.
 pub fn main(args: Args) -> ExitCode {
-    match Config::load(&args.config) {
+    // The secrets the file names (environment variables, files) are checked too: a file that
+    // parses but names a missing secret would still stop `flowgate run`.
+    let loaded = Config::load(&args.config).and_then(|config| {
+        let problems: Vec<Problem> = config
+            .trust
+            .check_secrets()
+            .into_iter()
+            .map(|(key, message)| Problem { key, message })
+            .collect();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Problems(problems))
+        }
+    });
+    match loaded {
         Ok(_) => {
             println!("{}: ok", args.config.display());
             ExitCode::SUCCESS

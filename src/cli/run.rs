@@ -13,10 +13,12 @@ use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{Config, Problem, Problems};
+use crate::headers::signature::Signer;
 use crate::metrics::{self, Metrics};
 use crate::proxy::Flowgate;
 use crate::proxy::upstreams::Upstreams;
 use crate::store;
+use crate::trust::TrustPolicy;
 
 /// Arguments of `flowgate run`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -138,7 +140,8 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, BuildErr
         store::build(&config.store, &metrics).map_err(|e| BuildError(format!("store: {e}")))?;
     let store_backend = store.backend();
     let (upstreams, health_check) = Upstreams::build(config).map_err(BuildError)?;
-    let proxy = Flowgate::new(config, store, upstreams, metrics.clone());
+    let (trust, signer) = trust_parts(config)?;
+    let proxy = Flowgate::new(config, store, upstreams, metrics.clone()).with_trust(trust, signer);
 
     let mut options = HttpServerOptions::default();
     options.h2c = config.server.h2c;
@@ -159,6 +162,37 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, BuildErr
         metrics,
         store_backend,
     })
+}
+
+/// Reads the secrets the configuration names: the per-site token keys and the header-signing
+/// secrets. Without a signing secret the proxy still runs, and says so once.
+fn trust_parts(config: &Config) -> Result<(TrustPolicy, Option<Signer>), BuildError> {
+    let policy = config.trust.policy().map_err(|problems| {
+        BuildError(
+            problems
+                .iter()
+                .map(|(k, m)| format!("{k}: {m}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let secrets = config
+        .trust
+        .signing_secrets()
+        .map_err(|(k, m)| BuildError(format!("{k}: {m}")))?;
+    let signer = match secrets.as_deref() {
+        Some([first, ..]) => Some(Signer::new(first)),
+        _ => {
+            tracing::warn!(
+                "no signing secret: requests go to the backend without {}{}; set {} (comma-separated, newest first) or signing.secret_file",
+                config.headers.prefix,
+                crate::headers::SIGNATURE,
+                crate::trust::config::SIGNING_SECRET_ENV,
+            );
+            None
+        }
+    };
+    Ok((policy, signer))
 }
 
 /// Pingora's Unix signals (SIGQUIT upgrade, SIGTERM graceful, SIGINT fast), plus a `flowgate

@@ -10,7 +10,8 @@
 //!       ▼
 //!  upstream_peer ───── upstreams::pick() (round robin over healthy upstreams)
 //!       │
-//!  upstream_request_filter ── trusted::apply(headers decided in 4)
+//!  upstream_request_filter ── trusted::apply(headers decided in 4) + Signature (when a
+//!       │                      signing secret is set: every proxied request, every route)
 //!       │
 //!       ▼  … upstream …
 //!  response_filter ─── strip prefixed headers from the upstream response
@@ -42,9 +43,11 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 
 use crate::config::Config;
+use crate::headers::signature::Signer;
 use crate::headers::spoof::SpoofMatcher;
 use crate::metrics::{Metrics, RouteKind, StoreResult, UpstreamError};
 use crate::store::SessionStore;
+use crate::trust::TrustPolicy;
 
 use route::Routes;
 use sessions::Done;
@@ -107,6 +110,8 @@ pub struct Flowgate {
     upstreams: Upstreams,
     metrics: Arc<Metrics>,
     access_log: bool,
+    trust: TrustPolicy,
+    signer: Option<Signer>,
 }
 
 impl Flowgate {
@@ -126,7 +131,16 @@ impl Flowgate {
             upstreams,
             metrics,
             access_log: config.log.access,
+            trust: TrustPolicy::new(),
+            signer: None,
         }
+    }
+
+    /// Sets the per-site signed-context policy and the header signer (`None`: unsigned).
+    pub fn with_trust(mut self, trust: TrustPolicy, signer: Option<Signer>) -> Flowgate {
+        self.trust = trust;
+        self.signer = signer;
+        self
     }
 }
 
@@ -169,6 +183,7 @@ impl ProxyHttp for Flowgate {
                 ctx.route,
                 uri.query().unwrap_or(""),
                 &self.params,
+                &self.trust,
                 &self.metrics,
             )
         };
@@ -218,7 +233,17 @@ impl ProxyHttp for Flowgate {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        trusted::apply(&self.names, &ctx.trusted, upstream_request)
+        trusted::apply(&self.names, &ctx.trusted, upstream_request)?;
+        if let Some(signer) = &self.signer {
+            trusted::sign(
+                &self.names,
+                &ctx.trusted,
+                signer,
+                trusted::unix_now(),
+                upstream_request,
+            )?;
+        }
+        Ok(())
     }
 
     async fn response_filter(

@@ -23,9 +23,11 @@ pub struct RawParams<'q> {
     pub session: Option<&'q str>,
     /// The visitor context, if present.
     pub context: Option<&'q str>,
+    /// The signed-context token, if present.
+    pub token: Option<&'q str>,
 }
 
-/// Finds the three parameters in a query string (the part after `?`).
+/// Finds the widget's parameters in a query string (the part after `?`).
 pub fn find<'q>(query: &'q str, names: &ParamNames) -> RawParams<'q> {
     let mut found = RawParams::default();
     for pair in query.split('&') {
@@ -37,6 +39,8 @@ pub fn find<'q>(query: &'q str, names: &ParamNames) -> RawParams<'q> {
         };
         if name == names.context {
             found.context = Some(value);
+        } else if name == names.token {
+            found.token = Some(value);
         } else if name == names.site {
             found.site = Some(value);
         } else if name == names.session {
@@ -101,6 +105,8 @@ mod tests {
         assert_eq!(find("", &names()), RawParams::default());
         assert_eq!(find("visitor%5Fcontext=x", &names()).context, Some("x"));
         assert_eq!(find("siteid", &names()).site, Some(""));
+        let t = find("visitor_context_token=a.b.c&visitor_context=e30", &names());
+        assert_eq!((t.token, t.context), (Some("a.b.c"), Some("e30")));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::config::ParamNames;
 use crate::headers::Status;
 use crate::metrics::{Metrics, RouteKind, SessionOutcome, StoreResult};
 use crate::store::SessionKey;
+use crate::trust::TrustPolicy;
 
 use super::params::{self, RawParams};
 use super::store_call::DeadlineStore;
@@ -82,14 +83,20 @@ fn ids(raw: &RawParams<'_>) -> Result<Option<Ids>, params::BadId> {
 }
 
 /// Decides what to do (and runs the context pipeline for an init). Pure apart from metrics.
-pub fn plan(route: RouteKind, query: &str, names: &ParamNames, metrics: &Metrics) -> Plan {
+pub fn plan(
+    route: RouteKind,
+    query: &str,
+    names: &ParamNames,
+    trust: &TrustPolicy,
+    metrics: &Metrics,
+) -> Plan {
     match route {
         RouteKind::Other => Plan::Untouched,
         RouteKind::Init => {
             let raw = params::find(query, names);
             match ids(&raw) {
                 Ok(Some(ids)) => {
-                    let verdict = visitor::evaluate(raw.context, metrics);
+                    let verdict = visitor::evaluate_init(&raw, &ids.site, trust, metrics);
                     Plan::Init(ids, verdict)
                 }
                 Ok(None) | Err(_) => {

@@ -6,6 +6,7 @@ use pingora::http::RequestHeader;
 use pingora::prelude::*;
 
 use crate::headers;
+use crate::headers::signature::{SignedFields, Signer};
 
 /// The trusted header names, with the configured prefix (`X-Flowgate-Context`, …), spelt as
 /// configured (cheap to clone: `Bytes`).
@@ -90,6 +91,40 @@ pub fn apply(
             upstream.insert_header(name.clone(), v.as_str())?;
         }
     }
+    Ok(())
+}
+
+/// Unix time in whole seconds for the signature's `t` (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Signs what [`apply`] sent (SPEC §4) and sets the `Signature` header; called on every
+/// proxied request when a secret is configured, so the backend can verify all of them.
+///
+/// The path is the one forwarded upstream, without the query; absent values sign as `""`.
+pub fn sign(
+    names: &TrustedNames,
+    values: &TrustedHeaders,
+    signer: &Signer,
+    t: u64,
+    upstream: &mut RequestHeader,
+) -> Result<()> {
+    fn text(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or("")
+    }
+    let fields = SignedFields {
+        path: upstream.uri.path(),
+        site: text(&values.site),
+        session: text(&values.session),
+        status: text(&values.status),
+        context: text(&values.context),
+        prefill: text(&values.prefill),
+    };
+    let value = signer.header_value(t, &fields);
+    upstream.insert_header(names.signature.clone(), value)?;
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! Runs the context pipeline for one init request and turns the result into header values.
+//! Runs the context pipeline (and, for sites with signed context, the token check) for one
+//! init request and turns the result into header values.
 //!
 //! One [`Pipeline`], one [`Context`] and one decode buffer per worker thread are reused for
 //! every request, so the hot path allocates only the header values it hands on.
@@ -10,6 +11,7 @@ use crate::headers::{self, Status};
 use crate::metrics::Metrics;
 use crate::prefill::prefill;
 use crate::store::SessionEntry;
+use crate::trust::{InitInput, TrustPolicy};
 
 use super::params;
 
@@ -48,60 +50,107 @@ struct Scratch {
     pipeline: Pipeline,
     context: Context,
     raw: Vec<u8>,
+    token: Vec<u8>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            pipeline: Pipeline::new(),
+            context: Context::new(),
+            raw: Vec::new(),
+            token: Vec::new(),
+        }
+    }
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
-        pipeline: Pipeline::new(),
-        context: Context::new(),
-        raw: Vec::new(),
-    });
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
-/// Evaluates the (still percent-encoded) context parameter and counts the outcome.
+/// Evaluates the (still percent-encoded) context parameter of a site without signed context.
 pub fn evaluate(param: Option<&str>, metrics: &Metrics) -> Verdict {
-    let Some(encoded) = param.filter(|p| !p.is_empty()) else {
+    let raw = params::RawParams {
+        context: param,
+        ..Default::default()
+    };
+    evaluate_init(&raw, "", &TrustPolicy::new(), metrics)
+}
+
+/// Evaluates an init request's context and signed-context token (still percent-encoded) for
+/// `site` under the site's trust mode, and counts the outcome.
+pub fn evaluate_init(
+    raw: &params::RawParams<'_>,
+    site: &str,
+    trust: &TrustPolicy,
+    metrics: &Metrics,
+) -> Verdict {
+    let context = raw.context.filter(|p| !p.is_empty());
+    let token = raw.token.filter(|p| !p.is_empty());
+    if context.is_none() && token.is_none() {
         metrics.init_absent();
         return Verdict::Absent;
-    };
+    }
     SCRATCH.with(|cell| {
         let Ok(mut scratch) = cell.try_borrow_mut() else {
             // Unreachable (no re-entrancy), but a fresh scratch is always correct.
-            let mut fresh = Scratch {
-                pipeline: Pipeline::new(),
-                context: Context::new(),
-                raw: Vec::new(),
-            };
-            return run(&mut fresh, encoded, metrics);
+            return run(&mut Scratch::new(), context, token, site, trust, metrics);
         };
-        run(&mut scratch, encoded, metrics)
+        run(&mut scratch, context, token, site, trust, metrics)
     })
 }
 
-fn run(scratch: &mut Scratch, encoded: &str, metrics: &Metrics) -> Verdict {
+fn run(
+    scratch: &mut Scratch,
+    context: Option<&str>,
+    token: Option<&str>,
+    site: &str,
+    trust: &TrustPolicy,
+    metrics: &Metrics,
+) -> Verdict {
     let Scratch {
         pipeline,
-        context,
+        context: out,
         raw,
+        token: token_raw,
     } = scratch;
-    params::decode_context_into(encoded, raw);
-    let outcome = pipeline.run(raw, context);
-    for (_key, reason) in context.dropped() {
+    let context = context.map(|c| {
+        params::decode_context_into(c, raw);
+        &raw[..]
+    });
+    let token = token.map(|t| {
+        params::decode_context_into(t, token_raw);
+        &token_raw[..]
+    });
+    let input = InitInput {
+        site,
+        context,
+        token,
+    };
+    let outcome = crate::trust::evaluate(trust, &input, pipeline, out);
+    for (_key, reason) in out.dropped() {
         metrics.pair_dropped(reason);
     }
-    match outcome {
-        Ok(()) => {
-            metrics.init_accepted();
-            let entry = SessionEntry {
-                context: headers::context_value(context),
-                prefill: headers::prefill_value(&prefill(context)),
-                status: Status::Accepted.to_string(),
-            };
-            Verdict::Accepted(entry)
+    metrics.context_token(&outcome.token);
+    match outcome.status {
+        Status::Absent => {
+            metrics.init_absent();
+            Verdict::Absent
         }
-        Err(why) => {
+        Status::Discarded(why) => {
             metrics.init_discarded(why);
             Verdict::Discarded(why)
+        }
+        status => {
+            metrics.init_accepted();
+            if status != Status::Accepted {
+                metrics.init_verification(status == Status::Verified);
+            }
+            Verdict::Accepted(SessionEntry {
+                context: headers::context_value(out),
+                prefill: headers::prefill_value(&prefill(out)),
+                status: status.to_string(),
+            })
         }
     }
 }

@@ -22,6 +22,7 @@ pub struct Options {
     yaml: String,
     grace_period: Option<u64>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -47,6 +48,13 @@ impl Options {
     /// Extra command-line arguments after `run -c FILE`.
     pub fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Sets an environment variable for the process (`FLOWGATE_SIGNING_SECRET` is otherwise
+    /// removed, so tests never depend on the caller's environment).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -131,6 +139,8 @@ impl Flowgate {
             .arg(&config)
             .args(&o.args)
             .env_remove("RUST_LOG")
+            .env_remove("FLOWGATE_SIGNING_SECRET")
+            .envs(o.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
