@@ -153,6 +153,9 @@ pub struct StoreConfig {
     pub deadline: Duration,
     /// Byte bound of the in-process store.
     pub memory_max_bytes: u64,
+    /// The `redis` section and `--redis`: a non-empty `url` selects the Redis store. Its `ttl`
+    /// and `timeout` are taken from `ttl` and `deadline` above when the store is built.
+    pub redis: crate::store::redis::RedisSettings,
 }
 
 /// Format of log lines.
@@ -235,6 +238,7 @@ impl Default for Config {
                 ttl: Duration::from_secs(defaults::STORE_TTL_SECONDS),
                 deadline: Duration::from_millis(defaults::STORE_DEADLINE_MS),
                 memory_max_bytes: defaults::STORE_MEMORY_MAX_BYTES,
+                redis: crate::store::redis::RedisSettings::new(""),
             },
             log: LogConfig {
                 format: LogFormat::Text,
@@ -434,6 +438,19 @@ impl Config {
                 "store.deadline_ms",
                 "must be between 1 and 10000 milliseconds (default 50)",
             );
+        }
+        if !self.store.redis.url.is_empty() {
+            let redis = crate::store::redis::RedisSettings {
+                ttl: self.store.ttl,
+                timeout: self.store.deadline,
+                ..self.store.redis.clone()
+            };
+            // `store.*` keys are checked above; report the `redis.*` ones.
+            for (key, message) in redis.problems() {
+                if key.starts_with("redis.") {
+                    problems.push(key, message);
+                }
+            }
         }
         if self.store.memory_max_bytes < 1024 * 1024 {
             problems.push(
@@ -675,6 +692,8 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
     }
     t.finish(problems);
 
+    read_redis(&mut config.store.redis, top, problems);
+
     let mut t = top.table("log", problems);
     if let Some(v) = t.field::<String>("format", "text or json", problems) {
         match v.as_str() {
@@ -749,6 +768,47 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
     for (key, message) in trust_problems {
         problems.push(key, message);
     }
+}
+
+/// The `redis` section; see `store::redis` for the URL forms and what each key does.
+fn read_redis(
+    redis: &mut crate::store::redis::RedisSettings,
+    top: &mut Table<'_>,
+    problems: &mut Problems,
+) {
+    let mut t = top.table("redis", problems);
+    if let Some(v) = t.field::<String>(
+        "url",
+        "a Redis URL such as redis://127.0.0.1:6379, redis+cluster://h:p,h:p or \
+         redis+sentinel://h:p/master-name",
+        problems,
+    ) {
+        redis.url = v;
+    }
+    if let Some(v) = t.field::<String>("key_prefix", "a string such as \"flowgate:\"", problems) {
+        redis.key_prefix = v;
+    }
+    if let Some(v) = t.field::<u64>(
+        "connect_timeout_ms",
+        "a whole number of milliseconds",
+        problems,
+    ) {
+        redis.connect_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = t.field::<u32>("breaker_failures", "a whole number", problems) {
+        redis.breaker_failures = v;
+    }
+    if let Some(v) = t.field::<u64>(
+        "breaker_cool_down_ms",
+        "a whole number of milliseconds",
+        problems,
+    ) {
+        redis.breaker_cool_down = Duration::from_millis(v);
+    }
+    if let Some(v) = t.field::<String>("tls_ca_file", "a file path", problems) {
+        redis.tls_ca_file = Some(v.into());
+    }
+    t.finish(problems);
 }
 
 /// One YAML mapping being read: remembers which keys were asked for, to report the rest.

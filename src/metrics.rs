@@ -18,6 +18,7 @@ use prometheus::{
 };
 
 use crate::context::{Discard, DropReason};
+use crate::store::{SessionStore, StoreHealth};
 use crate::trust::{TokenError, TokenOutcome};
 
 /// Which kind of route a request took.
@@ -455,6 +456,18 @@ impl Metrics {
 /// The admin HTTP app: `/metrics` (Prometheus text) and `/healthz`.
 pub struct AdminApp {
     metrics: Arc<Metrics>,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+impl AdminApp {
+    /// `/healthz`: always 200 while the proxy serves; a store that does not answer is reported
+    /// as `degraded` (requests go on without stored context), not as the proxy being down.
+    fn healthz(&self) -> Vec<u8> {
+        match self.store.as_ref().map(|s| s.health()) {
+            None | Some(StoreHealth::Ok) => b"ok\n".to_vec(),
+            Some(StoreHealth::Degraded(why)) => format!("degraded: {why}\n").into_bytes(),
+        }
+    }
 }
 
 #[async_trait]
@@ -462,7 +475,7 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let (status, content_type, body) = match session.req_header().uri.path() {
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.encode()),
-            "/healthz" => (200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
+            "/healthz" => (200, "text/plain; charset=utf-8", self.healthz()),
             _ => (
                 404,
                 "text/plain; charset=utf-8",
@@ -479,11 +492,15 @@ impl ServeHttp for AdminApp {
     }
 }
 
-/// The admin listener as a Pingora service on `addr`.
-pub fn admin_service(metrics: Arc<Metrics>, addr: &str) -> Service<HttpServer<AdminApp>> {
+/// The admin listener as a Pingora service on `addr`; `store` feeds `/healthz`.
+pub fn admin_service(
+    metrics: Arc<Metrics>,
+    store: Option<Arc<dyn SessionStore>>,
+    addr: &str,
+) -> Service<HttpServer<AdminApp>> {
     let mut service = Service::new(
         "flowgate admin".to_owned(),
-        HttpServer::new_app(AdminApp { metrics }),
+        HttpServer::new_app(AdminApp { metrics, store }),
     );
     service.add_tcp(addr);
     service

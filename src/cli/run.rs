@@ -32,6 +32,11 @@ pub struct Args {
     /// Chat backend as host:port; repeat for several (overrides `upstreams`).
     #[arg(long = "upstream", value_name = "HOST:PORT")]
     pub upstreams: Vec<String>,
+    /// Session store in Redis: redis://[user:pass@]host:port[/db], rediss://…,
+    /// redis+cluster://host:port,…, redis+sentinel://host:port,…/master-name; "" keeps the
+    /// in-process store (overrides `redis.url`).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
     /// Admin listener for /metrics and /healthz; "" turns it off (overrides `admin`).
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
@@ -83,6 +88,9 @@ impl Args {
         }
         if !self.upstreams.is_empty() {
             config.upstreams = self.upstreams.clone();
+        }
+        if let Some(url) = &self.redis {
+            config.store.redis.url = url.clone();
         }
         if let Err(Problems(more)) = config.validate() {
             problems.extend(more);
@@ -139,6 +147,7 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, BuildErr
     let store =
         store::build(&config.store, &metrics).map_err(|e| BuildError(format!("store: {e}")))?;
     let store_backend = store.backend();
+    let store_health = store.clone();
     let (upstreams, health_check) = Upstreams::build(config).map_err(BuildError)?;
     let (trust, signer) = trust_parts(config)?;
     let proxy = Flowgate::new(config, store, upstreams, metrics.clone()).with_trust(trust, signer);
@@ -155,7 +164,11 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, BuildErr
         server.add_service(health_check);
     }
     if let Some(admin) = config.admin {
-        server.add_service(metrics::admin_service(metrics.clone(), &admin.to_string()));
+        server.add_service(metrics::admin_service(
+            metrics.clone(),
+            Some(store_health),
+            &admin.to_string(),
+        ));
     }
     Ok(Built {
         server,

@@ -73,16 +73,40 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError>;
     /// A short backend name for metrics and logs (`memory`, `redis`, …).
     fn backend(&self) -> &'static str;
+    /// Whether the backend answers right now, for `/healthz`. A degraded store means requests
+    /// run without stored context, not that the proxy is down.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::Ok
+    }
+}
+
+/// What `/healthz` says about the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    /// The store answers.
+    Ok,
+    /// The store is not answering; the message says which and why (no credentials).
+    Degraded(String),
 }
 
 /// Builds the configured store: the one place that picks a backend.
 ///
-/// Today this is always the in-process store; a Redis URL in the configuration selects the
-/// Redis backend here.
+/// A Redis URL in the configuration selects the Redis backend (nothing connects yet: the first
+/// call does, inside the running server); otherwise the in-process store.
 pub fn build(
     config: &StoreConfig,
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<dyn SessionStore>, StoreError> {
+    if !config.redis.url.is_empty() {
+        let settings = redis::RedisSettings {
+            ttl: config.ttl,
+            timeout: config.deadline,
+            ..config.redis.clone()
+        };
+        let store = redis::RedisStore::new(&settings)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        return Ok(Arc::new(store));
+    }
     let evictions = metrics.store_evictions.clone();
     let store = memory::MemoryStore::new(
         config.ttl,

@@ -28,7 +28,7 @@ use self::link::{Link, LinkTimeouts};
 use self::metrics::{Command, ErrorKind, metrics};
 use self::url::{RedisUrl, Topology};
 use crate::store::breaker::{Breaker, BreakerState, Outcome};
-use crate::store::{SessionEntry, SessionKey, SessionStore, StoreError};
+use crate::store::{SessionEntry, SessionKey, SessionStore, StoreError, StoreHealth};
 
 /// Default key prefix.
 pub const DEFAULT_KEY_PREFIX: &str = "flowgate:";
@@ -44,7 +44,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Everything the Redis store is built from (the config file's `redis` section and `--redis`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` output hides the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisSettings {
     /// The URL; see [`url`] for the forms.
     pub url: String,
@@ -65,6 +66,21 @@ pub struct RedisSettings {
     pub tls_ca_file: Option<PathBuf>,
 }
 
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &url::redact(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("ttl", &self.ttl)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_cool_down", &self.breaker_cool_down)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish()
+    }
+}
+
 impl RedisSettings {
     /// Settings for `url` with every other value at its default.
     pub fn new(url: impl Into<String>) -> Self {
@@ -80,46 +96,55 @@ impl RedisSettings {
         }
     }
 
-    /// Every problem with these settings, each as `(field, message)`; empty when valid.
+    /// Every problem with these settings, each as `(config key, message)`; empty when valid.
     /// Reads nothing but `tls_ca_file`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         let parsed = url::parse(&self.url);
         if let Err(e) = &parsed {
-            out.push(("url", e.to_string()));
+            out.push(("redis.url", e.to_string()));
         }
         if let Err(e) = codec::validate_prefix(&self.key_prefix) {
-            out.push(("key_prefix", e));
+            out.push(("redis.key_prefix", e));
         }
         if self.ttl < Duration::from_millis(1) {
             out.push((
-                "ttl",
-                "the TTL must be at least 1 ms (use seconds: 86400 = 24 h)".into(),
+                "store.ttl_seconds",
+                "must be at least 1 (default 86400)".into(),
             ));
         }
         if self.timeout.is_zero() {
             out.push((
-                "timeout",
-                "the call deadline must be above 0 (default 50 ms)".into(),
+                "store.deadline_ms",
+                "must be at least 1 (default 50)".into(),
             ));
         }
         if self.connect_timeout.is_zero() {
-            out.push(("connect_timeout", "must be above 0 (default 500 ms)".into()));
+            out.push((
+                "redis.connect_timeout_ms",
+                "must be at least 1 (default 500)".into(),
+            ));
         }
         if self.breaker_failures == 0 {
-            out.push(("breaker_failures", "must be 1 or more (default 5)".into()));
+            out.push((
+                "redis.breaker_failures",
+                "must be at least 1 (default 5)".into(),
+            ));
         }
         if let Some(path) = &self.tls_ca_file {
             if !matches!(&parsed, Ok(u) if u.tls) {
                 out.push((
-                    "tls_ca_file",
-                    "set, but the URL does not use TLS; use rediss://".into(),
+                    "redis.tls_ca_file",
+                    "set, but the URL does not use TLS; use rediss:// or remove the key".into(),
                 ));
             }
             if let Err(e) = std::fs::metadata(path) {
                 out.push((
-                    "tls_ca_file",
-                    format!("cannot read {}: {e}", path.display()),
+                    "redis.tls_ca_file",
+                    format!(
+                        "cannot read {} ({e}); give the path of a PEM file",
+                        path.display()
+                    ),
                 ));
             }
         }
@@ -127,20 +152,20 @@ impl RedisSettings {
     }
 }
 
-/// Why the Redis store could not be built; names the setting.
+/// Why the Redis store could not be built; names the config key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfigError {
-    /// Each problem as `(field, message)`.
+    /// Each problem as `(config key, message)`.
     pub problems: Vec<(&'static str, String)>,
 }
 
 impl fmt::Display for RedisConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (field, message)) in self.problems.iter().enumerate() {
+        for (i, (key, message)) in self.problems.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            write!(f, "redis.{field}: {message}")?;
+            write!(f, "{key}: {message}")?;
         }
         Ok(())
     }
@@ -197,11 +222,11 @@ impl RedisStore {
             return Err(fail(problems));
         }
         let url: RedisUrl =
-            url::parse(&settings.url).map_err(|e| fail(vec![("url", e.to_string())]))?;
+            url::parse(&settings.url).map_err(|e| fail(vec![("redis.url", e.to_string())]))?;
         let root_cert = match &settings.tls_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| {
                 fail(vec![(
-                    "tls_ca_file",
+                    "redis.tls_ca_file",
                     format!("cannot read {}: {e}", path.display()),
                 )])
             })?),
@@ -215,7 +240,7 @@ impl RedisStore {
                 .saturating_mul(4),
         };
         let link = Link::new(&url, root_cert.as_deref(), timeouts)
-            .map_err(|e| fail(vec![("url", format!("{}: {e}", url.describe()))]))?;
+            .map_err(|e| fail(vec![("redis.url", format!("{}: {e}", url.describe()))]))?;
         let expiry = if settings.ttl.subsec_nanos() == 0 {
             ("EX", settings.ttl.as_secs())
         } else {
@@ -248,7 +273,7 @@ impl RedisStore {
     }
 
     /// The current health snapshot.
-    pub fn health(&self) -> RedisHealth {
+    pub fn redis_health(&self) -> RedisHealth {
         RedisHealth {
             endpoint: self.endpoint.clone(),
             breaker: self.breaker.state(),
@@ -341,5 +366,19 @@ impl SessionStore for RedisStore {
 
     fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    fn health(&self) -> StoreHealth {
+        let health = self.redis_health();
+        if health.is_ok() {
+            StoreHealth::Ok
+        } else {
+            StoreHealth::Degraded(format!(
+                "{} {}: not answering (circuit breaker {})",
+                self.backend,
+                health.endpoint,
+                health.breaker.as_str()
+            ))
+        }
     }
 }
