@@ -1,0 +1,259 @@
+//! Headless Chromium for the browser tests: Debian's `chromium` driven through `chromedriver`
+//! (WebDriver, via fantoccini). Each [`Browser`] owns its chromedriver process, a fresh profile
+//! directory and its screenshots; everything is cleaned up on drop.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long any single wait in a browser test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Where screenshots go: `target/browser-artifacts/`.
+pub fn artifacts_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tmp.parent().unwrap_or(tmp).join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A chromedriver process in its own process group (so the Chromium it starts goes with it).
+struct Chromedriver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        assert!(
+            Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+            "browser tests need Debian's chromium and chromium-driver (scripts/test installs them)"
+        );
+        let mut last_error = String::new();
+        // A port picked by binding :0 can be taken before chromedriver binds it: retry.
+        for _ in 0..5 {
+            let port = free_port();
+            let log = std::env::temp_dir().join(unique("chromedriver") + ".log");
+            let mut child = Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("start chromedriver");
+            let started = Instant::now();
+            while started.elapsed() < DEADLINE {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Chromedriver { child, port, log };
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    last_error = format!("chromedriver exited with {status}");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if last_error.is_empty() {
+                last_error = "chromedriver did not listen in time".into();
+            }
+        }
+        panic!("{last_error}");
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and any Chromium left behind by a failed test.
+        let pgid = self.child.id();
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{pgid}")])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// One headless Chromium session.
+pub struct Browser {
+    client: Option<Client>,
+    profile: PathBuf,
+    case: String,
+    // Dropped last: kills Chromium if the session was not closed.
+    _driver: Chromedriver,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with a fresh profile; `case` names the
+    /// screenshots.
+    pub async fn start(case: &str) -> Browser {
+        let driver = Chromedriver::start();
+        let profile = std::env::temp_dir().join(unique("flowgate-chromium"));
+        std::fs::create_dir_all(&profile).unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,860",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": CHROMIUM, "args": args }),
+        );
+        // Report, do not silently dismiss, any alert() a page manages to open.
+        caps.insert("unhandledPromptBehavior".into(), json!("ignore"));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .unwrap_or_else(|e| {
+                let log = std::fs::read_to_string(&driver.log).unwrap_or_default();
+                let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+                panic!("cannot start Chromium through chromedriver: {e}\n{tail}")
+            });
+        Browser {
+            client: Some(client),
+            profile,
+            case: case.to_owned(),
+            _driver: driver,
+        }
+    }
+
+    /// The WebDriver client.
+    pub fn client(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    /// Opens a URL and waits for the document to load.
+    pub async fn goto(&self, url: &str) {
+        self.client().goto(url).await.unwrap();
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client().execute(script, args).await.unwrap()
+    }
+
+    /// Waits until `predicate` (a script body returning a value) returns something truthy.
+    pub async fn wait_js(&self, what: &str, predicate: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let value = self.js(predicate, vec![]).await;
+            let truthy = match &value {
+                Value::Null | Value::Bool(false) => false,
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return value;
+            }
+            if started.elapsed() > DEADLINE {
+                let shot = self.screenshot("timeout").await;
+                panic!(
+                    "timed out waiting for {what} (screenshot: {})",
+                    shot.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Text content of the first element matching a CSS selector ("" when there is none).
+    pub async fn text(&self, css: &str) -> String {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+            vec![json!(css)],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Types into the input matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let input = self.client().find(Locator::Css(css)).await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let element = self.client().find(Locator::Css(css)).await.unwrap();
+        element.click().await.unwrap();
+    }
+
+    /// The text of an open alert dialog, if a page opened one.
+    pub async fn alert_text(&self) -> Option<String> {
+        self.client().get_alert_text().await.ok()
+    }
+
+    /// Saves a screenshot as `target/browser-artifacts/<case>[-<label>].png` and returns its path.
+    pub async fn screenshot(&self, label: &str) -> PathBuf {
+        let name = if label.is_empty() {
+            format!("{}.png", self.case)
+        } else {
+            format!("{}-{label}.png", self.case)
+        };
+        let path = artifacts_dir().join(name);
+        if let Ok(png) = self.client().screenshot().await {
+            std::fs::write(&path, png).unwrap();
+        }
+        path
+    }
+
+    /// Saves the case's screenshot (`<case>.png`).
+    pub async fn snapshot(&self) -> PathBuf {
+        self.screenshot("").await
+    }
+
+    /// Ends the session cleanly (Chromium exits); dropping without it kills the processes.
+    pub async fn finish(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
