@@ -121,7 +121,11 @@ fn signed_context(c: &mut Criterion) {
     let mut out = Context::new();
     let mut g = c.benchmark_group("init");
     g.bench_function("unsigned_pipeline_baseline", |b| {
-        b.iter(|| pipeline.run(black_box(unsigned.as_bytes()), &mut out).unwrap())
+        b.iter(|| {
+            pipeline
+                .run(black_box(unsigned.as_bytes()), &mut out)
+                .unwrap()
+        })
     });
     g.bench_function("signed_token", |b| {
         b.iter(|| {
