@@ -22,16 +22,18 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde::Deserialize;
 
-/// The pre-fill slots a workflow field may be named after (SPEC §1.6, in its fixed order).
+use crate::prefill::{EMAIL_SLOTS, NAME_SLOTS, PHONE_SLOTS};
+
+/// The pre-fill slots a workflow field may be named after, in the fixed order of SPEC §1.6.
 pub const PREFILL_SLOTS: [&str; 8] = [
-    "visitor_name",
-    "username",
-    "name",
-    "visitor_email",
-    "email",
-    "visitor_phone",
-    "phone",
-    "custom1",
+    NAME_SLOTS[0],
+    NAME_SLOTS[1],
+    NAME_SLOTS[2],
+    EMAIL_SLOTS[0],
+    EMAIL_SLOTS[1],
+    PHONE_SLOTS[0],
+    PHONE_SLOTS[1],
+    PHONE_SLOTS[2],
 ];
 
 /// Longest answer kept from a visitor, in Unicode code points (the context's value cap).
@@ -242,7 +244,7 @@ impl RawNode {
 }
 
 impl Workflow {
-    /// Parses and validates a workflow document (see `widget/demo-workflow.json` for the shape).
+    /// Parses and validates a workflow document (see `widget/demo/workflow.json` for the shape).
     pub fn from_json(text: &str) -> Result<Self, WorkflowError> {
         let raw: RawWorkflow =
             serde_json::from_str(text).map_err(|e| WorkflowError::Json(e.to_string()))?;
@@ -896,7 +898,7 @@ mod tests {
 
     #[test]
     fn the_demo_workflow_is_valid() {
-        let wf = Workflow::from_json(include_str!("../widget/demo-workflow.json")).unwrap();
+        let wf = Workflow::from_json(include_str!("../widget/demo/workflow.json")).unwrap();
         assert_eq!(wf.start_id(), "ask_name");
         assert_eq!(wf.nodes().len(), 6);
     }

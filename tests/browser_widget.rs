@@ -219,16 +219,6 @@ async fn serve(req: Request<Incoming>, state: &Mutex<State>) -> Response<Full<By
     }
 }
 
-/// Waits until the widget has finished its `generation`-th init or answer and shows the result.
-async fn wait_ready(browser: &Browser, generation: u32) {
-    let script = format!(
-        "const w = document.getElementById('ims-flow-widget');
-         return w && w.getAttribute('data-status') === 'ready'
-             && w.getAttribute('data-generation') === '{generation}';"
-    );
-    browser.wait_js("the widget to be ready", &script).await;
-}
-
 async fn no_csp_violations(browser: &Browser) {
     let violations = browser.js("return window.cspViolations;", vec![]).await;
     assert_eq!(
@@ -263,7 +253,7 @@ async fn widget_reads_the_context_and_encodes_it_into_the_init_url() {
         "base64 must be percent-encoded: {raw}"
     );
     assert_eq!(hit.params()["siteid"], "site-1");
-    wait_ready(&browser, 1).await;
+    browser.wait_widget(1).await;
     no_csp_violations(&browser).await;
 
     // The config object (an object), no attribute.
@@ -347,12 +337,12 @@ async fn session_id_is_random_kept_for_the_tab_and_reload_reinitialises() {
     assert_eq!(id.len(), 32, "128 random bits, hex: {id}");
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
     assert!(first.context().is_none());
-    wait_ready(&browser, 1).await;
+    browser.wait_widget(1).await;
 
     // Same tab, new page load: the same session id.
     browser.goto(&url).await;
     assert_eq!(site.nth_hit(2).await.params()["jsSessionId"], id);
-    wait_ready(&browser, 1).await;
+    browser.wait_widget(1).await;
 
     // A single-page app logs the visitor in, then calls reload().
     browser
@@ -368,7 +358,7 @@ async fn session_id_is_random_kept_for_the_tab_and_reload_reinitialises() {
         login.context().as_deref(),
         Some(r#"{"ims_username":"Jane Smith","plan":"Pro"}"#)
     );
-    wait_ready(&browser, 2).await;
+    browser.wait_widget(2).await;
     assert_eq!(
         browser
             .js("return window.imsFlowWidget.session();", vec![])
@@ -385,7 +375,7 @@ async fn session_id_is_random_kept_for_the_tab_and_reload_reinitialises() {
         .await;
     let logout = site.nth_hit(4).await;
     assert!(logout.context().is_none());
-    wait_ready(&browser, 3).await;
+    browser.wait_widget(3).await;
 
     // Answering posts to the session route with the same ids; the answer is rendered as text.
     let typed = "<img src=x onerror=alert(1)>";

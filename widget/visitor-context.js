@@ -23,6 +23,8 @@
 
   var INIT_PATH = '/public_FlowWidget/init';
   var CHAT_PATH = '/public_FlowWidget/chat';
+  // The chat protocol's media type: the init route answers it with the conversation's state.
+  var CHAT_TYPE = 'application/vnd.flowgate.chat+json';
   var SESSION_KEY = 'imsFlowWidget.jsSessionId.';
   var ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -261,7 +263,7 @@
     setStatus(ensurePanel(), 'sending');
     return fetch(origin + CHAT_PATH + '?' + query(current.site, current.session), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Accept: CHAT_TYPE },
       body: JSON.stringify(answer),
       cache: 'no-store',
     }).then(
@@ -286,7 +288,7 @@
     current = { site: site, session: sessionId(site) };
     setStatus(ensurePanel(), 'loading');
     var url = initUrl(current.site, current.session, currentContext());
-    return fetch(url, { cache: 'no-store' }).then(
+    return fetch(url, { cache: 'no-store', headers: { Accept: CHAT_TYPE } }).then(
       function (r) {
         return handle(r, mine);
       },

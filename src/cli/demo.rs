@@ -124,8 +124,9 @@ pub fn instructions(config: &Config, backend: std::net::SocketAddr) -> String {
     format!(
         r#"
 flowgate demo
+  demo page             {base}/   (open it in a browser: the widget, the chat, the operator panel)
   proxy                 {base}
-  sample chat backend   http://{backend}   (answers with what it received, as JSON)
+  sample chat backend   http://{backend}   (the demo's chat; answers curl with what it received, as JSON)
   admin                 {admin}/metrics  {admin}/healthz
   session store         in-process
 

@@ -1,6 +1,8 @@
 //! Headless Chromium for the browser tests: Debian's `chromium` driven through `chromedriver`
 //! (WebDriver, via fantoccini). Each [`Browser`] owns its chromedriver process, a fresh profile
-//! directory and its screenshots; everything is cleaned up on drop.
+//! directory and its screenshots; [`Demo`] is the real `flowgate demo` process. Everything is
+//! cleaned up on drop.
+#![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -129,7 +131,7 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            "--window-size=1280,860",
+            "--window-size=1280,1000",
             &format!("--user-data-dir={}", profile.display()),
         ];
         let mut caps = serde_json::Map::new();
@@ -149,6 +151,8 @@ impl Browser {
                 let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
                 panic!("cannot start Chromium through chromedriver: {e}\n{tail}")
             });
+        // Tall enough for the whole demo page in one screenshot.
+        client.set_window_size(1280, 1000).await.unwrap();
         Browser {
             client: Some(client),
             profile,
@@ -239,6 +243,16 @@ impl Browser {
         path
     }
 
+    /// Waits until the widget shows the outcome of its `generation`-th init (and anything after).
+    pub async fn wait_widget(&self, generation: u32) {
+        let script = format!(
+            "const w = document.getElementById('ims-flow-widget');
+             return w && w.getAttribute('data-status') === 'ready'
+                 && w.getAttribute('data-generation') === '{generation}';"
+        );
+        self.wait_js("the widget to be ready", &script).await;
+    }
+
     /// Saves the case's screenshot (`<case>.png`).
     pub async fn snapshot(&self) -> PathBuf {
         self.screenshot("").await
@@ -255,5 +269,76 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// `flowgate demo` as a child process on free ports; killed on drop.
+pub struct Demo {
+    child: Child,
+    /// `http://127.0.0.1:<port>` of the proxy.
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Demo {
+    /// Starts the real binary's `demo` command and waits until the proxy and admin accept.
+    pub fn start() -> Demo {
+        let mut last = String::new();
+        // A port picked by binding :0 can be taken before flowgate binds it: retry.
+        for _ in 0..5 {
+            let (listen, admin) = (free_port(), free_port());
+            let log = std::env::temp_dir().join(unique("flowgate-demo") + ".log");
+            let file = std::fs::File::create(&log).unwrap();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+                .args(["demo", "--listen", &format!("127.0.0.1:{listen}")])
+                .args(["--admin", &format!("127.0.0.1:{admin}")])
+                .stdin(Stdio::null())
+                .stdout(file.try_clone().unwrap())
+                .stderr(file)
+                .spawn()
+                .expect("start flowgate demo");
+            let started = Instant::now();
+            loop {
+                let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
+                if up(listen) && up(admin) {
+                    return Demo {
+                        child,
+                        base: format!("http://127.0.0.1:{listen}"),
+                        log,
+                    };
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    last = format!(
+                        "flowgate demo exited with {status}:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                    break;
+                }
+                if started.elapsed() > DEADLINE {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("flowgate demo did not listen in time");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = std::fs::remove_file(&log);
+            if !last.contains("in use") {
+                break;
+            }
+        }
+        panic!("{last}");
+    }
+
+    /// The URL of a path on the demo's proxy.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
