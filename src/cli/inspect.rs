@@ -80,17 +80,7 @@ fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
     }
     let raw: Vec<u8> = match args.payload.as_deref() {
         Some(p) if p != "-" => p.as_bytes().to_vec(),
-        _ => {
-            let mut buf = Vec::new();
-            io::stdin().lock().read_to_end(&mut buf)?;
-            if buf.ends_with(b"\n") {
-                buf.pop();
-                if buf.ends_with(b"\r") {
-                    buf.pop();
-                }
-            }
-            buf
-        }
+        _ => read_stdin_payload()?,
     };
     write_report(&raw, &args.prefix, out)
 }
@@ -170,16 +160,49 @@ pub fn jsonl(mut input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
     let mut buf = Vec::new();
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        if line.ends_with(b"\n") {
-            line.pop();
-        }
+        let complete = match read_line_bounded(&mut input, &mut line)? {
+            None => return Ok(()),
+            Some(complete) => complete,
+        };
         buf.clear();
-        answer_line(&line, &mut pipeline, &mut ctx, &mut buf);
+        if complete {
+            answer_line(&line, &mut pipeline, &mut ctx, &mut buf);
+        } else {
+            write_error(&mut buf, None, "input line longer than 1 MiB");
+        }
         buf.push(b'\n');
         out.write_all(&buf)?;
+    }
+}
+
+/// Longest input line read; a payload is at most 20,000 bytes, so this leaves room for ids.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Reads one line (without its `\n`) into `line`, keeping at most [`MAX_LINE_BYTES`]; the rest
+/// of a longer line is skipped. `None` at the end of input, else whether the line was complete.
+fn read_line_bounded(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    let mut read_any = false;
+    let mut complete = true;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(read_any.then_some(complete));
+        }
+        read_any = true;
+        let (part, found_newline) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (&chunk[..i], true),
+            None => (chunk, false),
+        };
+        if complete && line.len() + part.len() <= MAX_LINE_BYTES {
+            line.extend_from_slice(part);
+        } else {
+            complete = false;
+        }
+        let used = part.len() + usize::from(found_newline);
+        input.consume(used);
+        if found_newline {
+            return Ok(Some(complete));
+        }
     }
 }
 
@@ -297,6 +320,20 @@ mod tests {
                 r#"{"id":7,"pairs":null,"prefill":{},"reason":"base64"}"#,
                 "\n"
             )
+        );
+    }
+
+    #[test]
+    fn overlong_lines_are_answered_and_skipped() {
+        let long = format!("{{\"id\":1,\"b64\":\"{}\"}}\n", "A".repeat(MAX_LINE_BYTES));
+        let got = run(&format!("{long}{{\"id\":2,\"b64\":\"e30=\"}}"));
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].contains("\"error\""), "{}", lines[0]);
+        assert!(
+            lines[1].starts_with("{\"id\":2,\"pairs\":[]"),
+            "{}",
+            lines[1]
         );
     }
 
