@@ -16,7 +16,7 @@ pub struct InvalidBase64;
 /// Reusable buffers for [`Decoder::decode`].
 #[derive(Debug, Default)]
 pub struct Decoder {
-    /// The input without whitespace, used only when the input has some.
+    /// The input without whitespace, used only when it has some.
     compact: Vec<u8>,
     /// Output buffer; only its first `len` bytes belong to the last call. It is never shrunk,
     /// so it is zero-filled only when it grows.
@@ -31,42 +31,47 @@ impl Decoder {
 
     /// Decodes `input` like PHP's `base64_decode($input, true)`; the result borrows the decoder.
     pub fn decode(&mut self, input: &[u8]) -> Result<&[u8], InvalidBase64> {
-        let symbols = if has_skipped_whitespace(input) {
-            self.compact.clear();
-            self.compact
-                .extend(input.iter().copied().filter(|&b| !is_skipped(b)));
-            &self.compact[..]
-        } else {
-            input
+        // Optimistic: payloads rarely carry whitespace, so decode first and look for the
+        // skipped bytes only when that fails.
+        let len = match decode_symbols(input, &mut self.out) {
+            Ok(len) => len,
+            Err(e) if !input.iter().copied().any(is_skipped) => return Err(e),
+            Err(_) => {
+                self.compact.clear();
+                self.compact
+                    .extend(input.iter().copied().filter(|&b| !is_skipped(b)));
+                decode_symbols(&self.compact, &mut self.out)?
+            }
         };
-
-        // Padding: the run of `=` at the end. An `=` anywhere earlier is "data after
-        // padding" in PHP's terms and is rejected by the decoder as an invalid symbol.
-        let data_len = symbols
-            .iter()
-            .rposition(|&b| b != b'=')
-            .map_or(0, |i| i + 1);
-        let padding = symbols.len() - data_len;
-        if data_len % 4 == 1 || (padding > 0 && (padding > 2 || symbols.len() % 4 != 0)) {
-            return Err(InvalidBase64);
-        }
-
-        let data = &symbols[..data_len];
-        let (full, tail) = data.split_at(data_len / 4 * 4);
-        let full_out = full.len() / 4 * 3;
-        let len = full_out + tail.len().saturating_sub(1);
-        if self.out.len() < len {
-            self.out.resize(len, 0);
-        }
-        base64_simd::STANDARD_NO_PAD
-            .decode(
-                full,
-                base64_simd::Out::from_slice(&mut self.out[..full_out]),
-            )
-            .map_err(|_| InvalidBase64)?;
-        decode_tail(tail, &mut self.out[full_out..len])?;
         Ok(&self.out[..len])
     }
+}
+
+/// Decodes whitespace-free `symbols` into `out` (grown, never shrunk); returns the length.
+fn decode_symbols(symbols: &[u8], out: &mut Vec<u8>) -> Result<usize, InvalidBase64> {
+    // Padding: the run of `=` at the end. An `=` anywhere earlier is "data after
+    // padding" in PHP's terms and is rejected by the decoder as an invalid symbol.
+    let data_len = symbols
+        .iter()
+        .rposition(|&b| b != b'=')
+        .map_or(0, |i| i + 1);
+    let padding = symbols.len() - data_len;
+    if data_len % 4 == 1 || (padding > 0 && (padding > 2 || !symbols.len().is_multiple_of(4))) {
+        return Err(InvalidBase64);
+    }
+
+    let data = &symbols[..data_len];
+    let (full, tail) = data.split_at(data_len / 4 * 4);
+    let full_out = full.len() / 4 * 3;
+    let len = full_out + tail.len().saturating_sub(1);
+    if out.len() < len {
+        out.resize(len, 0);
+    }
+    base64_simd::STANDARD_NO_PAD
+        .decode(full, base64_simd::Out::from_slice(&mut out[..full_out]))
+        .map_err(|_| InvalidBase64)?;
+    decode_tail(tail, &mut out[full_out..len])?;
+    Ok(len)
 }
 
 /// Decodes a last group of 2 or 3 symbols into 1 or 2 bytes, dropping the trailing bits.
@@ -102,14 +107,6 @@ fn symbol_value(c: u8) -> Option<u8> {
 #[inline]
 fn is_skipped(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-/// Whether `input` may hold a byte PHP skips: any byte up to space sends it to the slow path,
-/// which filters exactly the skipped four. Branch-free per chunk so it vectorises.
-fn has_skipped_whitespace(input: &[u8]) -> bool {
-    input
-        .chunks(64)
-        .any(|chunk| chunk.iter().fold(0u8, |acc, &b| acc | u8::from(b <= b' ')) != 0)
 }
 
 #[cfg(test)]
