@@ -10,6 +10,8 @@
  *           data-siteid="YOUR_SITEID"
  *           data-visitor-context='{"account_id":"USR-84920","ims_username":"Jane Smith"}'></script>
  * or define window.imsFlowConfig = { siteid, visitorContext } before the tag. The attribute wins.
+ * A site with signed visitor context also sets data-visitor-context-token (or
+ * imsFlowConfig.visitorContextToken): the JWT its server signed, sent as visitor_context_token.
  *
  * Init request: GET <origin>/public_FlowWidget/init?siteid=…&jsSessionId=…[&visitor_context=…]
  * where visitor_context is the UTF-8 JSON, standard base64, percent-encoded. It is left out when
@@ -95,6 +97,19 @@
     }
     if (Object.keys(parsed).length === 0) return null;
     return json;
+  }
+
+  // The host server's signed-context token (a JWT: base64url parts joined by dots), or null.
+  function currentToken() {
+    var t = script.getAttribute('data-visitor-context-token');
+    if (t === null || t.trim() === '') t = config().visitorContextToken;
+    if (typeof t !== 'string' || t.trim() === '') return null;
+    t = t.trim();
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(t)) {
+      warn('the visitor context token is not a JWT; not sent');
+      return null;
+    }
+    return t;
   }
 
   // UTF-8 bytes → standard base64 (btoa alone only handles Latin-1).
@@ -288,6 +303,8 @@
     current = { site: site, session: sessionId(site) };
     setStatus(ensurePanel(), 'loading');
     var url = initUrl(current.site, current.session, currentContext());
+    var token = currentToken();
+    if (token !== null) url += '&visitor_context_token=' + encodeURIComponent(token);
     return fetch(url, { cache: 'no-store', headers: { Accept: CHAT_TYPE } }).then(
       function (r) {
         return handle(r, mine);
