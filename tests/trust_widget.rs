@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-#[allow(dead_code)]
 #[path = "browser/harness.rs"]
 mod harness;
 
