@@ -135,9 +135,9 @@ RESULTS="$WORK/results.tsv"
 run() { # name url conns [lua]
   local name=$1 url=$2 conns=$3 lua=${4:-} pids
   case $name in
-    direct*) pids="" ;;
-    nginx*) pids=$(nginx_workers nginx-rp) ;;
-    passthrough*) pids=$PT_PID ;;
+    *direct*) pids="" ;;
+    *nginx*) pids=$(nginx_workers nginx-rp) ;;
+    *passthrough*) pids=$PT_PID ;;
     *) pids=$FG_PID ;;
   esac
   local before after out
