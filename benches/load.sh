@@ -11,6 +11,8 @@
 #   passthrough  bare Pingora reverse proxy, no logic (examples/passthrough.rs: the floor)
 #   fg-init      flowgate init requests with the seed's context, 10,000 distinct sessions
 #   fg-session   flowgate session requests that get the stored context re-attached
+#   fgr-init     fg-init on a second flowgate whose store is a local Redis (one SET … EX each)
+#   fgr-session  fg-session on that flowgate (one GET each)
 # Printed: median rps, p50, p99, CPU µs per request of the proxy process, ratios, flowgate's RSS
 # with 10,000 stored sessions, and p99 at light load (-c4) for flowgate vs passthrough.
 set -euo pipefail
@@ -25,6 +27,8 @@ WORK_STEALING=${WORK_STEALING:-true}
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
 if [ ${#need[@]} -gt 0 ]; then
   echo "load.sh: installing ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
@@ -60,6 +64,7 @@ wait_port() {
 }
 
 UP=$(free_port); RP=$(free_port); PT=$(free_port); FG=$(free_port); ADMIN=$(free_port)
+FGR=$(free_port); ADMIN_R=$(free_port); RD=$(free_port)
 
 nginx_conf() { # dir port body
   mkdir -p "$1"
@@ -100,7 +105,16 @@ server:
 EOF
 "$FLOWGATE" run -c "$WORK/flowgate.yaml" >"$WORK/flowgate.log" 2>&1 &
 PIDS+=($!); FG_PID=$!
-wait_port "$PT"; wait_port "$FG"
+redis-server --bind 127.0.0.1 --port "$RD" --save "" --appendonly no --daemonize no \
+  >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+sed -e "s/^listen: .*/listen: \"127.0.0.1:$FGR\"/" -e "s/^admin: .*/admin: \"127.0.0.1:$ADMIN_R\"/" \
+  -e "s#$WORK/flowgate\.#$WORK/flowgate-redis.#g" "$WORK/flowgate.yaml" >"$WORK/flowgate-redis.yaml"
+printf 'redis: { url: "redis://127.0.0.1:%s" }\n' "$RD" >>"$WORK/flowgate-redis.yaml"
+wait_port "$RD"
+"$FLOWGATE" run -c "$WORK/flowgate-redis.yaml" >"$WORK/flowgate-redis.log" 2>&1 &
+PIDS+=($!); FGR_PID=$!
+wait_port "$PT"; wait_port "$FG"; wait_port "$FGR"
 
 # The seed's example context (product docs, section 2).
 CTX=$(printf '%s' '{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}' | base64 -w0)
@@ -114,6 +128,7 @@ end
 EOF
 SESSION_PATH="/public_FlowWidget/chat/poll?siteid=bench&jsSessionId=s42"
 curl -s -o /dev/null "http://127.0.0.1:$FG/public_FlowWidget/init?siteid=bench&jsSessionId=s42&visitor_context=$CTX"
+curl -s -o /dev/null "http://127.0.0.1:$FGR/public_FlowWidget/init?siteid=bench&jsSessionId=s42&visitor_context=$CTX"
 
 # pid(s) whose CPU a scenario charges: the proxy in the middle (none for direct).
 nginx_workers() { pgrep -P "$(cat "$WORK/$1/nginx.pid")" | tr '\n' ' '; }
@@ -138,6 +153,7 @@ run() { # name url conns [lua]
     *direct*) pids="" ;;
     *nginx*) pids=$(nginx_workers nginx-rp) ;;
     *passthrough*) pids=$PT_PID ;;
+    fgr-*|warmup-fgr) pids=$FGR_PID ;;
     *) pids=$FG_PID ;;
   esac
   local before after out
@@ -166,6 +182,7 @@ run() { # name url conns [lua]
 echo "flowgate load benchmark: $ROUNDS rounds × ${DURATION}s, wrk -t1 -c$CONNS, threads=$THREADS work_stealing=$WORK_STEALING"
 # Warm-up (not recorded): fills the store with the 10,000 sessions.
 DURATION=2 run warmup-fg "http://127.0.0.1:$FG/" "$CONNS" "$WORK/init.lua" >/dev/null
+DURATION=2 run warmup-fgr "http://127.0.0.1:$FGR/" "$CONNS" "$WORK/init.lua" >/dev/null
 : >"$RESULTS"
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r"
@@ -174,6 +191,8 @@ for r in $(seq 1 "$ROUNDS"); do
   run passthrough "http://127.0.0.1:$PT/" "$CONNS"
   run fg-init "http://127.0.0.1:$FG/" "$CONNS" "$WORK/init.lua"
   run fg-session "http://127.0.0.1:$FG$SESSION_PATH" "$CONNS"
+  run fgr-init "http://127.0.0.1:$FGR/" "$CONNS" "$WORK/init.lua"
+  run fgr-session "http://127.0.0.1:$FGR$SESSION_PATH" "$CONNS"
 done
 echo "light load (-c4), p99 added by flowgate's logic:"
 run light-passthrough "http://127.0.0.1:$PT/" 4
@@ -181,10 +200,14 @@ run light-fg-init "http://127.0.0.1:$FG/" 4 "$WORK/init.lua"
 
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$FG_PID/status")
 SESSIONS=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^flowgate_store_calls_total\{op="put",result="ok"\}/ {print $2}')
+REDIS_KEYS=$(redis-cli -p "$RD" dbsize)
+REDIS_USED=$(redis-cli -p "$RD" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+REDIS_EMPTY=$(redis-cli -p "$RD" info memory | awk -F: '/^used_memory_startup:/ {print $2+0}')
+REDIS_ERRORS=$(curl -s "http://127.0.0.1:$ADMIN_R/metrics" | awk '/^flowgate_store_calls_total\{op="(get|put)",result="(error|timeout)"\}/ {n+=$2} END {print n+0}')
 
 echo
 echo "medians over $ROUNDS rounds:"
-python3 - "$RESULTS" "$RSS_KB" "$SESSIONS" <<'EOF'
+python3 - "$RESULTS" "$RSS_KB" "$SESSIONS" "$REDIS_KEYS" "$REDIS_USED" "$REDIS_EMPTY" "$REDIS_ERRORS" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 by = {}
@@ -193,7 +216,7 @@ for name, rps, p50, p99, cpu in rows:
 med = {n: [statistics.median(c) for c in zip(*v)] for n, v in by.items()}
 print(f"| scenario | rps | p50 µs | p99 µs | proxy CPU µs/req |")
 print(f"| --- | ---: | ---: | ---: | ---: |")
-for n in ["direct", "nginx", "passthrough", "fg-init", "fg-session", "light-passthrough", "light-fg-init"]:
+for n in ["direct", "nginx", "passthrough", "fg-init", "fg-session", "fgr-init", "fgr-session", "light-passthrough", "light-fg-init"]:
     if n in med:
         rps, p50, p99, cpu = med[n]
         cpu_s = "-" if n == "direct" else f"{cpu:.1f}"
@@ -209,4 +232,10 @@ print(f"fg-session / nginx rps:      {ratio('fg-session', 'nginx'):.2f}")
 if "light-fg-init" in med and "light-passthrough" in med:
     print(f"p99 added at light load:     {(med['light-fg-init'][2] - med['light-passthrough'][2]) / 1000:.3f} ms")
 print(f"flowgate RSS after the run:  {int(sys.argv[2]) / 1024:.1f} MiB (10,000 sessions stored; {sys.argv[3] or '?'} puts)")
+print(f"fgr-init / fg-init rps:      {ratio('fgr-init', 'fg-init'):.2f}  (Redis SET vs in-process)")
+print(f"fgr-session / fg-session rps:{ratio('fgr-session', 'fg-session'):.2f}  (Redis GET vs in-process)")
+keys, used, empty = int(sys.argv[4] or 0), int(sys.argv[5] or 0), int(sys.argv[6] or 0)
+if keys:
+    print(f"Redis: {keys} sessions, {(used - empty) / keys:,.0f} bytes each (used_memory); "
+          f"{sys.argv[7]} store errors or timeouts")
 EOF

@@ -163,6 +163,46 @@ async fn tls_contract() {
 }
 
 #[tokio::test]
+async fn tls_cluster_contract() {
+    let dir = std::env::temp_dir().join(format!("flowgate-tls-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tls = TlsFiles::generate(&dir);
+    let cluster = RedisCluster::start_with(Some(tls.clone()));
+    let url = cluster.url();
+    assert!(url.starts_with("rediss+cluster://"));
+    let ca = tls.ca.clone();
+    contract(move |ttl| {
+        let mut s = settings(&url, ttl);
+        s.tls_ca_file = Some(ca.clone());
+        Arc::new(RedisStore::new(&s).unwrap()) as Arc<dyn SessionStore>
+    })
+    .await;
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn tls_sentinel_contract_and_failover() {
+    let dir = std::env::temp_dir().join(format!("flowgate-tls-sentinel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tls = TlsFiles::generate(&dir);
+    let setup = RedisSentinel::start_with(Some(tls.clone()));
+    let url = setup.url();
+    assert!(url.starts_with("rediss+sentinel://"));
+    let ca = tls.ca.clone();
+    let make = move |ttl| {
+        let mut s = settings(&url, ttl);
+        s.tls_ca_file = Some(ca.clone());
+        RedisStore::new(&s).unwrap()
+    };
+    let store = make(Duration::from_secs(600));
+    contract(move |ttl| Arc::new(make(ttl)) as Arc<dyn SessionStore>).await;
+    follows_failover(&setup, &store).await;
+    drop(setup);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn cluster_contract_and_spread_over_all_masters() {
     let cluster = RedisCluster::start();
     contract(redis_maker(cluster.url())).await;
@@ -204,12 +244,15 @@ async fn cluster_contract_and_spread_over_all_masters() {
 async fn sentinel_contract_and_failover() {
     let setup = RedisSentinel::start();
     contract(redis_maker(setup.url())).await;
-
     let store = RedisStore::new(&settings(&setup.url(), Duration::from_secs(600))).unwrap();
     assert_eq!(store.backend(), "redis-sentinel");
+    follows_failover(&setup, &store).await;
+}
+
+/// Runs `SENTINEL FAILOVER` and waits until the store's writes land on the new master.
+async fn follows_failover(setup: &RedisSentinel, store: &RedisStore) {
     store.put(key("site", "before"), &entry("b")).await.unwrap();
     let old = setup.master_port();
-
     let new = setup.failover();
     assert_ne!(old, new);
     // Right after a failover the old master still accepts writes until Sentinel demotes it;
@@ -219,7 +262,6 @@ async fn sentinel_contract_and_failover() {
     let written = wait_for_async("a write to land on the new master", || {
         attempt += 1;
         let session = format!("after-{attempt}");
-        let store = &store;
         let new_master = setup.master();
         async move {
             store.put(key("site", &session), &entry("a")).await.ok()?;

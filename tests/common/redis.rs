@@ -404,8 +404,19 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three cluster-enabled servers, creates the cluster and waits for `cluster_state:ok`.
     pub fn start() -> RedisCluster {
+        RedisCluster::start_with(None)
+    }
+
+    /// [`RedisCluster::start`], with TLS on client and bus connections when `tls` is given.
+    pub fn start_with(tls: Option<TlsFiles>) -> RedisCluster {
         let options = Options {
             cluster: true,
+            config: if tls.is_some() {
+                vec!["tls-cluster yes".to_string()]
+            } else {
+                Vec::new()
+            },
+            tls: tls.clone(),
             ..Options::default()
         };
         let nodes: Vec<RedisServer> = (0..3)
@@ -415,7 +426,11 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
-        let out = Command::new("redis-cli")
+        let mut cli = Command::new("redis-cli");
+        if let Some(tls) = &tls {
+            cli.arg("--tls").arg("--cacert").arg(&tls.ca);
+        }
+        let out = cli
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -446,14 +461,16 @@ impl RedisCluster {
         cluster
     }
 
-    /// The store URL: `redis+cluster://` with every node.
+    /// The store URL: `redis+cluster://` (or `rediss+cluster://`) with every node.
     pub fn url(&self) -> String {
         let nodes: Vec<String> = self
             .nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        let tls = self.nodes.iter().any(|n| n.options.tls.is_some());
+        let scheme = if tls { "rediss" } else { "redis" };
+        format!("{scheme}+cluster://{}", nodes.join(","))
     }
 }
 
@@ -470,15 +487,29 @@ pub struct RedisSentinel {
 impl RedisSentinel {
     /// Starts master, replica and sentinel, and waits until the sentinel knows a healthy replica.
     pub fn start() -> RedisSentinel {
+        RedisSentinel::start_with(None)
+    }
+
+    /// [`RedisSentinel::start`], every connection over TLS when `tls` is given.
+    pub fn start_with(tls: Option<TlsFiles>) -> RedisSentinel {
         let name = "flowgate".to_string();
         // Either server may be master after a failover; neither waits before a full sync.
-        let no_delay = "repl-diskless-sync-delay 0".to_string();
+        let mut common = vec!["repl-diskless-sync-delay 0".to_string()];
+        if tls.is_some() {
+            common.push("tls-replication yes".to_string());
+        }
         let master = RedisServer::start_with(Options {
-            config: vec![no_delay.clone()],
+            config: common.clone(),
+            tls: tls.clone(),
             ..Options::default()
         });
         let replica = RedisServer::start_with(Options {
-            config: vec![no_delay, format!("replicaof 127.0.0.1 {}", master.port())],
+            config: [
+                common.clone(),
+                vec![format!("replicaof 127.0.0.1 {}", master.port())],
+            ]
+            .concat(),
+            tls: tls.clone(),
             ..Options::default()
         });
         wait_for(SETTLE_DEADLINE, "replica in sync", || {
@@ -489,12 +520,17 @@ impl RedisSentinel {
         });
         let sentinel = RedisServer::start_with(Options {
             sentinel: true,
-            config: vec![
-                format!("sentinel monitor {name} 127.0.0.1 {} 1", master.port()),
-                format!("sentinel down-after-milliseconds {name} 2000"),
-                format!("sentinel failover-timeout {name} 10000"),
-                format!("sentinel parallel-syncs {name} 1"),
-            ],
+            config: [
+                common[1..].to_vec(),
+                vec![
+                    format!("sentinel monitor {name} 127.0.0.1 {} 1", master.port()),
+                    format!("sentinel down-after-milliseconds {name} 2000"),
+                    format!("sentinel failover-timeout {name} 10000"),
+                    format!("sentinel parallel-syncs {name} 1"),
+                ],
+            ]
+            .concat(),
+            tls,
             ..Options::default()
         });
         let setup = RedisSentinel {
@@ -527,10 +563,15 @@ impl RedisSentinel {
         );
     }
 
-    /// The store URL: `redis+sentinel://sentinel/name`.
+    /// The store URL: `redis+sentinel://sentinel/name` (`rediss+sentinel` with TLS).
     pub fn url(&self) -> String {
+        let scheme = if self.sentinel.options.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         format!(
-            "redis+sentinel://127.0.0.1:{}/{}",
+            "{scheme}+sentinel://127.0.0.1:{}/{}",
             self.sentinel.port(),
             self.name
         )

@@ -81,7 +81,8 @@ enum Connector {
     Sentinel {
         client: tokio::sync::Mutex<SentinelClient>,
         config: AsyncConnectionConfig,
-        sentinels: Vec<ConnectionInfo>,
+        /// One client per sentinel, for the master check.
+        sentinels: Vec<Client>,
         master: String,
         timeouts: LinkTimeouts,
     },
@@ -157,9 +158,20 @@ impl Connector {
                 }
             }
             Topology::Sentinel { sentinels, master } => {
-                let addrs = sentinels
-                    .iter()
-                    .map(|n| ConnectionAddr::Tcp(n.host.clone(), n.port));
+                // `rediss+sentinel://`: TLS to the sentinels as well as to the data nodes.
+                let addr = |n: &Node| {
+                    if url.tls {
+                        ConnectionAddr::TcpTls {
+                            host: n.host.clone(),
+                            port: n.port,
+                            insecure: false,
+                            tls_params: None,
+                        }
+                    } else {
+                        ConnectionAddr::Tcp(n.host.clone(), n.port)
+                    }
+                };
+                let addrs = sentinels.iter().map(addr);
                 let mut builder =
                     SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
                         .set_client_to_redis_db(url.db)
@@ -172,17 +184,23 @@ impl Connector {
                     builder = builder.set_client_to_redis_password(pass);
                 }
                 if url.tls {
-                    builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+                    builder = builder
+                        .set_client_to_redis_tls_mode(TlsMode::Secure)
+                        .set_client_to_sentinel_tls_mode(TlsMode::Secure);
                     if root_cert.is_some() {
-                        builder = builder.set_client_to_redis_certificates(certs());
+                        builder = builder
+                            .set_client_to_redis_certificates(certs())
+                            .set_client_to_sentinel_certificates(certs());
                     }
                 }
-                let sentinel_infos = sentinels
+                let sentinel_clients = sentinels
                     .iter()
                     .map(|n| {
-                        ConnectionAddr::Tcp(n.host.clone(), n.port)
-                            .into_connection_info()
-                            .map(|i| i.set_tcp_settings(tcp()))
+                        let info = addr(n).into_connection_info()?.set_tcp_settings(tcp());
+                        match (url.tls, root_cert) {
+                            (true, Some(_)) => Client::build_with_tls(info, certs()),
+                            _ => Client::open(info),
+                        }
                     })
                     .collect::<RedisResult<Vec<_>>>()?;
                 Connector::Sentinel {
@@ -190,7 +208,7 @@ impl Connector {
                     config: AsyncConnectionConfig::new()
                         .set_connection_timeout(Some(t.connect))
                         .set_response_timeout(Some(t.response)),
-                    sentinels: sentinel_infos,
+                    sentinels: sentinel_clients,
                     master: master.clone(),
                     timeouts: t,
                 }
@@ -384,7 +402,7 @@ impl Link {
 /// one connected to, drops that connection. Ends when the store is dropped.
 async fn watch_sentinel(
     link: Weak<Link>,
-    sentinels: Vec<ConnectionInfo>,
+    sentinels: Vec<Client>,
     master: String,
     timeouts: LinkTimeouts,
 ) {
@@ -403,17 +421,14 @@ async fn watch_sentinel(
         };
         if conn.is_none() {
             // Try the sentinels in turn, one per round, so a dead one does not stall the check.
-            let Some(info) = sentinels.get(next % sentinels.len().max(1)) else {
+            let Some(client) = sentinels.get(next % sentinels.len().max(1)) else {
                 return;
             };
             next = next.wrapping_add(1);
-            conn = match Client::open(info.clone()) {
-                Ok(client) => client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .ok(),
-                Err(_) => None,
-            };
+            conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .ok();
         }
         let Some(c) = conn.as_mut() else { continue };
         let mut cmd = redis::cmd("SENTINEL");
