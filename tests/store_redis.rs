@@ -1,4 +1,5 @@
-//! The Redis store against real `redis-server` processes: the store contract on every topology,
+//! The store contract on the in-process store and on Redis (standalone, TLS, Cluster, Sentinel),
+//! then the Redis store against real `redis-server` processes:
 //! Cluster spread, Sentinel failover, a killed Redis, a Redis that appears late, and the memory
 //! one session takes.
 #![allow(clippy::unwrap_used)]
@@ -119,6 +120,19 @@ async fn contract(make: impl Fn(Duration) -> Arc<dyn SessionStore>) {
 
 fn redis_maker(url: String) -> impl Fn(Duration) -> Arc<dyn SessionStore> {
     move |ttl| Arc::new(RedisStore::new(&settings(&url, ttl)).unwrap()) as Arc<dyn SessionStore>
+}
+
+#[tokio::test]
+async fn in_process_contract() {
+    // The same contract, for the in-process store (64 MiB bound, as shipped).
+    contract(|ttl| {
+        Arc::new(flowgate::store::memory::MemoryStore::new(
+            ttl,
+            64 << 20,
+            None,
+        )) as Arc<dyn SessionStore>
+    })
+    .await;
 }
 
 #[tokio::test]
