@@ -143,7 +143,16 @@ pub fn write_report(raw: &[u8], prefix: &str, out: &mut impl Write) -> io::Resul
     Ok(())
 }
 
-/// One input line of `--jsonl`; other fields are ignored.
+/// One well-formed input line of `--jsonl`, read in one pass; other fields are ignored.
+#[derive(Deserialize)]
+struct Request<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    b64: Cow<'a, str>,
+}
+
+/// Any JSON object line, to say what is wrong with one that is not a [`Request`].
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(borrow, default)]
@@ -207,6 +216,10 @@ fn read_line_bounded(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result
 }
 
 fn answer_line(line: &[u8], pipeline: &mut Pipeline, ctx: &mut Context, buf: &mut Vec<u8>) {
+    if let Ok(request) = serde_json::from_slice::<Request>(line) {
+        let result = pipeline.run(request.b64.as_bytes(), ctx);
+        return write_result(buf, request.id, ctx, result);
+    }
     let parsed = std::str::from_utf8(line)
         .map_err(|_| "input line is not UTF-8".to_owned())
         .and_then(|text| {
