@@ -108,39 +108,50 @@ pub fn write_report(raw: &[u8], prefix: &str, out: &mut impl Write) -> io::Resul
     writeln!(out, "input: {} bytes", raw.len())?;
     writeln!(out, "status: {status}")?;
     if result.is_ok() {
-        writeln!(out, "\naccepted pairs ({}):", ctx.len())?;
-        for (k, v) in ctx.pairs() {
-            writeln!(out, "  {k} = {v:?}")?;
-        }
-        let dropped = ctx.dropped();
-        writeln!(out, "\ndropped pairs ({}):", dropped.len())?;
-        for (k, reason) in dropped {
-            writeln!(out, "  {k:?}: {reason}")?;
-        }
-        let p = prefill(&ctx);
-        writeln!(out, "\npre-fill slots ({}):", p.slots().count())?;
-        for (slot, v) in p.slots() {
-            writeln!(out, "  {slot} = {v:?}")?;
-        }
-        writeln!(out, "\nheaders:")?;
-        writeln!(out, "  {prefix}{}: {status}", headers::STATUS)?;
-        writeln!(
-            out,
-            "  {prefix}{}: {}",
-            headers::CONTEXT,
-            headers::context_value(&ctx)
-        )?;
-        writeln!(
-            out,
-            "  {prefix}{}: {}",
-            headers::PREFILL,
-            headers::prefill_value(&p)
-        )?;
-    } else {
-        writeln!(out, "\nheaders:")?;
-        writeln!(out, "  {prefix}{}: {status}", headers::STATUS)?;
+        write_pairs(&ctx, out)?;
+    }
+    writeln!(out, "\nheaders:")?;
+    writeln!(out, "  {prefix}{}: {status}", headers::STATUS)?;
+    if result.is_ok() {
+        write_context_headers(&ctx, prefix, out)?;
     }
     Ok(())
+}
+
+/// Writes the accepted pairs, each dropped key with its reason (never its value), and the
+/// pre-fill slots.
+pub fn write_pairs(ctx: &Context, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "\naccepted pairs ({}):", ctx.len())?;
+    for (k, v) in ctx.pairs() {
+        writeln!(out, "  {k} = {v:?}")?;
+    }
+    let dropped = ctx.dropped();
+    writeln!(out, "\ndropped pairs ({}):", dropped.len())?;
+    for (k, reason) in dropped {
+        writeln!(out, "  {k:?}: {reason}")?;
+    }
+    let p = prefill(ctx);
+    writeln!(out, "\npre-fill slots ({}):", p.slots().count())?;
+    for (slot, v) in p.slots() {
+        writeln!(out, "  {slot} = {v:?}")?;
+    }
+    Ok(())
+}
+
+/// Writes the `Context` and `Prefill` header lines the proxy would send for `ctx`.
+pub fn write_context_headers(ctx: &Context, prefix: &str, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "  {prefix}{}: {}",
+        headers::CONTEXT,
+        headers::context_value(ctx)
+    )?;
+    writeln!(
+        out,
+        "  {prefix}{}: {}",
+        headers::PREFILL,
+        headers::prefill_value(&prefill(ctx))
+    )
 }
 
 /// One well-formed input line of `--jsonl`, read in one pass; other fields are ignored.

@@ -14,9 +14,9 @@ use serde_json::Value;
 use super::config::TrustConfig;
 use super::token::TokenError;
 use super::{InitInput, Mode, TokenOutcome, TrustPolicy, evaluate};
+use crate::cli::inspect::{write_context_headers, write_pairs};
 use crate::context::{Context, Pipeline};
 use crate::headers;
-use crate::prefill::prefill;
 
 /// What `inspect` was asked about.
 #[derive(Debug, Clone, Copy)]
@@ -146,38 +146,14 @@ pub fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Result<()> {
     let status = outcome.status;
     writeln!(out, "status: {status}")?;
     if outcome.is_accepted() {
-        writeln!(out, "\naccepted pairs ({}):", ctx.len())?;
-        for (k, v) in ctx.pairs() {
-            writeln!(out, "  {k} = {v:?}")?;
-        }
-        let dropped = ctx.dropped();
-        writeln!(out, "\ndropped pairs ({}):", dropped.len())?;
-        for (k, reason) in dropped {
-            writeln!(out, "  {k:?}: {reason}")?;
-        }
-        let p = prefill(&ctx);
-        writeln!(out, "\npre-fill slots ({}):", p.slots().count())?;
-        for (slot, v) in p.slots() {
-            writeln!(out, "  {slot} = {v:?}")?;
-        }
+        write_pairs(&ctx, out)?;
     }
     let prefix = req.prefix;
     writeln!(out, "\nheaders:")?;
     writeln!(out, "  {prefix}{}: {}", headers::SITE, req.site)?;
     writeln!(out, "  {prefix}{}: {status}", headers::STATUS)?;
     if outcome.is_accepted() {
-        writeln!(
-            out,
-            "  {prefix}{}: {}",
-            headers::CONTEXT,
-            headers::context_value(&ctx)
-        )?;
-        writeln!(
-            out,
-            "  {prefix}{}: {}",
-            headers::PREFILL,
-            headers::prefill_value(&prefill(&ctx))
-        )?;
+        write_context_headers(&ctx, prefix, out)?;
     }
     Ok(())
 }
