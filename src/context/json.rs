@@ -353,34 +353,7 @@ impl Reader<'_> {
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, converted like PHP.
     fn number(&mut self) -> Result<Value> {
         let start = self.i;
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => self.digits(),
-            _ => return Err(JsonError::Invalid),
-        }
-        let mut is_float = false;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(JsonError::Invalid);
-            }
-            self.digits();
-            is_float = true;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(JsonError::Invalid);
-            }
-            self.digits();
-            is_float = true;
-        }
+        let is_float = self.number_syntax()?;
         let text = &self.doc[start..self.i];
         if !is_float && let Ok(i) = text.parse::<i64>() {
             return Ok(Value::Int(i));
@@ -476,6 +449,13 @@ impl Reader<'_> {
 
     /// Validates a number's syntax without converting it.
     fn skip_number(&mut self) -> Result<()> {
+        self.number_syntax().map(drop)
+    }
+
+    /// Moves past `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; true when it has a fraction
+    /// or an exponent (PHP then makes it a float even when it is whole).
+    #[inline(always)]
+    fn number_syntax(&mut self) -> Result<bool> {
         if self.peek() == Some(b'-') {
             self.i += 1;
         }
@@ -484,12 +464,14 @@ impl Reader<'_> {
             Some(b'1'..=b'9') => self.digits(),
             _ => return Err(JsonError::Invalid),
         }
+        let mut is_float = false;
         if self.peek() == Some(b'.') {
             self.i += 1;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return Err(JsonError::Invalid);
             }
             self.digits();
+            is_float = true;
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.i += 1;
@@ -500,8 +482,9 @@ impl Reader<'_> {
                 return Err(JsonError::Invalid);
             }
             self.digits();
+            is_float = true;
         }
-        Ok(())
+        Ok(is_float)
     }
 }
 
