@@ -2,9 +2,11 @@
 //! checked through the library and through the real binary's `flowgate inspect --jsonl`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common {
+    pub mod process;
+}
 
+use common::process::{flowgate_cmd, run};
 use flowgate::context::{Context, Pipeline};
 use flowgate::prefill::prefill;
 use serde_json::{Map, Value, json};
@@ -62,22 +64,9 @@ fn all_vectors_through_the_library() {
 #[test]
 fn all_vectors_through_inspect_jsonl() {
     let vectors = vectors();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .args(["inspect", "--jsonl"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
     // The vectors' extra fields (cat, note, expected outputs) are ignored by inspect.
-    let writer = std::thread::spawn(move || stdin.write_all(VECTORS.as_bytes()).unwrap());
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(output.status.success());
-    let lines: Vec<&str> = std::str::from_utf8(&output.stdout)
-        .unwrap()
-        .lines()
-        .collect();
+    let output = run(&mut flowgate_cmd(&["inspect", "--jsonl"]), VECTORS);
+    let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), vectors.len());
 
     let mut failures = Vec::new();
@@ -102,21 +91,12 @@ fn all_vectors_through_inspect_jsonl() {
 
 #[test]
 fn jsonl_field_order_is_stable() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .args(["inspect", "--jsonl"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"id\":\"x\",\"b64\":\"eyJpbXNfcGhvbmUiOiIxIn0=\"}\n{\"b64\":\"\"}\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run(
+        &mut flowgate_cmd(&["inspect", "--jsonl"]),
+        b"{\"id\":\"x\",\"b64\":\"eyJpbXNfcGhvbmUiOiIxIn0=\"}\n{\"b64\":\"\"}\n".as_slice(),
+    );
     assert_eq!(
-        std::str::from_utf8(&output.stdout).unwrap(),
+        output,
         concat!(
             r#"{"id":"x","pairs":[["ims_phone","1"]],"prefill":{"visitor_phone":"1","phone":"1","custom1":"1"},"reason":null}"#,
             "\n",

@@ -8,40 +8,16 @@
 //! `FLOWGATE_DIFF_SEED`. A mismatching object is shrunk member by member before it is reported.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common {
+    pub mod process;
+    pub mod rng;
+}
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use common::process::{flowgate_cmd, php, run};
+use common::rng::Rng;
 use serde_json::Value;
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/php/pipeline.php");
-
-/// SplitMix64: small, seedable, good enough to draw test cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-    /// True with probability `percent` %.
-    fn pct(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 const VALUE_FRAGMENTS: &[&str] = &[
     "a",
@@ -240,18 +216,18 @@ impl Case {
 
 /// Writes `s` as a JSON string with a random escaping style.
 fn json_string(rng: &mut Rng, s: &str, out: &mut Vec<u8>) {
-    let escape_all = rng.pct(10);
+    let escape_all = rng.chance(10);
     out.push(b'"');
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' if rng.pct(50) => out.extend_from_slice(b"\\n"),
-            '/' if rng.pct(30) => out.extend_from_slice(b"\\/"),
-            c if (c as u32) < 0x20 || escape_all || rng.pct(3) => {
+            '\n' if rng.chance(50) => out.extend_from_slice(b"\\n"),
+            '/' if rng.chance(30) => out.extend_from_slice(b"\\/"),
+            c if (c as u32) < 0x20 || escape_all || rng.chance(3) => {
                 let mut units = [0u16; 2];
                 for u in c.encode_utf16(&mut units) {
-                    let hex = if rng.pct(50) {
+                    let hex = if rng.chance(50) {
                         format!("\\u{u:04x}")
                     } else {
                         format!("\\u{u:04X}")
@@ -270,17 +246,17 @@ fn json_string(rng: &mut Rng, s: &str, out: &mut Vec<u8>) {
 
 fn gen_text(rng: &mut Rng) -> String {
     let mut s = String::new();
-    if rng.pct(8) {
+    if rng.chance(8) {
         // Long values: truncation at 500 code points, sometimes mid-entity.
         let frag = rng.pick(VALUE_FRAGMENTS);
         let n = rng.range(400, 700);
         while s.chars().count() < n {
-            s.push_str(if rng.pct(70) { "é" } else { frag });
+            s.push_str(if rng.chance(70) { "é" } else { frag });
         }
         return s;
     }
     for _ in 0..rng.range(0, 6) {
-        if rng.pct(25) {
+        if rng.chance(25) {
             for _ in 0..rng.range(1, 8) {
                 s.push(char::from(rng.pick(KEY_CHARS)));
             }
@@ -292,7 +268,7 @@ fn gen_text(rng: &mut Rng) -> String {
 }
 
 fn gen_key(rng: &mut Rng, members: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    if !members.is_empty() && rng.pct(8) {
+    if !members.is_empty() && rng.chance(8) {
         // A duplicate, spelt as before.
         return members[rng.below(members.len())].0.clone();
     }
@@ -304,7 +280,7 @@ fn gen_key(rng: &mut Rng, members: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
         70..=79 => (0..rng.range(97, 103))
             .map(|_| char::from(rng.pick(KEY_CHARS)))
             .collect(),
-        80..=81 if rng.pct(25) => "\u{0}ab".to_owned(),
+        80..=81 if rng.chance(25) => "\u{0}ab".to_owned(),
         _ => rng.pick(BAD_KEYS).to_owned(),
     };
     let mut out = Vec::new();
@@ -313,11 +289,11 @@ fn gen_key(rng: &mut Rng, members: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
 }
 
 fn gen_number(rng: &mut Rng) -> String {
-    if rng.pct(50) {
+    if rng.chance(50) {
         return rng.pick(NUMBERS).to_owned();
     }
     let mut s = String::new();
-    if rng.pct(30) {
+    if rng.chance(30) {
         s.push('-');
     }
     let int_digits = rng.range(1, 20);
@@ -329,15 +305,15 @@ fn gen_number(rng: &mut Rng) -> String {
         };
         s.push(char::from(b'0' + d as u8));
     }
-    if rng.pct(50) {
+    if rng.chance(50) {
         s.push('.');
         for _ in 0..rng.range(1, 17) {
             s.push(char::from(b'0' + rng.below(10) as u8));
         }
     }
-    if rng.pct(40) {
+    if rng.chance(40) {
         s.push(rng.pick(&['e', 'E']));
-        if rng.pct(60) {
+        if rng.chance(60) {
             s.push(rng.pick(&['+', '-']));
         }
         s.push_str(&rng.range(0, 330).to_string());
@@ -346,7 +322,7 @@ fn gen_number(rng: &mut Rng) -> String {
 }
 
 fn gen_nested(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
-    if depth == 0 || rng.pct(30) {
+    if depth == 0 || rng.chance(30) {
         match rng.below(4) {
             0 => {
                 let text = gen_text(rng);
@@ -354,18 +330,18 @@ fn gen_nested(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
             }
             1 => out.extend_from_slice(gen_number(rng).as_bytes()),
             2 => out.extend_from_slice(b"null"),
-            _ => out.extend_from_slice(if rng.pct(50) { b"[]" } else { b"{}" }),
+            _ => out.extend_from_slice(if rng.chance(50) { b"[]" } else { b"{}" }),
         }
         return;
     }
-    let object = rng.pct(50);
+    let object = rng.chance(50);
     out.push(if object { b'{' } else { b'[' });
     for i in 0..rng.range(0, 3) {
         if i > 0 {
             out.push(b',');
         }
         if object {
-            let key = if rng.pct(2) { "\u{0}" } else { "k" };
+            let key = if rng.chance(2) { "\u{0}" } else { "k" };
             json_string(rng, key, out);
             out.push(b':');
         }
@@ -391,7 +367,7 @@ fn gen_value(rng: &mut Rng) -> Vec<u8> {
         75..=79 => out.extend_from_slice(b"true"),
         80..=83 => out.extend_from_slice(b"false"),
         84..=87 => out.extend_from_slice(b"null"),
-        88..=89 if rng.pct(40) => {
+        88..=89 if rng.chance(40) => {
             // Lone or paired surrogate escapes.
             let s: &str = rng.pick(&[
                 "\"\\ud800\"",
@@ -416,7 +392,7 @@ fn gen_case(rng: &mut Rng) -> Case {
         json_mutation: None,
         b64_mutation: None,
     };
-    if rng.pct(6) {
+    if rng.chance(6) {
         let doc: Vec<u8> = match rng.below(9) {
             0 => b"[]".to_vec(),
             1 => b"[{\"a\":1}]".to_vec(),
@@ -440,7 +416,7 @@ fn gen_case(rng: &mut Rng) -> Case {
             let value = gen_value(rng);
             case.members.push((key, value));
         }
-        if rng.pct(4) {
+        if rng.chance(4) {
             // Grow towards the 20,000-byte limit with one filler value.
             let json_len = case.json().len();
             let target = rng.range(14_900, 15_100);
@@ -451,10 +427,10 @@ fn gen_case(rng: &mut Rng) -> Case {
             }
         }
     }
-    if rng.pct(12) {
+    if rng.chance(12) {
         case.json_mutation = Some(rng.next());
     }
-    if rng.pct(25) {
+    if rng.chance(25) {
         case.b64_mutation = Some(rng.next());
     }
     case
@@ -503,7 +479,7 @@ fn corrupt_json(rng: &mut Rng, doc: &mut Vec<u8>) {
 }
 
 fn mutate_b64(rng: &mut Rng, json: &[u8]) -> String {
-    let mut s: Vec<u8> = if rng.pct(10) {
+    let mut s: Vec<u8> = if rng.chance(10) {
         URL_SAFE.encode(json).into_bytes()
     } else {
         STANDARD.encode(json).into_bytes()
@@ -548,21 +524,9 @@ fn input_line(id: usize, b64: &str) -> String {
     serde_json::json!({"id": id, "b64": b64}).to_string()
 }
 
-fn run(program: &str, args: &[&str], input: String) -> Vec<Value> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `{program}` ({e}); scripts/test installs php-cli"));
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(output.status.success(), "{program} failed");
-    std::str::from_utf8(&output.stdout)
-        .unwrap()
+/// The JSON lines `cmd` answers to `input`.
+fn json_lines(cmd: &mut std::process::Command, input: String) -> Vec<Value> {
+    run(cmd, input)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -575,12 +539,11 @@ fn both(cases: &[Case]) -> Vec<(Value, Value)> {
         input.push_str(&input_line(i, &c.b64()));
         input.push('\n');
     }
-    let php = run("php", &["-d", "precision=14", SCRIPT], input.clone());
-    let rust = run(
-        env!("CARGO_BIN_EXE_flowgate"),
-        &["inspect", "--jsonl"],
-        input,
+    let php = json_lines(
+        &mut php(&["-d", "precision=14"], "pipeline.php"),
+        input.clone(),
     );
+    let rust = json_lines(&mut flowgate_cmd(&["inspect", "--jsonl"]), input);
     assert_eq!(php.len(), cases.len(), "php answered every line");
     assert_eq!(rust.len(), cases.len(), "flowgate answered every line");
     php.into_iter().zip(rust).collect()

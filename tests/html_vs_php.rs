@@ -7,41 +7,23 @@
 //! with the minimal input and both outputs.
 #![allow(clippy::unwrap_used)]
 
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common {
+    pub mod process;
+    pub mod rng;
+}
 
+use std::fmt::Write as _;
+use std::path::Path;
+
+use common::rng::Rng;
 use flowgate::context::html::{entity_decode_into, sanitize_into, strip_tags_into};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/php/html.php");
-
-/// Runs `php tests/php/html.php [mode]` with `stdin` and returns its stdout lines.
+/// Runs `php -n tests/php/html.php [mode]` with `stdin` and returns its stdout lines.
 fn php(mode: Option<&str>, stdin: String) -> Vec<String> {
-    let mut cmd = Command::new("php");
-    cmd.arg("-n").arg(SCRIPT);
-    if let Some(mode) = mode {
-        cmd.arg(mode);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `php` ({e}); scripts/test installs php-cli"));
-    let mut child_stdin = child.stdin.take().unwrap();
-    // Written from another thread so a large batch cannot deadlock on full pipes.
-    let writer = std::thread::spawn(move || {
-        child_stdin.write_all(stdin.as_bytes()).unwrap();
-    });
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(Result::unwrap)
-        .collect();
-    writer.join().unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "php {SCRIPT} failed: {status}");
-    lines
+    let mut cmd = common::process::php(&["-n"], "html.php");
+    cmd.args(mode);
+    let out = common::process::run(&mut cmd, stdin);
+    out.lines().map(str::to_owned).collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -187,28 +169,6 @@ fn assert_same_as_php(what: &str, inputs: &[String]) {
         }
     }
     panic!("{report}");
-}
-
-/// SplitMix64: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
 }
 
 const ALPHABET: &[u8] = b"&#;xX0123456789abcdefABCDEF<>!?-/\"'= \t\n\x0B\x0C\r\0\\()lmLMpP";

@@ -3,8 +3,9 @@
 //! verified by the edge.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+mod common {
+    pub mod process;
+}
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +15,7 @@ use flowgate::headers::{self, Status};
 use flowgate::prefill::prefill;
 use flowgate::trust::sign::{HostKey, sign_context};
 use flowgate::trust::{
-    InitInput, Mode, Secret, SiteKey, SitePolicy, TokenOutcome, TrustPolicy, evaluate,
+    InitInput, Mode, Outcome, Secret, SiteKey, SitePolicy, TokenOutcome, TrustPolicy, evaluate,
 };
 use flowgate::upstream::{self, Options, VerifyError};
 use serde_json::{Value, json};
@@ -24,28 +25,10 @@ const CURRENT: &str = "current-signing-secret-0123456789";
 const PREVIOUS: &str = "previous-signing-secret-012345678";
 const PATH: &str = "/public_FlowWidget/init";
 
+/// Runs `tests/php/<script>` on `input`; its output without the final newline.
 fn php(script: &str, input: &Value) -> String {
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new("php")
-        .arg(format!("{dir}/tests/php/{script}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("php-cli is needed (scripts/test installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "php failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+    let out = common::process::run(&mut common::process::php(&[], script), input.to_string());
+    out.trim_end().to_owned()
 }
 
 /// The trusted headers for one context, as the edge computes them, signed with `secret`.
@@ -252,6 +235,22 @@ fn php_sign(context: &Value, site: &str, kid: &str, alg: &str, now: u64) -> Stri
     )
 }
 
+/// What the edge decides for an init on `site1` carrying only `token`.
+fn evaluate_token(mode: Mode, token: &str) -> (Outcome, Context) {
+    let mut out = Context::new();
+    let outcome = evaluate(
+        &site_policy(mode),
+        &InitInput {
+            site: "site1",
+            context: None,
+            token: Some(token.as_bytes()),
+        },
+        &mut Pipeline::new(),
+        &mut out,
+    );
+    (outcome, out)
+}
+
 fn site_policy(mode: Mode) -> TrustPolicy {
     let mut p = TrustPolicy::new();
     p.insert(
@@ -275,17 +274,7 @@ fn php_signed_tokens_verify_at_the_edge_and_match_rust_byte_for_byte() {
     ]);
     for alg in ["HS256", "HS384", "HS512"] {
         let token = php_sign(&context, "site1", "k1", alg, now);
-        let mut out = Context::new();
-        let outcome = evaluate(
-            &site_policy(Mode::Required),
-            &InitInput {
-                site: "site1",
-                context: None,
-                token: Some(token.as_bytes()),
-            },
-            &mut Pipeline::new(),
-            &mut out,
-        );
+        let (outcome, out) = evaluate_token(Mode::Required, &token);
         assert_eq!(outcome.status, Status::Verified, "{alg}");
         assert_eq!(outcome.token, TokenOutcome::Verified { kid: "k1".into() });
         let pairs: Vec<(&str, &str)> = out.pairs().collect();
@@ -342,17 +331,7 @@ fn php_signed_tokens_for_the_wrong_site_or_key_are_refused() {
             "expired",
         ),
     ] {
-        let mut out = Context::new();
-        let outcome = evaluate(
-            &site_policy(Mode::Optional),
-            &InitInput {
-                site: "site1",
-                context: None,
-                token: Some(token.as_bytes()),
-            },
-            &mut Pipeline::new(),
-            &mut out,
-        );
+        let (outcome, _) = evaluate_token(Mode::Optional, &token);
         assert_eq!(
             outcome.status.to_string(),
             "discarded; reason=bad_signature"

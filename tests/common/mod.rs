@@ -5,6 +5,7 @@
 pub mod flowgate;
 pub mod inprocess;
 pub mod ports;
+pub mod process;
 pub mod redis;
 pub mod upstream;
 
