@@ -52,16 +52,14 @@ async fn accepted_context_becomes_trusted_headers() {
     for (_, v) in r.flowgate_headers() {
         assert!(v.is_ascii(), "{v}");
     }
-    assert_eq!(
-        fg.metric(r#"flowgate_init_total{outcome="accepted",reason=""}"#)
-            .await,
-        1.0
-    );
-    assert_eq!(
-        fg.metric(r#"flowgate_context_pairs_dropped_total{reason="key_invalid"}"#)
-            .await,
-        1.0
-    );
+    fg.assert_metrics(&[
+        (r#"flowgate_init_total{outcome="accepted",reason=""}"#, 1.0),
+        (
+            r#"flowgate_context_pairs_dropped_total{reason="key_invalid"}"#,
+            1.0,
+        ),
+    ])
+    .await;
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

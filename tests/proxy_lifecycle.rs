@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::flowgate::{Flowgate, TempDir, bin};
+use common::flowgate::{Flowgate, TempDir, bin, check};
 use common::ports::{accepts, free_addr};
 use common::upstream::Upstream;
 use common::{DEADLINE, b64, wait_until_async};
@@ -104,10 +104,7 @@ async fn upgrade_hands_the_listeners_over_without_dropping_requests() {
 
 #[test]
 fn check_accepts_the_shipped_config() {
-    let out = Command::new(bin())
-        .args(["check", "-c", &shipped_config()])
-        .output()
-        .unwrap();
+    let out = check(shipped_config());
     assert!(
         out.status.success(),
         "{}",
@@ -132,11 +129,7 @@ fn check_lists_every_problem_with_its_key_and_fix() {
          tls: true\n",
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     for expected in [
@@ -167,10 +160,7 @@ fn check_lists_every_problem_with_its_key_and_fix() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("store.ttl_seconds"));
 
     // A missing file is named.
-    let out = Command::new(bin())
-        .args(["check", "-c", "/nonexistent/flowgate.yaml"])
-        .output()
-        .unwrap();
+    let out = check("/nonexistent/flowgate.yaml");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/flowgate.yaml"));
 }

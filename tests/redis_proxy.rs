@@ -373,11 +373,7 @@ fn check_and_run_name_bad_redis_settings() {
          key_prefix: \"a b\"\n  breaker_failures: 0\n",
     )
     .unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["check", "-c"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = common::flowgate::check(&file);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     for key in ["redis.url", "redis.key_prefix", "redis.breaker_failures"] {
@@ -391,11 +387,7 @@ fn check_and_run_name_bad_redis_settings() {
         "upstreams: [\"127.0.0.1:8000\"]\nredis:\n  url: \"redis+cluster://a:7000,b:7001\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["check", "-c"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = common::flowgate::check(&good);
     assert!(
         out.status.success(),
         "{}",

@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::flowgate::{Flowgate, TempDir};
@@ -65,24 +62,11 @@ fn php_verify(r: &Received, secrets: &[&str], now: u64) -> Value {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     let input = json!({"headers": headers, "path": r.path, "secrets": secrets, "now": now});
-    let mut child = Command::new("php")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/php/trust_verify.php"
-        ))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("php-cli is needed (scripts/test installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = common::process::run(
+        &mut common::process::php(&[], "trust_verify.php"),
+        input.to_string(),
+    );
+    serde_json::from_str(&out).unwrap()
 }
 
 fn with_header(r: &Received, name: &str, value: Option<&str>) -> Received {
@@ -449,26 +433,19 @@ async fn modes_off_optional_required_on_the_same_payloads() {
         decode_json(r.header("x-flowgate-prefill").unwrap())["email"],
         "jane@example.com"
     );
-    assert_eq!(
-        fg.metric(r#"flowgate_context_tokens_total{result="verified"}"#)
-            .await,
-        5.0
-    );
-    assert_eq!(
-        fg.metric(r#"flowgate_context_tokens_total{result="ignored"}"#)
-            .await,
-        2.0
-    );
-    assert_eq!(
-        fg.metric(r#"flowgate_init_verification_total{result="verified"}"#)
-            .await,
-        5.0
-    );
-    assert_eq!(
-        fg.metric(r#"flowgate_init_verification_total{result="unverified"}"#)
-            .await,
-        3.0
-    );
+    fg.assert_metrics(&[
+        (r#"flowgate_context_tokens_total{result="verified"}"#, 5.0),
+        (r#"flowgate_context_tokens_total{result="ignored"}"#, 2.0),
+        (
+            r#"flowgate_init_verification_total{result="verified"}"#,
+            5.0,
+        ),
+        (
+            r#"flowgate_init_verification_total{result="unverified"}"#,
+            3.0,
+        ),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -604,21 +581,18 @@ async fn every_bad_token_is_refused_with_its_reason() {
         up.last().header("x-flowgate-status"),
         Some("discarded; reason=size")
     );
-    assert_eq!(
-        fg.metric(r#"flowgate_context_tokens_total{result="too_long"}"#)
-            .await,
-        1.0
-    );
-    assert_eq!(
-        fg.metric(r#"flowgate_context_tokens_total{result="unknown_kid"}"#)
-            .await,
-        1.0
-    );
-    assert_eq!(
-        fg.metric(r#"flowgate_init_total{outcome="discarded",reason="bad_signature"}"#)
-            .await,
-        cases.len() as f64
-    );
+    fg.assert_metrics(&[
+        (r#"flowgate_context_tokens_total{result="too_long"}"#, 1.0),
+        (
+            r#"flowgate_context_tokens_total{result="unknown_kid"}"#,
+            1.0,
+        ),
+        (
+            r#"flowgate_init_total{outcome="discarded",reason="bad_signature"}"#,
+            cases.len() as f64,
+        ),
+    ])
+    .await;
     // No token, no secret and no claim value ever reaches the log.
     let log = fg.log();
     for needle in [K1, K2, SIGN_NEW, "jane@example.com", parts[2]] {
@@ -635,12 +609,7 @@ fn check_lists_trust_problems() {
         "params: {token: siteid}\nsigning: {secret_file: /nonexistent/flowgate.secrets}\nsites:\n  s1:\n    mode: required\n    leeway: 5\n    keys:\n      - {kid: a, secret_env: TRUST_TEST_SURELY_UNSET}\n      - {kid: a, secret: short}\n  s2: {mode: optional}\n",
     )
     .unwrap();
-    let out = Command::new(common::flowgate::bin())
-        .args(["check", "-c"])
-        .arg(&conf)
-        .env_remove("FLOWGATE_SIGNING_SECRET")
-        .output()
-        .unwrap();
+    let out = common::flowgate::check(&conf);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     for key in [
@@ -658,12 +627,7 @@ fn check_lists_trust_problems() {
         "signing: {secret_file: /nonexistent/flowgate.secrets}\nsites:\n  s1:\n    mode: required\n    keys:\n      - {kid: a, secret_env: TRUST_TEST_SURELY_UNSET}\n",
     )
     .unwrap();
-    let out = Command::new(common::flowgate::bin())
-        .args(["check", "-c"])
-        .arg(&conf)
-        .env_remove("FLOWGATE_SIGNING_SECRET")
-        .output()
-        .unwrap();
+    let out = common::flowgate::check(&conf);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

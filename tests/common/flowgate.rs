@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Instant;
 
 use super::DEADLINE;
@@ -13,6 +13,17 @@ use super::ports::{accepts, free_addr};
 /// Path of the binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_flowgate")
+}
+
+/// `flowgate check -c <conf>`, with no signing secret in its environment so the verdict
+/// depends on the file alone.
+pub fn check(conf: impl AsRef<Path>) -> Output {
+    Command::new(bin())
+        .args(["check", "-c"])
+        .arg(conf.as_ref())
+        .env_remove("FLOWGATE_SIGNING_SECRET")
+        .output()
+        .unwrap()
 }
 
 /// Options for one flowgate process.
@@ -272,11 +283,23 @@ impl Flowgate {
 
     /// The value of one sample line (`name{labels}`), 0 when absent.
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
+        sample_value(&self.metrics().await, sample)
     }
+
+    /// Asserts each `(sample, value)` pair against one scrape of `/metrics`.
+    pub async fn assert_metrics(&self, expected: &[(&str, f64)]) {
+        let text = self.metrics().await;
+        for &(sample, want) in expected {
+            assert_eq!(sample_value(&text, sample), want, "{sample}");
+        }
+    }
+}
+
+/// The value of `sample` (`name{labels}`) in a Prometheus text scrape, 0 when absent.
+fn sample_value(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 impl Drop for Flowgate {
