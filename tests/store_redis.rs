@@ -38,6 +38,20 @@ fn settings(url: &str, ttl: Duration) -> RedisSettings {
     s
 }
 
+/// A store on the TLS deployment at `url`, trusting the test CA `ca`.
+fn tls_store(url: &str, ca: &std::path::Path, ttl: Duration) -> RedisStore {
+    let mut s = settings(url, ttl);
+    s.tls_ca_file = Some(ca.to_path_buf());
+    RedisStore::new(&s).unwrap()
+}
+
+/// A fresh directory for one test's certificates, named after `tag` and this process.
+fn tls_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("flowgate-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Retries `f` until it succeeds (a store call right after a topology change may be refused
 /// by the breaker or still connecting).
 async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
@@ -152,8 +166,7 @@ async fn standalone_contract() {
 
 #[tokio::test]
 async fn tls_contract() {
-    let dir = std::env::temp_dir().join(format!("flowgate-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tls_dir("tls");
     let tls = TlsFiles::generate(&dir);
     let server = RedisServer::start_with(Options {
         tls: Some(tls.clone()),
@@ -162,12 +175,7 @@ async fn tls_contract() {
     let url = server.url();
     assert!(url.starts_with("rediss://"));
     let ca = tls.ca.clone();
-    contract(move |ttl| {
-        let mut s = settings(&url, ttl);
-        s.tls_ca_file = Some(ca.clone());
-        Arc::new(RedisStore::new(&s).unwrap()) as Arc<dyn SessionStore>
-    })
-    .await;
+    contract(move |ttl| Arc::new(tls_store(&url, &ca, ttl)) as Arc<dyn SessionStore>).await;
 
     // Without the CA the server's certificate is not trusted: calls fail, nothing hangs.
     let untrusted = RedisStore::new(&settings(&server.url(), Duration::from_secs(60))).unwrap();
@@ -178,37 +186,26 @@ async fn tls_contract() {
 
 #[tokio::test]
 async fn tls_cluster_contract() {
-    let dir = std::env::temp_dir().join(format!("flowgate-tls-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tls_dir("tls-cluster");
     let tls = TlsFiles::generate(&dir);
     let cluster = RedisCluster::start_with(Some(tls.clone()));
     let url = cluster.url();
     assert!(url.starts_with("rediss+cluster://"));
     let ca = tls.ca.clone();
-    contract(move |ttl| {
-        let mut s = settings(&url, ttl);
-        s.tls_ca_file = Some(ca.clone());
-        Arc::new(RedisStore::new(&s).unwrap()) as Arc<dyn SessionStore>
-    })
-    .await;
+    contract(move |ttl| Arc::new(tls_store(&url, &ca, ttl)) as Arc<dyn SessionStore>).await;
     drop(cluster);
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn tls_sentinel_contract_and_failover() {
-    let dir = std::env::temp_dir().join(format!("flowgate-tls-sentinel-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tls_dir("tls-sentinel");
     let tls = TlsFiles::generate(&dir);
     let setup = RedisSentinel::start_with(Some(tls.clone()));
     let url = setup.url();
     assert!(url.starts_with("rediss+sentinel://"));
     let ca = tls.ca.clone();
-    let make = move |ttl| {
-        let mut s = settings(&url, ttl);
-        s.tls_ca_file = Some(ca.clone());
-        RedisStore::new(&s).unwrap()
-    };
+    let make = move |ttl| tls_store(&url, &ca, ttl);
     let store = make(Duration::from_secs(600));
     contract(move |ttl| Arc::new(make(ttl)) as Arc<dyn SessionStore>).await;
     follows_failover(&setup, &store).await;
