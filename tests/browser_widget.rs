@@ -412,9 +412,8 @@ async fn session_id_is_random_kept_for_the_tab_and_reload_reinitialises() {
     browser.snapshot().await;
 
     // A new tab (a new browsing session for sessionStorage) gets a different id.
-    browser
-        .js("sessionStorage.clear(); location.reload();", vec![])
-        .await;
+    browser.js("sessionStorage.clear();", vec![]).await;
+    browser.refresh().await;
     let fresh = site.nth_hit(6).await;
     assert_ne!(fresh.params()["jsSessionId"], id);
     browser.finish().await;
