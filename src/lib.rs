@@ -17,6 +17,9 @@
 //! - [`trust`] — signed visitor context (JWT) per site.
 //! - [`upstream`] — the verification kit a chat backend uses on flowgate's headers.
 //! - [`workflow`] — the reference workflow engine behind the demo's sample backend.
+//! - [`sample_backend`] — the demo's chat backend: echoes the trusted headers, serves the demo page.
+
+#![deny(missing_docs)]
 
 pub mod cli;
 pub mod config;
