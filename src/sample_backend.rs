@@ -12,7 +12,9 @@
 //!   newcomer can see exactly what a real backend would get from the edge.
 //!
 //! It is a plain hyper 1 HTTP/1.1 server on a listener the caller binds (port 0 in the demo
-//! and in tests). It trusts the headers blindly; a real backend verifies the signature first.
+//! and in tests). The echo reports whether each request's `Signature` verifies, the first thing
+//! a real backend does with [`crate::upstream::verify`]; the demo's chat trusts the headers as
+//! they come, to stay small.
 
 mod chat;
 mod page;
@@ -35,6 +37,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::headers::spoof::SpoofMatcher;
+use crate::trust::secret::Secret;
+use crate::upstream;
 use crate::workflow::{Prefill, Workflow};
 use chat::{Chats, Refused};
 
@@ -56,10 +60,12 @@ const MAX_FIELDS: usize = 32;
 
 /// Serves the sample backend on `listener` until `shutdown` completes.
 ///
-/// `prefix` is the trusted header prefix the proxy is configured with.
+/// `prefix` is the trusted header prefix the proxy is configured with; `secrets` are the
+/// header-signing secrets the echo checks each request's signature with (none: not checked).
 pub async fn serve(
     listener: TcpListener,
     prefix: &str,
+    secrets: Vec<Secret>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let chats = match Workflow::from_json(DEMO_WORKFLOW) {
@@ -70,6 +76,8 @@ pub async fn serve(
         }
     };
     let state = Arc::new(State {
+        prefix: prefix.to_owned(),
+        secrets,
         prefix_len: prefix.len(),
         matcher: SpoofMatcher::new(prefix),
         chats,
@@ -100,6 +108,8 @@ pub async fn serve(
 }
 
 struct State {
+    prefix: String,
+    secrets: Vec<Secret>,
     prefix_len: usize,
     matcher: SpoofMatcher,
     chats: Option<Mutex<Chats>>,
@@ -221,6 +231,21 @@ impl State {
         t
     }
 
+    /// What a real backend's first step says about this request: `valid`, or why not.
+    fn signature_verdict(&self, req: &Request<Incoming>) -> String {
+        if self.secrets.is_empty() {
+            return "not checked (no signing secret)".to_owned();
+        }
+        let options = upstream::Options {
+            prefix: Some(&self.prefix),
+            now: None,
+        };
+        match upstream::verify_with(req, &self.secrets, upstream::DEFAULT_TOLERANCE, &options) {
+            Ok(_) => "valid".to_owned(),
+            Err(e) => format!("rejected: {e}"),
+        }
+    }
+
     fn echo(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let mut trusted = String::from("{");
         for (name, value) in req.headers() {
@@ -244,9 +269,10 @@ impl State {
         }
         trusted.push('}');
         let body = format!(
-            "{{\"backend\":\"flowgate sample chat backend\",\"method\":{},\"path\":{},\"trusted\":{}}}\n",
+            "{{\"backend\":\"flowgate sample chat backend\",\"method\":{},\"path\":{},\"signature\":{},\"trusted\":{}}}\n",
             json_string(req.method().as_str()),
             json_string(req.uri().path()),
+            json_string(&self.signature_verdict(req)),
             trusted
         );
         let mut resp = Response::new(Full::new(Bytes::from(body)));

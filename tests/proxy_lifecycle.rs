@@ -264,6 +264,7 @@ async fn demo_prints_lines_that_work() {
             "--admin",
             &admin.to_string(),
         ])
+        .env_remove("FLOWGATE_SIGNING_SECRET")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
@@ -292,6 +293,11 @@ async fn demo_prints_lines_that_work() {
     let _ = child.kill();
     let _ = child.wait();
 
+    // The demo signs with a secret of its own and its backend verifies every request.
+    assert!(printed.contains("generated for this run"), "{printed}");
+    for answer in &answers {
+        assert_eq!(answer["signature"], "valid", "{answer}");
+    }
     let t = |i: usize| answers[i]["trusted"].clone();
     assert_eq!(t(0)["status"], "accepted");
     assert_eq!(t(0)["prefill"]["visitor_name"], "Jane Smith");

@@ -11,6 +11,7 @@ use pingora::services::background::{BackgroundService, background_service};
 
 use crate::config::Config;
 use crate::sample_backend;
+use crate::trust::secret::Secret;
 
 /// The context of the product docs' example: a logged-in customer.
 pub const SAMPLE_CONTEXT: &str = r##"{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}"##;
@@ -30,6 +31,7 @@ pub struct Args {
 struct SampleBackend {
     listener: Mutex<Option<std::net::TcpListener>>,
     prefix: String,
+    secrets: Vec<Secret>,
 }
 
 #[async_trait]
@@ -44,7 +46,7 @@ impl BackgroundService for SampleBackend {
                 return;
             }
         };
-        sample_backend::serve(listener, &self.prefix, async move {
+        sample_backend::serve(listener, &self.prefix, self.secrets.clone(), async move {
             let _ = shutdown.changed().await;
         })
         .await;
@@ -87,7 +89,26 @@ pub fn main(args: Args) -> ExitCode {
     config.server.graceful_shutdown_timeout_seconds = 1;
     super::logging::init(&config.log);
 
-    let mut built = match super::run::build_server(&config, None) {
+    // The demo signs what it forwards, as a deployment should, and its backend verifies it.
+    let (secrets, signing) = match config.trust.signing_secrets() {
+        Ok(Some(list)) => (
+            list,
+            "from the configuration; the sample backend verifies it",
+        ),
+        Ok(None) => match generated_secret() {
+            Some(secret) => (
+                vec![secret],
+                "generated for this run; the sample backend verifies it",
+            ),
+            None => (Vec::new(), "off (no random source for a secret)"),
+        },
+        Err((key, message)) => {
+            eprintln!("flowgate demo: {key}: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let given = (!secrets.is_empty()).then(|| secrets.clone());
+    let mut built = match super::run::build_server_signing_with(&config, None, given) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("flowgate demo: {e}");
@@ -99,14 +120,24 @@ pub fn main(args: Args) -> ExitCode {
         SampleBackend {
             listener: Mutex::new(Some(backend)),
             prefix: config.headers.prefix.clone(),
+            secrets,
         },
     ));
-    print!("{}", instructions(&config, backend_addr));
+    print!("{}", instructions(&config, backend_addr, signing));
     super::run::run_until_signalled(built.server)
 }
 
-/// The text printed on start: what runs where, and the lines to paste.
-pub fn instructions(config: &Config, backend: std::net::SocketAddr) -> String {
+/// A fresh 256-bit signing secret (64 hex characters), or `None` without a random source.
+fn generated_secret() -> Option<Secret> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).ok()?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Some(Secret::new(hex.into_bytes()))
+}
+
+/// The text printed on start: what runs where, and the lines to paste. `signing` says where
+/// the header-signing secret came from.
+pub fn instructions(config: &Config, backend: std::net::SocketAddr, signing: &str) -> String {
     let base = format!("http://{}", config.listen);
     let ctx = base64::engine::general_purpose::STANDARD.encode(SAMPLE_CONTEXT);
     let init = &config.routes.init_path;
@@ -129,6 +160,7 @@ flowgate demo
   sample chat backend   http://{backend}   (the demo's chat; answers curl with what it received, as JSON)
   admin                 {admin}/metrics  {admin}/healthz
   session store         in-process
+  header signature      {signing}
 
 Try these (each answer shows the trusted headers the backend got, decoded):
 

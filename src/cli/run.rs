@@ -19,6 +19,7 @@ use crate::proxy::Flowgate;
 use crate::proxy::upstreams::Upstreams;
 use crate::store;
 use crate::trust::TrustPolicy;
+use crate::trust::secret::Secret;
 
 /// Arguments of `flowgate run`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -140,6 +141,16 @@ pub struct Built {
 /// upstreams) and the admin listener. With `opt.test` set this exits the process after
 /// bootstrapping, as Pingora's `-t` does.
 pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, BuildError> {
+    build_server_signing_with(config, opt, None)
+}
+
+/// [`build_server`] with the header-signing secrets given rather than read from the
+/// environment or `signing.secret_file` (`flowgate demo` signs with a secret of its own).
+pub fn build_server_signing_with(
+    config: &Config,
+    opt: Option<Opt>,
+    signing: Option<Vec<Secret>>,
+) -> Result<Built, BuildError> {
     let mut server = Server::new_with_opt_and_conf(opt, config.server_conf());
     server.bootstrap();
 
@@ -149,7 +160,7 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, BuildErr
     let store_backend = store.backend();
     let store_health = store.clone();
     let (upstreams, health_check) = Upstreams::build(config).map_err(BuildError)?;
-    let (trust, signer) = trust_parts(config)?;
+    let (trust, signer) = trust_parts(config, signing)?;
     let proxy = Flowgate::new(config, store, upstreams, metrics.clone()).with_trust(trust, signer);
 
     let mut options = HttpServerOptions::default();
@@ -179,7 +190,10 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, BuildErr
 
 /// Reads the secrets the configuration names: the per-site token keys and the header-signing
 /// secrets. Without a signing secret the proxy still runs, and says so once.
-fn trust_parts(config: &Config) -> Result<(TrustPolicy, Option<Signer>), BuildError> {
+fn trust_parts(
+    config: &Config,
+    signing: Option<Vec<Secret>>,
+) -> Result<(TrustPolicy, Option<Signer>), BuildError> {
     let policy = config.trust.policy().map_err(|problems| {
         BuildError(
             problems
@@ -189,10 +203,13 @@ fn trust_parts(config: &Config) -> Result<(TrustPolicy, Option<Signer>), BuildEr
                 .join("\n"),
         )
     })?;
-    let secrets = config
-        .trust
-        .signing_secrets()
-        .map_err(|(k, m)| BuildError(format!("{k}: {m}")))?;
+    let secrets = match signing {
+        Some(given) => Some(given),
+        None => config
+            .trust
+            .signing_secrets()
+            .map_err(|(k, m)| BuildError(format!("{k}: {m}")))?,
+    };
     let signer = match secrets.as_deref() {
         Some([first, ..]) => Some(Signer::new(first)),
         _ => {
