@@ -108,9 +108,9 @@ const fn slot_of(key: &NameKey) -> usize {
     (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
-/// The value of the named reference `bytes[start..start + len]`, if PHP knows it.
+/// The index in [`NAMED`] of the named reference `bytes[start..start + len]`, if PHP knows it.
 #[inline]
-fn lookup_name(bytes: &[u8], start: usize, len: usize) -> Option<&'static str> {
+fn lookup_name(bytes: &[u8], start: usize, len: usize) -> Option<usize> {
     if len == 0 || len > MAX_NAME_LEN {
         return None;
     }
@@ -118,20 +118,84 @@ fn lookup_name(bytes: &[u8], start: usize, len: usize) -> Option<&'static str> {
     let mut slot = slot_of(&key);
     loop {
         let index = usize::from(NAMED_SLOTS[slot]);
-        let (known, value) = NAMED.get(index)?; // EMPTY is past the end: not found
+        let known_key = NAMED_KEYS.get(index)?; // EMPTY is past the end: not found
         // Word by word: the key was just built in registers, and a vector load of it would
         // stall on store forwarding.
-        let known_key = &NAMED_KEYS[index];
         if known_key[0] == key[0]
             && known_key[1] == key[1]
             && known_key[2] == key[2]
             && known_key[3] == key[3]
         {
-            debug_assert_eq!(*known, &bytes[start..start + len]);
-            return Some(value);
+            debug_assert_eq!(NAMED[index].0, &bytes[start..start + len]);
+            return Some(index);
         }
         slot = (slot + 1) % SLOTS;
     }
+}
+
+/// [`lookup_name`] for a name of at most seven bytes, given as its [`NameKey`]'s first word.
+#[inline]
+fn lookup_short_name(word: u64) -> Option<usize> {
+    let key = [word, 0, 0, 0];
+    let mut slot = slot_of(&key);
+    loop {
+        let index = usize::from(NAMED_SLOTS[slot]);
+        let known_key = NAMED_KEYS.get(index)?;
+        if known_key[0] == word && known_key[1] == 0 {
+            return Some(index);
+        }
+        slot = (slot + 1) % SLOTS;
+    }
+}
+
+/// The value of every name in [`NAMED`] as its one or two code points (`'\0'` for none: no
+/// reference decodes to NUL), built at compile time, so a decoded name is pushed as characters
+/// without reading its UTF-8 back.
+static NAMED_CHARS: [[char; 2]; html_escape::NAMED_ENTITIES.len()] = {
+    let mut chars = [['\0'; 2]; html_escape::NAMED_ENTITIES.len()];
+    let mut i = 0;
+    while i < chars.len() {
+        chars[i] = const_two_chars(html_escape::NAMED_ENTITIES[i].1);
+        i += 1;
+    }
+    chars
+};
+
+/// The one or two code points of `s` (compile time; fails the build on anything else).
+const fn const_two_chars(s: &str) -> [char; 2] {
+    let b = s.as_bytes();
+    let mut out = ['\0'; 2];
+    let mut i = 0;
+    let mut n = 0;
+    while i < b.len() {
+        let lead = b[i] as u32;
+        let (mut cp, len) = if lead < 0x80 {
+            (lead, 1)
+        } else if lead < 0xE0 {
+            (lead & 0x1F, 2)
+        } else if lead < 0xF0 {
+            (lead & 0x0F, 3)
+        } else {
+            (lead & 0x07, 4)
+        };
+        let mut k = 1;
+        while k < len {
+            cp = (cp << 6) | (b[i + k] as u32 & 0x3F);
+            k += 1;
+        }
+        assert!(
+            n < 2 && cp != 0,
+            "a named value is one or two code points, none NUL"
+        );
+        out[n] = match char::from_u32(cp) {
+            Some(c) => c,
+            None => panic!("not a code point"),
+        };
+        n += 1;
+        i += len;
+    }
+    assert!(n > 0, "a named value is not empty");
+    out
 }
 
 /// Highest code point `process_numeric_entity` accepts.
@@ -194,34 +258,429 @@ pub fn entity_decode_into(input: &str, out: &mut String) {
 
 /// Appends `strip_tags(html_entity_decode(input, ENT_QUOTES | ENT_HTML5, 'UTF-8'))` to `out`,
 /// the sanitising step of the pipeline, with `scratch` as the reusable intermediate buffer.
-///
-/// A value without `&` goes straight to [`strip_tags_into`], skipping a copy.
 pub fn sanitize_into(input: &str, scratch: &mut String, out: &mut String) {
-    if memchr(b'&', input.as_bytes()).is_none() {
-        strip_tags_into(input, out);
-    } else {
+    sanitize_prefix_into(input, usize::MAX, scratch, out);
+}
+
+/// Like [`sanitize_into`], but may stop early once `out` has grown by at least `min_chars`
+/// code points: what it appends is a prefix of the full result, at least `min_chars` code
+/// points long (or all of it). The pipeline keeps 500 code points of a value, so a long value
+/// need not be sanitised to its end.
+///
+/// Usually one fused pass: the `strip_tags` state machine runs over the input and decodes each
+/// reference where it stands, so the decoded text is never stored. The fused pass gives up on
+/// the rare inputs where a decoded character would steer `strip_tags` or a look-back would
+/// reach into a decoded reference (`&lt;!--`, `&quot;` inside a tag, `&nvlt;`); then the
+/// output is rolled back and the two plain passes run with `scratch` in between.
+pub fn sanitize_prefix_into(input: &str, min_chars: usize, scratch: &mut String, out: &mut String) {
+    let start = out.len();
+    if fused_into(input, min_chars.saturating_mul(4), out).is_err() {
+        out.truncate(start);
         scratch.clear();
         entity_decode_into(input, scratch);
         strip_tags_into(scratch, out);
     }
 }
 
-/// What one character reference decodes to.
-enum Decoded {
-    /// A numeric reference: one admitted code point.
-    Char(char),
-    /// A named reference: its value from the table (one or two code points).
-    Str(&'static str),
+/// The fused pass met a case it leaves to the two-pass path.
+struct Bail;
+
+/// `strip_tags(html_entity_decode(input))` in one pass, appended to `out`; stops once `out` has
+/// grown by `budget` bytes or more (the output is append-only, so what is there is final).
+///
+/// The same state machine as [`strip_tags_into`] — each arm mirrors the one there — run over
+/// the raw input, where the decoded text equals the raw text except at references. So:
+/// - an `&` is one more byte to stop at in every state. If it starts a reference (by
+///   [`reference_at`], exactly as [`entity_decode_into`] reads it), the decoded value goes to
+///   the output in text, is skipped in markup, and the scan resumes after the reference; a
+///   value containing a byte the current state reacts to bails, except `<` and `>` alone in
+///   text, handled like a raw one;
+/// - `fresh` is where the raw text since the last decoded reference begins. A look-back that
+///   stays at or after it reads the same bytes as in the decoded text; one that would reach
+///   before it bails. With nothing decoded yet, raw and decoded positions coincide;
+/// - the position tests (`i > 4` for `<?xml`, `i > 6` for `doctype`) are made on raw
+///   positions only when the look-back they guard is fresh: a decoded position is 0 exactly
+///   when the raw one is (no reference decodes to nothing), so `k` fresh bytes back, the
+///   decoded position exceeds `k` exactly when the raw one does;
+/// - the C-whitespace test after `<` looks at the next decoded byte ([`next_decoded`]).
+fn fused_into(input: &str, budget: usize, out: &mut String) -> Result<(), Bail> {
+    let bytes = input.as_bytes();
+    let limit = out.len().saturating_add(budget);
+    out.reserve(input.len().min(budget));
+    let mut fresh = 0;
+    // The decoded byte `back` positions before raw position `i`.
+    let prev = |i: usize, back: usize, fresh: usize| -> Result<u8, Bail> {
+        if i >= back && i - back >= fresh {
+            Ok(bytes[i - back])
+        } else if fresh == 0 {
+            Ok(0)
+        } else {
+            Err(Bail)
+        }
+    };
+
+    let mut state = State::Text;
+    let mut lc: u8 = 0;
+    let mut br: isize = 0;
+    let mut depth: usize = 0;
+    let mut in_q: u8 = 0;
+    let mut is_xml = false;
+    let mut copied = 0;
+    let mut i = 0;
+
+    'states: while i < bytes.len() {
+        match state {
+            State::Text => loop {
+                if out.len() >= limit {
+                    return Ok(());
+                }
+                let next = if depth == 0 {
+                    find_any(bytes, i, [b'<', b'&', 0])
+                } else {
+                    find_any(bytes, i, [b'<', b'>', b'&', 0])
+                };
+                let Some(next) = next else {
+                    break 'states;
+                };
+                i = next;
+                match bytes[i] {
+                    b'&' => {
+                        let Some((end, decoded)) = reference_at(bytes, i) else {
+                            i += 1;
+                            continue;
+                        };
+                        if in_q != 0 {
+                            return Err(Bail);
+                        }
+                        out.push_str(&input[copied..i]);
+                        copied = end;
+                        fresh = end;
+                        match decoded.single_ascii() {
+                            Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.push('<'),
+                            Some(b'<') => {
+                                // A `!` or `?` right after it would look back at it.
+                                if matches!(bytes.get(end), Some(b'!' | b'?')) {
+                                    return Err(Bail);
+                                }
+                                lc = b'<';
+                                state = State::Tag;
+                                i = end;
+                                continue 'states;
+                            }
+                            Some(b'>') if depth > 0 => depth -= 1,
+                            _ if decoded.has_any(if depth == 0 {
+                                &TEXT_BYTES
+                            } else {
+                                &NESTED_TEXT_BYTES
+                            }) =>
+                            {
+                                return Err(Bail);
+                            }
+                            _ => decoded.push_to(out),
+                        }
+                        i = end;
+                        continue;
+                    }
+                    b'<' if in_q == 0 && c_isspace(next_decoded(bytes, i + 1)) => {}
+                    b'<' if in_q == 0 => {
+                        out.push_str(&input[copied..i]);
+                        lc = b'<';
+                        i += 1;
+                        state = State::Tag;
+                        match bytes.get(i) {
+                            Some(b'!') => {
+                                lc = b'!';
+                                state = State::Bang;
+                                i += 1;
+                            }
+                            Some(b'?') => {
+                                br = 0;
+                                state = State::Php;
+                                i += 1;
+                            }
+                            _ => {}
+                        }
+                        continue 'states;
+                    }
+                    b'>' => {
+                        depth -= 1;
+                        out.push_str(&input[copied..i]);
+                        copied = i + 1;
+                    }
+                    _ => {
+                        out.push_str(&input[copied..i]);
+                        copied = i + 1;
+                    }
+                }
+                i += 1;
+            },
+            State::Tag => loop {
+                // `!` and `?` matter only right after a `<`, so they are checked there and
+                // the search skips them.
+                let Some(next) = find_any(bytes, i, [b'<', b'>', b'"', b'\'', b'&']) else {
+                    break 'states;
+                };
+                i = next;
+                let c = bytes[i];
+                if c == b'&' {
+                    let Some((end, decoded)) = reference_at(bytes, i) else {
+                        i += 1;
+                        continue;
+                    };
+                    // `&gt;` closing a tag is common (`&lt;b&gt;`): a single decoded byte is
+                    // handled as the raw one would be, at the same decoded position.
+                    if decoded.has_any(&TAG_BYTES) {
+                        match decoded.single_ascii() {
+                            Some(b'<') if matches!(bytes.get(end), Some(b'!' | b'?')) => {
+                                return Err(Bail);
+                            }
+                            Some(b'<') if in_q == 0 && !c_isspace(next_decoded(bytes, end)) => {
+                                depth += 1;
+                            }
+                            Some(b'<') => {}
+                            Some(b'>') if depth > 0 => depth -= 1,
+                            Some(b'>') if in_q == 0 => {
+                                lc = b'>';
+                                if !(is_xml && prev(i, 1, fresh)? == b'-') {
+                                    is_xml = false;
+                                    state = State::Text;
+                                    fresh = end;
+                                    copied = end;
+                                    i = end;
+                                    continue 'states;
+                                }
+                            }
+                            Some(b'>') => {}
+                            Some(q @ (b'"' | b'\'')) => toggle_quote(&mut in_q, q),
+                            _ => return Err(Bail),
+                        }
+                    }
+                    fresh = end;
+                    i = end;
+                    continue;
+                }
+                i += 1;
+                match c {
+                    b'<' => {
+                        if in_q == 0 && !c_isspace(next_decoded(bytes, i)) {
+                            depth += 1;
+                        }
+                        match bytes.get(i) {
+                            Some(b'!') => {
+                                lc = b'!';
+                                state = State::Bang;
+                                i += 1;
+                                continue 'states;
+                            }
+                            Some(b'?') => {
+                                br = 0;
+                                state = State::Php;
+                                i += 1;
+                                continue 'states;
+                            }
+                            _ => {}
+                        }
+                    }
+                    b'>' if depth > 0 => depth -= 1,
+                    b'>' if in_q == 0 => {
+                        lc = b'>';
+                        if !(is_xml && prev(i - 1, 1, fresh)? == b'-') {
+                            is_xml = false;
+                            state = State::Text;
+                            copied = i;
+                            continue 'states;
+                        }
+                    }
+                    b'>' => {}
+                    // A quote.
+                    _ => toggle_quote(&mut in_q, c),
+                }
+            },
+            State::Php => loop {
+                let Some(next) = skip_to(bytes, i, &PHP_BYTES_AMP) else {
+                    break 'states;
+                };
+                i = next;
+                let c = bytes[i];
+                match c {
+                    b'&' => {
+                        i = skip_reference(bytes, i, &PHP_BYTES, &mut fresh)?;
+                        continue;
+                    }
+                    b'(' if lc != b'"' && lc != b'\'' => {
+                        lc = b'(';
+                        br += 1;
+                    }
+                    b')' if lc != b'"' && lc != b'\'' => {
+                        lc = b')';
+                        br -= 1;
+                    }
+                    b'>' if depth > 0 => depth -= 1,
+                    b'>' if in_q == 0 && br == 0 && lc != b'"' && prev(i, 1, fresh)? == b'?' => {
+                        state = State::Text;
+                        i += 1;
+                        copied = i;
+                        continue 'states;
+                    }
+                    b'"' | b'\'' if i >= 1 && prev(i, 1, fresh)? != b'\\' => {
+                        if lc == c {
+                            lc = 0;
+                        } else if lc != b'\\' {
+                            lc = c;
+                        }
+                        toggle_quote(&mut in_q, c);
+                    }
+                    b'l' | b'L'
+                        if i > 4
+                            && matches!(prev(i, 1, fresh)?, b'm' | b'M')
+                            && matches!(prev(i, 2, fresh)?, b'x' | b'X')
+                            && prev(i, 3, fresh)? == b'?'
+                            && prev(i, 4, fresh)? == b'<' =>
+                    {
+                        is_xml = true;
+                        state = State::Tag;
+                        i += 1;
+                        continue 'states;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            },
+            State::Bang => loop {
+                let Some(next) = skip_to(bytes, i, &BANG_BYTES_AMP) else {
+                    break 'states;
+                };
+                i = next;
+                let c = bytes[i];
+                match c {
+                    b'&' => {
+                        i = skip_reference(bytes, i, &BANG_BYTES, &mut fresh)?;
+                        continue;
+                    }
+                    b'>' if depth > 0 => depth -= 1,
+                    b'>' if in_q == 0 => {
+                        state = State::Text;
+                        i += 1;
+                        copied = i;
+                        continue 'states;
+                    }
+                    b'"' | b'\'' if i >= 1 && prev(i, 1, fresh)? != b'\\' => {
+                        toggle_quote(&mut in_q, c)
+                    }
+                    b'-' if i >= 2 && prev(i, 1, fresh)? == b'-' && prev(i, 2, fresh)? == b'!' => {
+                        state = State::Comment;
+                        i += 1;
+                        continue 'states;
+                    }
+                    b'e' | b'E'
+                        if i > 6 && {
+                            // Checked first: the six bytes must all be fresh.
+                            prev(i, 6, fresh)?;
+                            bytes[i - 6..i].eq_ignore_ascii_case(b"doctyp")
+                        } =>
+                    {
+                        state = State::Tag;
+                        i += 1;
+                        continue 'states;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            },
+            State::Comment => loop {
+                let Some(offset) = memchr2(b'>', b'&', &bytes[i..]) else {
+                    break 'states;
+                };
+                i += offset;
+                if bytes[i] == b'&' {
+                    i = skip_reference(bytes, i, &GT, &mut fresh)?;
+                    continue;
+                }
+                if in_q == 0 && i >= 2 && prev(i, 1, fresh)? == b'-' && prev(i, 2, fresh)? == b'-' {
+                    state = State::Text;
+                    i += 1;
+                    copied = i;
+                    continue 'states;
+                }
+                i += 1;
+            },
+        }
+    }
+    if state == State::Text && copied < bytes.len() {
+        out.push_str(&input[copied..]);
+    }
+    Ok(())
 }
 
+/// Inside markup, at an `&`: steps over it, or over the reference it starts when the decoded
+/// value has no byte in `set` (the bytes the current state reacts to). Bails otherwise.
+#[inline]
+fn skip_reference(
+    bytes: &[u8],
+    at: usize,
+    set: &[bool; 256],
+    fresh: &mut usize,
+) -> Result<usize, Bail> {
+    match reference_at(bytes, at) {
+        None => Ok(at + 1),
+        Some((_, decoded)) if decoded.has_any(set) => Err(Bail),
+        Some((end, _)) => {
+            *fresh = end;
+            Ok(end)
+        }
+    }
+}
+
+/// The first byte of the decoded text from raw position `at` on (0 at the end, like PHP's
+/// NUL terminator).
+#[inline]
+fn next_decoded(bytes: &[u8], at: usize) -> u8 {
+    match bytes.get(at) {
+        None => 0,
+        Some(b'&') => match reference_at(bytes, at) {
+            Some((_, decoded)) => decoded.first_byte(),
+            None => b'&',
+        },
+        Some(b) => *b,
+    }
+}
+
+/// What one character reference decodes to: one code point, or two (the second `'\0'` when
+/// there is only one; no reference decodes to NUL).
+#[derive(Clone, Copy)]
+struct Decoded([char; 2]);
+
 impl Decoded {
+    /// The value if it is a single ASCII byte.
+    #[inline]
+    fn single_ascii(self) -> Option<u8> {
+        let [c, next] = self.0;
+        (c.is_ascii() && next == '\0').then_some(c as u8)
+    }
+
+    /// Whether any byte of the value is in `set` (a set of ASCII bytes: the bytes of a
+    /// non-ASCII character are never in it).
+    #[inline]
+    fn has_any(self, set: &[bool; 256]) -> bool {
+        self.0
+            .iter()
+            .any(|c| *c != '\0' && c.is_ascii() && set[*c as usize])
+    }
+
+    /// The first byte of the value's UTF-8.
+    #[inline]
+    fn first_byte(self) -> u8 {
+        let mut buf = [0; 4];
+        self.0[0].encode_utf8(&mut buf);
+        buf[0]
+    }
+
     #[inline]
     fn push_to(self, out: &mut String) {
-        match self {
-            Decoded::Char(c) => out.push(c),
-            // Most values are one or two characters: pushing them beats a `memcpy` call.
-            Decoded::Str(s) if s.len() <= 4 => s.chars().for_each(|c| out.push(c)),
-            Decoded::Str(s) => out.push_str(s),
+        let [c, next] = self.0;
+        out.push(c);
+        if next != '\0' {
+            out.push(next);
         }
     }
 }
@@ -240,9 +699,29 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
             return None;
         }
         let c = char::from_u32(code)?;
-        Some((semi + 1, Decoded::Char(c)))
+        Some((semi + 1, Decoded([c, '\0'])))
     } else {
         let start = at + 1;
+        // Most names are short: with the `;` among the next eight bytes, the name is the bytes
+        // before it. Its characters need no check — a name in the table is alphanumeric, so
+        // when it matches, PHP's scan of alphanumerics stops exactly at that `;`; when it does
+        // not, PHP finds no reference either.
+        if let Some(chunk) = bytes.get(start..).and_then(<[u8]>::first_chunk::<8>) {
+            let word = u64::from_le_bytes(*chunk);
+            let x = word ^ (ONES * u64::from(b';'));
+            let semis = x.wrapping_sub(ONES) & !x & HIGHS;
+            if semis != 0 {
+                // The lowest hit of the zero-byte test is always a real one.
+                let len = (semis.trailing_zeros() / 8) as usize;
+                let name_mask = (1u64 << (8 * len)) - 1;
+                // Keys are zero-padded: a NUL inside the name would match a shorter name.
+                if (word.wrapping_sub(ONES) & !word & HIGHS) & name_mask != 0 {
+                    return None;
+                }
+                let index = lookup_short_name(word & name_mask)?;
+                return Some((start + len + 1, Decoded(NAMED_CHARS[index])));
+            }
+        }
         let name_len = bytes[start..]
             .iter()
             .take(MAX_NAME_LEN + 1)
@@ -252,8 +731,8 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
         if bytes.get(semi) != Some(&b';') {
             return None;
         }
-        let value = lookup_name(bytes, start, name_len)?;
-        Some((semi + 1, Decoded::Str(value)))
+        let index = lookup_name(bytes, start, name_len)?;
+        Some((semi + 1, Decoded(NAMED_CHARS[index])))
     }
 }
 
@@ -532,6 +1011,11 @@ pub fn strip_tags_into(input: &str, out: &mut String) {
     }
 }
 
+/// Every byte 1, and every byte's high bit: the constants of the classic word-at-a-time
+/// zero-byte test.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
 /// Where a word-at-a-time scan stopped.
 enum Scan {
     /// Index of the first needle.
@@ -546,8 +1030,6 @@ enum Scan {
 /// 8-byte words ahead, without a branch per byte.
 #[inline]
 fn scan_words<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N], words: usize) -> Scan {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut pos = from;
     for _ in 0..words {
         let Some(chunk) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<8>) else {
@@ -591,6 +1073,59 @@ fn find_near<const N: usize>(
     }
 }
 
+/// Index of the first byte at or after `from` that is one of `needles` (ASCII), 16 bytes at a
+/// time with SSE2 (part of x86-64's baseline, so no detection), inline: the stretches
+/// between markup are short, and a call into `memchr` costs more than it saves there.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn find_any<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N]) -> Option<usize> {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
+        _mm_setzero_si128,
+    };
+    let mut pos = from;
+    while let Some(block) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<16>) {
+        let (lo, hi) = block.split_at(8);
+        let word = |half: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(half);
+            i64::from_le_bytes(w)
+        };
+        let (lo, hi) = (word(lo), word(hi));
+        // SAFETY: these intrinsics only need SSE2, which the cfg above guarantees; they
+        // operate on values, not memory.
+        let mask = unsafe {
+            let v = _mm_set_epi64x(hi, lo);
+            let hits = needles.iter().fold(_mm_setzero_si128(), |acc, needle| {
+                _mm_or_si128(acc, _mm_cmpeq_epi8(v, _mm_set1_epi8(*needle as i8)))
+            });
+            _mm_movemask_epi8(hits)
+        };
+        if mask != 0 {
+            return Some(pos + mask.trailing_zeros() as usize);
+        }
+        pos += 16;
+    }
+    bytes[pos..]
+        .iter()
+        .position(|b| needles.contains(b))
+        .map(|offset| pos + offset)
+}
+
+/// Portable [`find_any`]: a few words inline, then `memchr`-style search.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn find_any<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N]) -> Option<usize> {
+    match scan_words(bytes, from, needles, 2) {
+        Scan::Found(index) => Some(index),
+        Scan::End => None,
+        Scan::More(pos) => bytes[pos..]
+            .iter()
+            .position(|b| needles.contains(b))
+            .map(|offset| pos + offset),
+    }
+}
+
 /// Index of the first byte at or after `from` that is in `set`. Inside markup the bytes that
 /// matter are dense and the stretches short: a table lookup per byte beats word tricks there.
 #[inline]
@@ -619,6 +1154,13 @@ static NAME_BYTES: [bool; 256] =
 static TAG_BYTES: [bool; 256] = byte_set(b"<>\"'!?");
 static PHP_BYTES: [bool; 256] = byte_set(b"()>\"'lL");
 static BANG_BYTES: [bool; 256] = byte_set(b">\"'-eE");
+/// For the fused pass ([`fused_into`]): the markup sets plus `&`, and what a decoded value in
+/// text must not contain (else that pass bails; no reference decodes to NUL).
+static PHP_BYTES_AMP: [bool; 256] = byte_set(b"()>\"'lL&");
+static BANG_BYTES_AMP: [bool; 256] = byte_set(b">\"'-eE&");
+static TEXT_BYTES: [bool; 256] = byte_set(b"<");
+static NESTED_TEXT_BYTES: [bool; 256] = byte_set(b"<>");
+static GT: [bool; 256] = byte_set(b">");
 
 /// A quote inside a tag opens when none is open and closes only the quote that opened.
 fn toggle_quote(in_q: &mut u8, c: u8) {
@@ -649,17 +1191,24 @@ mod tests {
     fn table_is_sorted_and_bounded() {
         assert_eq!(NAMED.len(), 2125);
         assert!(NAMED.windows(2).all(|w| w[0].0 < w[1].0));
-        for ((name, value), key) in NAMED.iter().zip(NAMED_KEYS.iter()) {
+        let value_of = |index: Option<usize>| index.map(|i| NAMED[i].1);
+        for (((name, value), key), chars) in NAMED.iter().zip(NAMED_KEYS.iter()).zip(NAMED_CHARS) {
+            let decoded: String = chars.iter().filter(|c| **c != '\0').collect();
+            assert_eq!(decoded, *value);
             // Both at the very end of the input and followed by more bytes.
             let padded = [*name, b";0123456789012345678901234567890123"].concat();
             assert_eq!(name_key(name, 0, name.len()), *key);
             assert_eq!(name_key(&padded, 0, name.len()), *key);
-            assert_eq!(lookup_name(name, 0, name.len()), Some(*value));
-            assert_eq!(lookup_name(&padded, 0, name.len()), Some(*value));
+            assert_eq!(value_of(lookup_name(name, 0, name.len())), Some(*value));
+            assert_eq!(value_of(lookup_name(&padded, 0, name.len())), Some(*value));
+            if name.len() < 8 {
+                assert_eq!(value_of(lookup_short_name(key[0])), Some(*value));
+            }
         }
         assert_eq!(lookup_name(b"", 0, 0), None);
         assert_eq!(lookup_name(b"amp1", 0, 4), None);
-        assert_eq!(lookup_name(b"xamp", 1, 3), Some("&"));
+        assert_eq!(value_of(lookup_name(b"xamp", 1, 3)), Some("&"));
+        assert_eq!(lookup_short_name(0), None);
         let long = b"CounterClockwiseContourIntegralX";
         assert_eq!(lookup_name(long, 0, long.len()), None);
         assert_eq!(NAMED.iter().map(|(n, _)| n.len()).max(), Some(MAX_NAME_LEN));
@@ -686,6 +1235,8 @@ mod tests {
         assert_eq!(decode("&Lt;"), "\u{226A}");
         assert_eq!(decode("&lT;"), "&lT;");
         assert_eq!(decode("&nosuch;&;"), "&nosuch;&;");
+        // Keys are zero-padded names; a NUL in the input is not padding.
+        assert_eq!(decode("&ring\0;1;&lt\0;x"), "&ring\0;1;&lt\0;x");
         assert_eq!(decode("&eacute;t&eacute;"), "été");
     }
 
@@ -816,6 +1367,45 @@ mod tests {
             decode("&CounterClockwiseContourIntegral;&CounterClockwiseContourIntegralX;"),
             "\u{2233}&CounterClockwiseContourIntegralX;"
         );
+    }
+
+    #[test]
+    fn fused_pass_takes_the_usual_markup() {
+        // Decoded `<`, `>` and quotes in text and tags, references inside attributes: no
+        // fallback to two passes for these.
+        let value = "<p class=\"note\">Order &amp; delivery &mdash; <b>Jane</b> \
+            &lt;jane@example.com&gt; &#x1F600; &eacute;t&eacute; &#8212; <a href=\"/o?id=1&amp;x=2\">\
+            link</a><!-- c --> 1 &lt; 2 &nbsp;&copy;&#169;&NotAnEntity; <i title=&quot;x&quot;>\
+            <script>alert(1)</script></p><?php echo 1; ?><!DOCTYPE html>&lt;b&gt;x&lt;/b&gt;";
+        let mut out = String::new();
+        assert!(fused_into(value, usize::MAX, &mut out).is_ok());
+        assert_eq!(out, strip(&decode(value)));
+        // These need look-backs into a decoded reference: two passes.
+        for value in [
+            "&lt;!-- x -->y",
+            "<a&lt;!-- x -->b>c",
+            "&lt;?php x ?>y",
+            "&nvlt;a>b",
+        ] {
+            let mut out = String::new();
+            assert!(fused_into(value, usize::MAX, &mut out).is_err(), "{value}");
+            let mut scratch = String::new();
+            let mut out = String::new();
+            sanitize_into(value, &mut scratch, &mut out);
+            assert_eq!(out, strip(&decode(value)), "{value}");
+        }
+    }
+
+    #[test]
+    fn prefix_stops_early_and_is_a_prefix() {
+        let value = "<b>x</b>&eacute;".repeat(1000);
+        let full = strip(&decode(&value));
+        let mut scratch = String::new();
+        let mut out = String::from("kept");
+        sanitize_prefix_into(&value, 500, &mut scratch, &mut out);
+        let cut = &out[4..];
+        assert!(cut.len() < full.len() && full.starts_with(cut));
+        assert!(cut.chars().count() >= 500);
     }
 
     #[test]

@@ -299,23 +299,16 @@ pub fn is_valid_key(key: &str) -> bool {
 
 /// Appends the sanitised `value`: `html_entity_decode` → `strip_tags` → first 500 code points.
 pub fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) {
-    // Both steps are the identity on text without their trigger bytes; skipping them saves
-    // a copy per step.
-    let value = if memchr::memchr(b'&', value.as_bytes()).is_some() {
-        decoded.clear();
-        html::entity_decode_into(value, decoded);
-        decoded.as_str()
-    } else {
-        value
-    };
-    if memchr::memchr2(b'<', b'\0', value.as_bytes()).is_some() {
-        let start = out.len();
-        html::strip_tags_into(value, out);
-        let kept = truncate_chars(&out[start..], MAX_VALUE_CHARS).len();
-        out.truncate(start + kept);
-    } else {
+    // Both steps are the identity on text without their trigger bytes.
+    if memchr::memchr3(b'&', b'<', b'\0', value.as_bytes()).is_none() {
         out.push_str(truncate_chars(value, MAX_VALUE_CHARS));
+        return;
     }
+    let start = out.len();
+    // Stops early on long values once the 500 code points kept are certain.
+    html::sanitize_prefix_into(value, MAX_VALUE_CHARS, decoded, out);
+    let kept = truncate_chars(&out[start..], MAX_VALUE_CHARS).len();
+    out.truncate(start + kept);
 }
 
 /// The first `max` Unicode code points of `s` (PHP `mb_substr($s, 0, $max)`).
