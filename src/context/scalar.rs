@@ -45,7 +45,16 @@ pub fn push_float(out: &mut String, f: f64, scratch: &mut String) {
             n += 1;
         }
     }
-    while n > 1 && digits[n - 1] == b'0' {
+    // zend_dtoa trims trailing zeros on every path but one: a 15-digit integer whose last
+    // digit is an exact tie (…5) makes its floating-point fast path give up, and the
+    // small-integer loop that redoes it stops at the 14th digit without trimming when the tie
+    // goes down, i.e. when that digit is even (`589429356391905.0` → `5.8942935639190E+14`).
+    let a = f.abs();
+    let untrimmed = a.fract() == 0.0
+        && (1e14..1e15).contains(&a)
+        && a % 10.0 == 5.0
+        && (a / 10.0).trunc() % 2.0 == 0.0;
+    while n > 1 && digits[n - 1] == b'0' && !untrimmed {
         n -= 1;
     }
     let digits = &digits[..n];
@@ -110,7 +119,11 @@ mod tests {
 
     #[test]
     fn floats_like_php() {
-        let cases: [(f64, &str); 22] = [
+        let cases: [(f64, &str); 26] = [
+            (-589429356391905.0, "-5.8942935639190E+14"),
+            (100000000000005.0, "1.0000000000000E+14"),
+            (100000000000015.0, "1.0000000000002E+14"),
+            (100000000000020.0, "1.0000000000002E+14"),
             (1e15, "1.0E+15"),
             (1e14, "1.0E+14"),
             (1e13, "10000000000000"),
