@@ -73,15 +73,37 @@ pub fn decode_id(raw: &str) -> Result<Cow<'_, str>, BadId> {
 /// Percent-decodes a context value into `out` (cleared first), keeping `+` as `+`.
 ///
 /// Decoding stops one byte past the pipeline's size limit: the pipeline then discards the
-/// value as oversized, and a huge query never costs more than that much memory.
+/// value as oversized, and a huge query never costs more than that much memory. Runs without
+/// `%` (all of a typical base64 value) are copied whole rather than byte by byte.
 pub fn decode_context_into(raw: &str, out: &mut Vec<u8>) {
     out.clear();
-    for chunk in percent_decode_str(raw) {
-        if out.len() > MAX_RAW_BYTES {
+    let raw = raw.as_bytes();
+    let limit = MAX_RAW_BYTES + 1;
+    let mut i = 0;
+    while i < raw.len() && out.len() < limit {
+        let run_end = memchr::memchr(b'%', &raw[i..]).map_or(raw.len(), |p| i + p);
+        let take = (run_end - i).min(limit - out.len());
+        out.extend_from_slice(&raw[i..i + take]);
+        i += take;
+        if i < run_end || i == raw.len() || out.len() >= limit {
             break;
         }
-        out.push(chunk);
+        // raw[i] is '%': a valid escape is two hex digits, anything else stays literal.
+        match (raw.get(i + 1).and_then(hex), raw.get(i + 2).and_then(hex)) {
+            (Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            _ => {
+                out.push(b'%');
+                i += 1;
+            }
+        }
     }
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    (*b as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -127,5 +149,14 @@ mod tests {
         assert_eq!(out, b"ab+c+==%zz");
         decode_context_into(&"%41".repeat(MAX_RAW_BYTES * 2), &mut out);
         assert_eq!(out.len(), MAX_RAW_BYTES + 1);
+        decode_context_into(&"A".repeat(MAX_RAW_BYTES * 2), &mut out);
+        assert_eq!(out.len(), MAX_RAW_BYTES + 1);
+        for raw in [
+            "", "%", "%4", "%4g", "a%", "a%2", "%%41", "%41%", "%e9%", "x%C3%A9y", "%2b%2B+",
+        ] {
+            decode_context_into(raw, &mut out);
+            let expected: Vec<u8> = percent_decode_str(raw).collect();
+            assert_eq!(out, expected, "{raw}");
+        }
     }
 }
