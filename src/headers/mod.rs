@@ -8,10 +8,6 @@ pub mod spoof;
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use serde::Serializer as _;
-
 use crate::context::{Context, Discard};
 use crate::prefill::Prefill;
 
@@ -40,13 +36,91 @@ pub fn prefill_value(p: &Prefill) -> String {
     encode_object(p.slots())
 }
 
-fn encode_object<K: serde::Serialize, V: serde::Serialize>(
-    members: impl Iterator<Item = (K, V)>,
+/// Base64 of the JSON object `{"k":"v",…}`, byte for byte what `serde_json` writes for a
+/// map of strings (same escapes), written directly: this runs on every accepted init.
+fn encode_object<K: AsRef<str>, V: AsRef<str>>(
+    members: impl Iterator<Item = (K, V)> + Clone,
 ) -> String {
-    let mut json = Vec::with_capacity(256);
-    // Serialising string pairs into a Vec cannot fail.
-    let _ = serde_json::Serializer::new(&mut json).collect_map(members);
-    STANDARD.encode(json)
+    let size: usize = members
+        .clone()
+        .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 6)
+        .sum();
+    let mut json = Vec::with_capacity(size + 2);
+    json.push(b'{');
+    for (i, (key, value)) in members.enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        write_json_string(&mut json, key.as_ref());
+        json.push(b':');
+        write_json_string(&mut json, value.as_ref());
+    }
+    json.push(b'}');
+    base64_simd::STANDARD.encode_to_string(&json)
+}
+
+/// `s` as a JSON string: `"` and `\\` escaped, control bytes as `\\b \\t \\n \\f \\r` or
+/// `\\u00XX`, everything else (including non-ASCII UTF-8) copied as is — serde_json's rules.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.push(b'"');
+    let mut start = 0;
+    loop {
+        let at = next_to_escape(bytes, start);
+        out.extend_from_slice(&bytes[start..at]);
+        let Some(&b) = bytes.get(at) else { break };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        start = at + 1;
+    }
+    out.push(b'"');
+}
+
+/// Index of the first byte at or after `from` that a JSON string must escape (`"`, `\\`,
+/// below 0x20), or `bytes.len()`. Eight bytes per step: values are mostly plain text.
+fn next_to_escape(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// High bit set in each byte of `w` that is zero; exact for the lowest such byte.
+    fn zero_bytes(w: u64) -> u64 {
+        w.wrapping_sub(ONES) & !w & HIGH
+    }
+    let tail = &bytes[from..];
+    let mut chunks = tail.chunks_exact(8);
+    for (n, chunk) in chunks.by_ref().enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Bytes below 0x20, equal to '"', equal to '\\'. Each mask is exact in its lowest
+        // set byte, so the lowest bit of the union is the first byte to escape.
+        let hits = (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+            | zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            return from + n * 8 + (hits.trailing_zeros() / 8) as usize;
+        }
+    }
+    let rest = chunks.remainder();
+    let done = tail.len() - rest.len();
+    rest.iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map_or(bytes.len(), |p| from + done + p)
 }
 
 /// What the edge did with the context of an init request (the `Status` header).
@@ -82,6 +156,8 @@ mod tests {
     use super::*;
     use crate::context::sanitize;
     use crate::prefill::prefill;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
 
     fn decode(v: &str) -> String {
         String::from_utf8(STANDARD.decode(v).unwrap_or_default()).unwrap_or_default()
@@ -97,6 +173,50 @@ mod tests {
         let p = prefill_value(&prefill(&ctx));
         assert_eq!(decode(&p), r#"{"visitor_email":"x@y","email":"x@y"}"#);
         assert_eq!(context_value(&Context::new()), "e30=");
+    }
+
+    #[test]
+    fn json_matches_serde_json_byte_for_byte() {
+        use serde::Serializer as _;
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        let cases: [&[(&str, &str)]; 4] = [
+            &[],
+            &[("a", "1")],
+            &[
+                ("k", every_ascii.as_str()),
+                ("ims_name", "Zoë 山田 👩‍💻 \u{7f}\u{85}"),
+            ],
+            &[("x", "\"\\\"\\"), ("y", ""), ("z", "</script>")],
+        ];
+        let shifted: Vec<String> = (0..17)
+            .map(|n| {
+                format!(
+                    "{}\"{}\u{1}{}\\",
+                    "a".repeat(n),
+                    "é".repeat(n),
+                    "b".repeat(n)
+                )
+            })
+            .collect();
+        let shifted: Vec<(&str, &str)> = shifted.iter().map(|v| ("k", v.as_str())).collect();
+        for members in cases.into_iter().chain([shifted.as_slice()]) {
+            let mut expected = Vec::new();
+            let _ = serde_json::Serializer::new(&mut expected)
+                .collect_map(members.iter().map(|&(k, v)| (k, v)));
+            let got = decode(&encode_object(members.iter().copied()));
+            assert_eq!(got.as_bytes(), expected.as_slice());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_matches_serde_json_on_any_text(k in "\\PC*", v in "(\\PC|[\\x00-\\x1f\"\\\\])*") {
+            use serde::Serializer as _;
+            let mut expected = Vec::new();
+            let _ = serde_json::Serializer::new(&mut expected).collect_map([(&k, &v)]);
+            let got = decode(&encode_object([(&k, &v)].into_iter()));
+            proptest::prop_assert_eq!(got.as_bytes(), expected.as_slice());
+        }
     }
 
     #[test]
