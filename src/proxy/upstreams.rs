@@ -21,6 +21,8 @@ pub struct Upstreams {
     connect_timeout: Duration,
     read_timeout: Duration,
     count: usize,
+    /// The peer itself when there is exactly one upstream: no selection to do per request.
+    single: Option<HttpPeer>,
 }
 
 /// The health-check task to run next to the proxy when there are several upstreams.
@@ -47,15 +49,17 @@ impl Upstreams {
         } else {
             (Arc::new(lb), None)
         };
-        Ok((
-            Upstreams {
-                lb,
-                connect_timeout: config.upstream.connect_timeout,
-                read_timeout: config.upstream.read_timeout,
-                count,
-            },
-            health,
-        ))
+        let mut upstreams = Upstreams {
+            lb,
+            connect_timeout: config.upstream.connect_timeout,
+            read_timeout: config.upstream.read_timeout,
+            count,
+            single: None,
+        };
+        if count == 1 {
+            upstreams.single = upstreams.select().map(|peer| *peer);
+        }
+        Ok((upstreams, health))
     }
 
     /// Number of configured upstreams.
@@ -70,6 +74,13 @@ impl Upstreams {
 
     /// The next healthy upstream as a plain-HTTP peer, or `None` when none is healthy.
     pub fn pick(&self) -> Option<Box<HttpPeer>> {
+        match &self.single {
+            Some(peer) => Some(Box::new(peer.clone())),
+            None => self.select(),
+        }
+    }
+
+    fn select(&self) -> Option<Box<HttpPeer>> {
         let backend = self.lb.select(b"", MAX_SELECT_ITERATIONS)?;
         let addr = *backend.addr.as_inet()?;
         let mut peer = HttpPeer::new(addr, false, String::new());
