@@ -10,6 +10,10 @@ use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session, http_proxy_service};
 use pingora::server::configuration::ServerConf;
 
+/// The same allocator as the `flowgate` binary, so the comparison measures the proxy logic.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Passthrough {
     upstream: std::net::SocketAddr,
 }
