@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark: flowgate against its baselines, measured in one run, alternating.
 #
-#   benches/load.sh                 # 5 rounds of 10 s per scenario (about 5 minutes)
+#   benches/load.sh                 # 5 rounds of 10 s per scenario (about 8 minutes)
 #   ROUNDS=1 DURATION=3 benches/load.sh   # a quick look
 #
 # Scenarios, each `wrk -t1 -c$CONNS` against one worker (nginx worker_processes 1, Pingora
@@ -9,6 +9,8 @@
 #   direct       straight to the upstream (the ceiling)
 #   nginx        nginx as a plain reverse proxy (what a user would otherwise deploy)
 #   passthrough  bare Pingora reverse proxy, no logic (examples/passthrough.rs: the floor)
+#   pt-init      the passthrough fed fg-init's exact requests (same URLs and sizes): the floor
+#                for fg-init, so fg-init / pt-init is the cost of flowgate's own work
 #   fg-init      flowgate init requests with the seed's context, 10,000 distinct sessions
 #   fg-session   flowgate session requests that get the stored context re-attached
 #   fgr-init     fg-init on a second flowgate whose store is a local Redis (one SET … EX each)
@@ -152,7 +154,7 @@ run() { # name url conns [lua]
   case $name in
     *direct*) pids="" ;;
     *nginx*) pids=$(nginx_workers nginx-rp) ;;
-    *passthrough*) pids=$PT_PID ;;
+    *passthrough*|pt-*) pids=$PT_PID ;;
     fgr-*|warmup-fgr) pids=$FGR_PID ;;
     *) pids=$FG_PID ;;
   esac
@@ -189,13 +191,14 @@ for r in $(seq 1 "$ROUNDS"); do
   run direct "http://127.0.0.1:$UP/" "$CONNS"
   run nginx "http://127.0.0.1:$RP/" "$CONNS"
   run passthrough "http://127.0.0.1:$PT/" "$CONNS"
+  run pt-init "http://127.0.0.1:$PT/" "$CONNS" "$WORK/init.lua"
   run fg-init "http://127.0.0.1:$FG/" "$CONNS" "$WORK/init.lua"
   run fg-session "http://127.0.0.1:$FG$SESSION_PATH" "$CONNS"
   run fgr-init "http://127.0.0.1:$FGR/" "$CONNS" "$WORK/init.lua"
   run fgr-session "http://127.0.0.1:$FGR$SESSION_PATH" "$CONNS"
 done
 echo "light load (-c4), p99 added by flowgate's logic:"
-run light-passthrough "http://127.0.0.1:$PT/" 4
+run light-passthrough "http://127.0.0.1:$PT/" 4 "$WORK/init.lua"
 run light-fg-init "http://127.0.0.1:$FG/" 4 "$WORK/init.lua"
 
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$FG_PID/status")
@@ -216,7 +219,7 @@ for name, rps, p50, p99, cpu in rows:
 med = {n: [statistics.median(c) for c in zip(*v)] for n, v in by.items()}
 print(f"| scenario | rps | p50 µs | p99 µs | proxy CPU µs/req |")
 print(f"| --- | ---: | ---: | ---: | ---: |")
-for n in ["direct", "nginx", "passthrough", "fg-init", "fg-session", "fgr-init", "fgr-session", "light-passthrough", "light-fg-init"]:
+for n in ["direct", "nginx", "passthrough", "pt-init", "fg-init", "fg-session", "fgr-init", "fgr-session", "light-passthrough", "light-fg-init"]:
     if n in med:
         rps, p50, p99, cpu = med[n]
         cpu_s = "-" if n == "direct" else f"{cpu:.1f}"
@@ -226,6 +229,7 @@ def ratio(a, b, i=0):
 print()
 print(f"passthrough / nginx rps:     {ratio('passthrough', 'nginx'):.2f}")
 print(f"fg-init / passthrough rps:   {ratio('fg-init', 'passthrough'):.2f}")
+print(f"fg-init / pt-init rps:       {ratio('fg-init', 'pt-init'):.2f}  (same requests through the bare passthrough)")
 print(f"fg-session / passthrough rps:{ratio('fg-session', 'passthrough'):.2f}")
 print(f"fg-init / nginx rps:         {ratio('fg-init', 'nginx'):.2f}")
 print(f"fg-session / nginx rps:      {ratio('fg-session', 'nginx'):.2f}")
