@@ -15,27 +15,16 @@
 #   pt-init / fg-init        the same init requests (docs' example context, 10,000 sessions)
 #   pt-session / fg-session  the same session request; flowgate re-attaches the stored context
 #
-# Per-function detail: callgrind_annotate --inclusive=yes <the .out file it names>.
+# Per-function detail: KEEP=1 keeps the callgrind files and prints where they are; then
+# callgrind_annotate --inclusive=yes <file>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v valgrind >/dev/null || need+=(valgrind)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "instructions.sh: installing ${need[*]}"
-  if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-cargo build --release --quiet --bin flowgate --example passthrough
-TARGET=${CARGO_TARGET_DIR:-target}
-FLOWGATE=$TARGET/release/flowgate
-PASSTHROUGH=$TARGET/release/examples/passthrough
+# shellcheck source=benches/common.sh
+. benches/common.sh
+install_missing wrk:wrk nginx:nginx valgrind:valgrind
+build_release
 
 WORK=$(mktemp -d /tmp/flowgate-instr.XXXXXX)
 PIDS=()
@@ -46,16 +35,6 @@ cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 600); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "instructions.sh: nothing listens on $1" >&2
-  exit 1
-}
 
 UP=$(free_port)
 cat >"$WORK/nginx.conf" <<EOF
@@ -73,14 +52,7 @@ EOF
 "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/error.log"
 wait_port "$UP"
 
-CTX=$(printf '%s' '{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}' | base64 -w0)
-cat >"$WORK/init.lua" <<EOF
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/public_FlowWidget/init?siteid=bench&jsSessionId=s" .. (n % 10000) .. "&visitor_context=$CTX")
-end
-EOF
+write_init_lua "$WORK/init.lua"
 cat >"$WORK/session.lua" <<EOF
 request = function()
   return wrk.format("GET", "/public_FlowWidget/chat/poll?siteid=bench&jsSessionId=s42")
@@ -143,3 +115,5 @@ for route in ("init", "session"):
     pt, fg = per[f"pt-{route}"], per[f"fg-{route}"]
     print(f"{route:8} flowgate adds {fg - pt:7,.0f} instructions/request; pt/fg = {pt / fg:.2f}")
 EOF
+[ -n "${KEEP:-}" ] && echo "callgrind files: $WORK/*.out.*"
+exit 0

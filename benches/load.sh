@@ -26,23 +26,10 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
 WORK_STEALING=${WORK_STEALING:-true}
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v redis-server >/dev/null || need+=(redis-server)
-command -v redis-cli >/dev/null || need+=(redis-tools)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "load.sh: installing ${need[*]}"
-  if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-cargo build --release --quiet --bin flowgate --example passthrough
-TARGET=${CARGO_TARGET_DIR:-target}
-FLOWGATE=$TARGET/release/flowgate
-PASSTHROUGH=$TARGET/release/examples/passthrough
+# shellcheck source=benches/common.sh
+. benches/common.sh
+install_missing wrk:wrk nginx:nginx redis-server:redis-server redis-cli:redis-tools
+build_release
 
 WORK=$(mktemp -d /tmp/flowgate-load.XXXXXX)
 PIDS=()
@@ -54,16 +41,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "load.sh: nothing listens on $1" >&2
-  exit 1
-}
 
 UP=$(free_port); RP=$(free_port); PT=$(free_port); FG=$(free_port); ADMIN=$(free_port)
 FGR=$(free_port); ADMIN_R=$(free_port); RD=$(free_port)
@@ -118,19 +95,10 @@ wait_port "$RD"
 PIDS+=($!); FGR_PID=$!
 wait_port "$PT"; wait_port "$FG"; wait_port "$FGR"
 
-# The seed's example context (product docs, section 2).
-CTX=$(printf '%s' '{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}' | base64 -w0)
-cat >"$WORK/init.lua" <<EOF
--- 10,000 distinct chat sessions, each init storing the seed context.
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/public_FlowWidget/init?siteid=bench&jsSessionId=s" .. (n % 10000) .. "&visitor_context=$CTX")
-end
-EOF
+write_init_lua "$WORK/init.lua"
 SESSION_PATH="/public_FlowWidget/chat/poll?siteid=bench&jsSessionId=s42"
-curl -s -o /dev/null "http://127.0.0.1:$FG/public_FlowWidget/init?siteid=bench&jsSessionId=s42&visitor_context=$CTX"
-curl -s -o /dev/null "http://127.0.0.1:$FGR/public_FlowWidget/init?siteid=bench&jsSessionId=s42&visitor_context=$CTX"
+curl -s -o /dev/null "http://127.0.0.1:$FG/public_FlowWidget/init?siteid=bench&jsSessionId=s42&visitor_context=$SEED_CONTEXT"
+curl -s -o /dev/null "http://127.0.0.1:$FGR/public_FlowWidget/init?siteid=bench&jsSessionId=s42&visitor_context=$SEED_CONTEXT"
 
 # pid(s) whose CPU a scenario charges: the proxy in the middle (none for direct).
 nginx_workers() { pgrep -P "$(cat "$WORK/$1/nginx.pid")" | tr '\n' ' '; }

@@ -1,0 +1,52 @@
+# Shared by benches/load.sh and benches/instructions.sh (sourced, not run).
+
+# install_missing COMMAND:PACKAGE…: apt-get installs the packages whose command is missing.
+install_missing() {
+  local need=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
+  done
+  [ ${#need[@]} -eq 0 ] && return 0
+  echo "$(basename "$0"): installing ${need[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+# Builds the release binaries and sets FLOWGATE, PASSTHROUGH and NGINX.
+build_release() {
+  cargo build --release --quiet --bin flowgate --example passthrough
+  local target=${CARGO_TARGET_DIR:-target}
+  FLOWGATE=$target/release/flowgate
+  PASSTHROUGH=$target/release/examples/passthrough
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_port PORT: returns once something accepts on PORT, fails after 30 s.
+wait_port() {
+  local _
+  for _ in $(seq 1 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "$(basename "$0"): nothing listens on $1" >&2
+  exit 1
+}
+
+# The docs' example context (product docs, section 2), base64.
+SEED_CONTEXT=$(printf '%s' '{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}' | base64 -w0)
+
+# write_init_lua FILE: a wrk script sending init requests with the seed context over 10,000
+# distinct chat sessions.
+write_init_lua() {
+  cat >"$1" <<LUA
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/public_FlowWidget/init?siteid=bench&jsSessionId=s" .. (n % 10000) .. "&visitor_context=$SEED_CONTEXT")
+end
+LUA
+}
