@@ -148,55 +148,17 @@ fn lookup_short_name(word: u64) -> Option<usize> {
     }
 }
 
-/// The value of every name in [`NAMED`] as its one or two code points (`'\0'` for none: no
-/// reference decodes to NUL), built at compile time, so a decoded name is pushed as characters
-/// without reading its UTF-8 back.
-static NAMED_CHARS: [[char; 2]; html_escape::NAMED_ENTITIES.len()] = {
-    let mut chars = [['\0'; 2]; html_escape::NAMED_ENTITIES.len()];
+/// The value of every name in [`NAMED`] as UTF-8, built at compile time, so a decoded name is
+/// appended as bytes.
+static NAMED_VALUES: [Decoded; html_escape::NAMED_ENTITIES.len()] = {
+    let mut values = [Decoded::EMPTY; html_escape::NAMED_ENTITIES.len()];
     let mut i = 0;
-    while i < chars.len() {
-        chars[i] = const_two_chars(html_escape::NAMED_ENTITIES[i].1);
+    while i < values.len() {
+        values[i] = Decoded::from_str(html_escape::NAMED_ENTITIES[i].1);
         i += 1;
     }
-    chars
+    values
 };
-
-/// The one or two code points of `s` (compile time; fails the build on anything else).
-const fn const_two_chars(s: &str) -> [char; 2] {
-    let b = s.as_bytes();
-    let mut out = ['\0'; 2];
-    let mut i = 0;
-    let mut n = 0;
-    while i < b.len() {
-        let lead = b[i] as u32;
-        let (mut cp, len) = if lead < 0x80 {
-            (lead, 1)
-        } else if lead < 0xE0 {
-            (lead & 0x1F, 2)
-        } else if lead < 0xF0 {
-            (lead & 0x0F, 3)
-        } else {
-            (lead & 0x07, 4)
-        };
-        let mut k = 1;
-        while k < len {
-            cp = (cp << 6) | (b[i + k] as u32 & 0x3F);
-            k += 1;
-        }
-        assert!(
-            n < 2 && cp != 0,
-            "a named value is one or two code points, none NUL"
-        );
-        out[n] = match char::from_u32(cp) {
-            Some(c) => c,
-            None => panic!("not a code point"),
-        };
-        n += 1;
-        i += len;
-    }
-    assert!(n > 0, "a named value is not empty");
-    out
-}
 
 /// Highest code point `process_numeric_entity` accepts.
 const MAX_CODE_POINT: u32 = 0x10_FFFF;
@@ -232,7 +194,7 @@ pub fn entity_decode_into(input: &str, out: &mut String) {
             if copied < at {
                 out.push_str(&input[copied..at]);
             }
-            decoded.push_to(out);
+            decoded.push_to_string(out);
             copied = end;
             at = end;
         } else {
@@ -274,8 +236,23 @@ pub fn sanitize_into(input: &str, scratch: &mut String, out: &mut String) {
 /// output is rolled back and the two plain passes run with `scratch` in between.
 pub fn sanitize_prefix_into(input: &str, min_chars: usize, scratch: &mut String, out: &mut String) {
     let start = out.len();
-    if fused_into(input, min_chars.saturating_mul(4), out).is_err() {
-        out.truncate(start);
+    let fused = {
+        // SAFETY: `fused_into` only appends whole UTF-8 sequences — stretches of `input` (a
+        // `&str`) cut before or after ASCII bytes, ASCII bytes, and the UTF-8 of decoded
+        // references (see `Decoded`) — so `out` holds valid UTF-8 whenever it returns; the
+        // over-long copies of `push_run` and `Decoded::push_to` are cut back right after
+        // the copy, with nothing in between that could unwind. On `Err` it is truncated back
+        // to `start`, a `char` boundary. Checked in debug builds below; a `from_utf8` check in
+        // release would cost a tenth of the pass.
+        let bytes = unsafe { out.as_mut_vec() };
+        let fused = fused_into(input, min_chars.saturating_mul(4), bytes);
+        if fused.is_err() {
+            bytes.truncate(start);
+        }
+        fused
+    };
+    debug_assert!(out.is_char_boundary(start) && std::str::from_utf8(out.as_bytes()).is_ok());
+    if fused.is_err() {
         scratch.clear();
         entity_decode_into(input, scratch);
         strip_tags_into(scratch, out);
@@ -303,10 +280,11 @@ struct Bail;
 ///   when the raw one is (no reference decodes to nothing), so `k` fresh bytes back, the
 ///   decoded position exceeds `k` exactly when the raw one does;
 /// - the C-whitespace test after `<` looks at the next decoded byte ([`next_decoded`]).
-fn fused_into(input: &str, budget: usize, out: &mut String) -> Result<(), Bail> {
+fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail> {
     let bytes = input.as_bytes();
     let limit = out.len().saturating_add(budget);
-    out.reserve(input.len().min(budget));
+    // Room for the usual output and for the over-long copies of `push_run`.
+    out.reserve(input.len().min(budget) + 16);
     let mut fresh = 0;
     // The decoded byte `back` positions before raw position `i`.
     let prev = |i: usize, back: usize, fresh: usize| -> Result<u8, Bail> {
@@ -352,11 +330,11 @@ fn fused_into(input: &str, budget: usize, out: &mut String) -> Result<(), Bail> 
                         if in_q != 0 {
                             return Err(Bail);
                         }
-                        out.push_str(&input[copied..i]);
+                        push_run(out, bytes, copied, i);
                         copied = end;
                         fresh = end;
                         match decoded.single_ascii() {
-                            Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.push('<'),
+                            Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.push(b'<'),
                             Some(b'<') => {
                                 // A `!` or `?` right after it would look back at it.
                                 if matches!(bytes.get(end), Some(b'!' | b'?')) {
@@ -383,7 +361,7 @@ fn fused_into(input: &str, budget: usize, out: &mut String) -> Result<(), Bail> 
                     }
                     b'<' if in_q == 0 && c_isspace(next_decoded(bytes, i + 1)) => {}
                     b'<' if in_q == 0 => {
-                        out.push_str(&input[copied..i]);
+                        push_run(out, bytes, copied, i);
                         lc = b'<';
                         i += 1;
                         state = State::Tag;
@@ -404,11 +382,11 @@ fn fused_into(input: &str, budget: usize, out: &mut String) -> Result<(), Bail> 
                     }
                     b'>' => {
                         depth -= 1;
-                        out.push_str(&input[copied..i]);
+                        push_run(out, bytes, copied, i);
                         copied = i + 1;
                     }
                     _ => {
-                        out.push_str(&input[copied..i]);
+                        push_run(out, bytes, copied, i);
                         copied = i + 1;
                     }
                 }
@@ -607,9 +585,24 @@ fn fused_into(input: &str, budget: usize, out: &mut String) -> Result<(), Bail> 
         }
     }
     if state == State::Text && copied < bytes.len() {
-        out.push_str(&input[copied..]);
+        out.extend_from_slice(&bytes[copied..]);
     }
     Ok(())
+}
+
+/// Appends `bytes[from..to]` to `out`. The stretches between markup are short: one fixed
+/// 16-byte copy cut back to length is cheaper than a `memcpy` call for them.
+#[inline]
+fn push_run(out: &mut Vec<u8>, bytes: &[u8], from: usize, to: usize) {
+    let len = to - from;
+    match bytes.get(from..).and_then(<[u8]>::first_chunk::<16>) {
+        Some(block) if len <= 16 => {
+            let keep = out.len() + len;
+            out.extend_from_slice(block);
+            out.truncate(keep);
+        }
+        _ => out.extend_from_slice(&bytes[from..to]),
+    }
 }
 
 /// Inside markup, at an `&`: steps over it, or over the reference it starts when the decoded
@@ -645,43 +638,93 @@ fn next_decoded(bytes: &[u8], at: usize) -> u8 {
     }
 }
 
-/// What one character reference decodes to: one code point, or two (the second `'\0'` when
-/// there is only one; no reference decodes to NUL).
+/// What one character reference decodes to, as UTF-8: one or two code points, at most eight
+/// bytes, never empty (no reference decodes to nothing or to NUL).
 #[derive(Clone, Copy)]
-struct Decoded([char; 2]);
+struct Decoded {
+    utf8: [u8; 8],
+    len: u8,
+}
 
 impl Decoded {
+    /// Placeholder for building tables.
+    const EMPTY: Decoded = Decoded {
+        utf8: [0; 8],
+        len: 0,
+    };
+
+    /// The value `s` (compile time; fails the build unless it is one or two code points
+    /// without NUL).
+    const fn from_str(s: &str) -> Decoded {
+        let b = s.as_bytes();
+        assert!(
+            !b.is_empty() && b.len() <= 8,
+            "a named value is one or two code points"
+        );
+        let mut utf8 = [0; 8];
+        let mut i = 0;
+        let mut chars = 0;
+        while i < b.len() {
+            assert!(b[i] != 0, "no named value contains NUL");
+            if b[i] & 0xC0 != 0x80 {
+                chars += 1;
+            }
+            utf8[i] = b[i];
+            i += 1;
+        }
+        assert!(chars <= 2, "a named value is one or two code points");
+        Decoded {
+            utf8,
+            len: b.len() as u8,
+        }
+    }
+
+    /// One code point.
+    #[inline]
+    fn from_char(c: char) -> Decoded {
+        let mut utf8 = [0; 8];
+        let len = c.encode_utf8(&mut utf8).len() as u8;
+        Decoded { utf8, len }
+    }
+
+    /// The UTF-8 bytes.
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        &self.utf8[..usize::from(self.len)]
+    }
+
     /// The value if it is a single ASCII byte.
     #[inline]
     fn single_ascii(self) -> Option<u8> {
-        let [c, next] = self.0;
-        (c.is_ascii() && next == '\0').then_some(c as u8)
+        (self.len == 1).then_some(self.utf8[0])
     }
 
     /// Whether any byte of the value is in `set` (a set of ASCII bytes: the bytes of a
     /// non-ASCII character are never in it).
     #[inline]
     fn has_any(self, set: &[bool; 256]) -> bool {
-        self.0
-            .iter()
-            .any(|c| *c != '\0' && c.is_ascii() && set[*c as usize])
+        self.as_bytes().iter().any(|b| set[usize::from(*b)])
     }
 
     /// The first byte of the value's UTF-8.
     #[inline]
     fn first_byte(self) -> u8 {
-        let mut buf = [0; 4];
-        self.0[0].encode_utf8(&mut buf);
-        buf[0]
+        self.utf8[0]
     }
 
+    /// Appends the value to `out`.
     #[inline]
-    fn push_to(self, out: &mut String) {
-        let [c, next] = self.0;
-        out.push(c);
-        if next != '\0' {
-            out.push(next);
-        }
+    fn push_to(self, out: &mut Vec<u8>) {
+        // All eight bytes, then cut back: a fixed-size copy, no `memcpy` call.
+        let keep = out.len() + usize::from(self.len);
+        out.extend_from_slice(&self.utf8);
+        out.truncate(keep);
+    }
+
+    /// Appends the value to `out`.
+    fn push_to_string(self, out: &mut String) {
+        // Built from a `&str` or a `char`, so always valid.
+        out.push_str(std::str::from_utf8(self.as_bytes()).unwrap_or_default());
     }
 }
 
@@ -699,7 +742,7 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
             return None;
         }
         let c = char::from_u32(code)?;
-        Some((semi + 1, Decoded([c, '\0'])))
+        Some((semi + 1, Decoded::from_char(c)))
     } else {
         let start = at + 1;
         // Most names are short: with the `;` among the next eight bytes, the name is the bytes
@@ -719,7 +762,7 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
                     return None;
                 }
                 let index = lookup_short_name(word & name_mask)?;
-                return Some((start + len + 1, Decoded(NAMED_CHARS[index])));
+                return Some((start + len + 1, NAMED_VALUES[index]));
             }
         }
         let name_len = bytes[start..]
@@ -732,7 +775,7 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
             return None;
         }
         let index = lookup_name(bytes, start, name_len)?;
-        Some((semi + 1, Decoded(NAMED_CHARS[index])))
+        Some((semi + 1, NAMED_VALUES[index]))
     }
 }
 
@@ -1192,9 +1235,9 @@ mod tests {
         assert_eq!(NAMED.len(), 2125);
         assert!(NAMED.windows(2).all(|w| w[0].0 < w[1].0));
         let value_of = |index: Option<usize>| index.map(|i| NAMED[i].1);
-        for (((name, value), key), chars) in NAMED.iter().zip(NAMED_KEYS.iter()).zip(NAMED_CHARS) {
-            let decoded: String = chars.iter().filter(|c| **c != '\0').collect();
-            assert_eq!(decoded, *value);
+        for (((name, value), key), decoded) in NAMED.iter().zip(NAMED_KEYS.iter()).zip(NAMED_VALUES)
+        {
+            assert_eq!(decoded.as_bytes(), value.as_bytes());
             // Both at the very end of the input and followed by more bytes.
             let padded = [*name, b";0123456789012345678901234567890123"].concat();
             assert_eq!(name_key(name, 0, name.len()), *key);
@@ -1377,9 +1420,9 @@ mod tests {
             &lt;jane@example.com&gt; &#x1F600; &eacute;t&eacute; &#8212; <a href=\"/o?id=1&amp;x=2\">\
             link</a><!-- c --> 1 &lt; 2 &nbsp;&copy;&#169;&NotAnEntity; <i title=&quot;x&quot;>\
             <script>alert(1)</script></p><?php echo 1; ?><!DOCTYPE html>&lt;b&gt;x&lt;/b&gt;";
-        let mut out = String::new();
+        let mut out = Vec::new();
         assert!(fused_into(value, usize::MAX, &mut out).is_ok());
-        assert_eq!(out, strip(&decode(value)));
+        assert_eq!(out, strip(&decode(value)).into_bytes());
         // These need look-backs into a decoded reference: two passes.
         for value in [
             "&lt;!-- x -->y",
@@ -1387,7 +1430,7 @@ mod tests {
             "&lt;?php x ?>y",
             "&nvlt;a>b",
         ] {
-            let mut out = String::new();
+            let mut out = Vec::new();
             assert!(fused_into(value, usize::MAX, &mut out).is_err(), "{value}");
             let mut scratch = String::new();
             let mut out = String::new();
