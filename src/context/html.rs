@@ -729,8 +729,9 @@ impl Decoded {
 }
 
 /// The reference starting at `bytes[at] == b'&'`: the index just past its `;` and its value,
-/// or `None` when PHP leaves it as text.
-#[inline]
+/// or `None` when PHP leaves it as text. Inlined into its callers: it runs for every `&`, and
+/// a call returns its result through memory.
+#[inline(always)]
 fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
     // PHP: `if (p[0] != '&' || (p + 3 >= lim))` — there are no entities shorter than 4 bytes.
     if at + 3 >= bytes.len() {
