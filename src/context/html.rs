@@ -114,8 +114,15 @@ fn lookup_name(bytes: &[u8], start: usize, len: usize) -> Option<usize> {
     if len == 0 || len > MAX_NAME_LEN {
         return None;
     }
-    let key = name_key(bytes, start, len);
-    let mut slot = slot_of(&key);
+    let index = lookup_key(&name_key(bytes, start, len));
+    debug_assert!(index.is_none_or(|i| NAMED[i].0 == &bytes[start..start + len]));
+    index
+}
+
+/// The index in [`NAMED`] of the name whose [`NameKey`] is `key`, if PHP knows it.
+#[inline]
+fn lookup_key(key: &NameKey) -> Option<usize> {
+    let mut slot = slot_of(key);
     loop {
         let index = usize::from(NAMED_SLOTS[slot]);
         let known_key = NAMED_KEYS.get(index)?; // EMPTY is past the end: not found
@@ -126,7 +133,6 @@ fn lookup_name(bytes: &[u8], start: usize, len: usize) -> Option<usize> {
             && known_key[2] == key[2]
             && known_key[3] == key[3]
         {
-            debug_assert_eq!(NAMED[index].0, &bytes[start..start + len]);
             return Some(index);
         }
         slot = (slot + 1) % SLOTS;
@@ -766,6 +772,29 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
                 return Some((start + len + 1, NAMED_VALUES[index]));
             }
         }
+        // The same for names of eight to fifteen bytes (`NotEqualTilde`), one word further on.
+        if let Some(chunk) = bytes.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+            let (first, second) = chunk.split_at(8);
+            let mut w = [0u8; 8];
+            w.copy_from_slice(first);
+            let word = u64::from_le_bytes(w);
+            w.copy_from_slice(second);
+            let word2 = u64::from_le_bytes(w);
+            let x = word2 ^ (ONES * u64::from(b';'));
+            let semis = x.wrapping_sub(ONES) & !x & HIGHS;
+            // No `;` in the first word, or the path above would have taken it.
+            if semis != 0 {
+                let len2 = (semis.trailing_zeros() / 8) as usize;
+                let name_mask = (1u64 << (8 * len2)) - 1;
+                let nuls = (word.wrapping_sub(ONES) & !word & HIGHS)
+                    | ((word2.wrapping_sub(ONES) & !word2 & HIGHS) & name_mask);
+                if nuls != 0 {
+                    return None;
+                }
+                let index = lookup_key(&[word, word2 & name_mask, 0, 0])?;
+                return Some((start + 8 + len2 + 1, NAMED_VALUES[index]));
+            }
+        }
         let name_len = bytes[start..]
             .iter()
             .take(MAX_NAME_LEN + 1)
@@ -1248,6 +1277,26 @@ mod tests {
             if name.len() < 8 {
                 assert_eq!(value_of(lookup_short_name(key[0])), Some(*value));
             }
+        }
+        // Every name through `reference_at`'s three paths (semicolon in the first word, in the
+        // second, or further), followed by more bytes and at the very end.
+        for (name, value) in NAMED {
+            let name = std::str::from_utf8(name).unwrap_or_default();
+            assert_eq!(decode(&format!("&{name};")), *value);
+            assert_eq!(
+                decode(&format!("&{name};0123456789abcdef;")),
+                format!("{value}0123456789abcdef;")
+            );
+        }
+        for text in [
+            "&NotEqual\0Tilde;x",
+            "&NotEqualTild\0;x",
+            "&NotEqual-Tilde;x",
+            "&NotEqualTildeX;x",
+            "&notequaltilde;x",
+            "&abcdefgh;&abcdefghijklmno;x",
+        ] {
+            assert_eq!(decode(text), text);
         }
         assert_eq!(lookup_name(b"", 0, 0), None);
         assert_eq!(lookup_name(b"amp1", 0, 4), None);
