@@ -257,7 +257,10 @@ pub fn sanitize_prefix_into(input: &str, min_chars: usize, scratch: &mut String,
         }
         fused
     };
-    debug_assert!(out.is_char_boundary(start) && std::str::from_utf8(out.as_bytes()).is_ok());
+    // What came before `start` was valid already; only the appended part needs the check.
+    debug_assert!(
+        out.is_char_boundary(start) && std::str::from_utf8(&out.as_bytes()[start..]).is_ok()
+    );
     if fused.is_err() {
         scratch.clear();
         entity_decode_into(input, scratch);
