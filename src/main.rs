@@ -7,7 +7,7 @@ use flowgate::cli;
 
 /// mimalloc instead of the system allocator: a proxy allocates and frees small buffers on
 /// every request (Pingora's header maps, the trusted header values), and glibc's malloc was
-/// the largest single cost in flowgate's request profile (see README, "Load").
+/// the largest single cost in flowgate's request profile (see README, "Load benchmark").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
