@@ -59,8 +59,8 @@ fn encode_object<K: AsRef<str>, V: AsRef<str>>(
     base64_simd::STANDARD.encode_to_string(&json)
 }
 
-/// `s` as a JSON string: `"` and `\\` escaped, control bytes as `\\b \\t \\n \\f \\r` or
-/// `\\u00XX`, everything else (including non-ASCII UTF-8) copied as is — serde_json's rules.
+/// `s` as a JSON string: `"` and `\` escaped, control bytes as `\b \t \n \f \r` or
+/// `\u00XX`, everything else (including non-ASCII UTF-8) copied as is — serde_json's rules.
 fn write_json_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
@@ -92,7 +92,7 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Index of the first byte at or after `from` that a JSON string must escape (`"`, `\\`,
+/// Index of the first byte at or after `from` that a JSON string must escape (`"`, `\`,
 /// below 0x20), or `bytes.len()`. Eight bytes per step: values are mostly plain text.
 fn next_to_escape(bytes: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
