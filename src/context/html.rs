@@ -1150,42 +1150,26 @@ fn find_near<const N: usize>(
 }
 
 /// Index of the first byte at or after `from` that is one of `needles` (ASCII), 16 bytes at a
-/// time with SSE2 (part of x86-64's baseline, so no detection), inline: the stretches
-/// between markup are short, and a call into `memchr` costs more than it saves there.
+/// time with SSE2 ([`super::simd`]).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline]
 fn find_any<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N]) -> Option<usize> {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
-        _mm_setzero_si128,
-    };
-    let mut pos = from;
-    while let Some(block) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<16>) {
-        let (lo, hi) = block.split_at(8);
-        let word = |half: &[u8]| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(half);
-            i64::from_le_bytes(w)
-        };
-        let (lo, hi) = (word(lo), word(hi));
-        // SAFETY: these intrinsics only need SSE2, which the cfg above guarantees; they
-        // operate on values, not memory.
-        let mask = unsafe {
-            let v = _mm_set_epi64x(hi, lo);
-            let hits = needles.iter().fold(_mm_setzero_si128(), |acc, needle| {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128};
+    let scanned = super::simd::scan_blocks(bytes, from, |v| {
+        // SAFETY: SSE2 only, guaranteed by the cfg above; values, not memory.
+        unsafe {
+            needles.iter().fold(_mm_setzero_si128(), |acc, needle| {
                 _mm_or_si128(acc, _mm_cmpeq_epi8(v, _mm_set1_epi8(*needle as i8)))
-            });
-            _mm_movemask_epi8(hits)
-        };
-        if mask != 0 {
-            return Some(pos + mask.trailing_zeros() as usize);
+            })
         }
-        pos += 16;
+    });
+    match scanned {
+        Ok(index) => Some(index),
+        Err(pos) => bytes[pos..]
+            .iter()
+            .position(|b| needles.contains(b))
+            .map(|offset| pos + offset),
     }
-    bytes[pos..]
-        .iter()
-        .position(|b| needles.contains(b))
-        .map(|offset| pos + offset)
 }
 
 /// Portable [`find_any`]: a few words inline, then `memchr`-style search.

@@ -488,50 +488,33 @@ impl Reader<'_> {
     }
 }
 
-/// The first `"`, `\\` or control byte (< 0x20) in `b`, 16 bytes at a time with SSE2 (part of x86-64's baseline,
-/// so no detection): inline, unlike a `memchr2` call, whose set-up dominates on the short
-/// segments between escapes. The block is built from two `u64`s, so no pointer is read.
+/// The first `"`, `\\` or control byte (< 0x20) in `b`: where a run of plain JSON string
+/// content ends, and what a JSON writer must escape. 16 bytes at a time with SSE2
+/// ([`super::simd`]).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline]
-fn find_string_stop(b: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
-        _mm_set1_epi8,
-    };
-    let mut blocks = b.chunks_exact(16);
-    let mut at = 0;
-    for block in &mut blocks {
-        let (lo, hi) = block.split_at(8);
-        let word = |half: &[u8]| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(half);
-            i64::from_le_bytes(w)
-        };
-        let (lo, hi) = (word(lo), word(hi));
-        // SAFETY: these intrinsics only need SSE2, which the cfg above guarantees; they
-        // operate on values, not memory.
-        let mask = unsafe {
-            let v = _mm_set_epi64x(hi, lo);
+pub(crate) fn find_string_stop(b: &[u8]) -> Option<usize> {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8};
+    let scanned = super::simd::scan_blocks(b, 0, |v| {
+        // SAFETY: SSE2 only, guaranteed by the cfg above; values, not memory.
+        unsafe {
             let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-            let hits = _mm_or_si128(
+            _mm_or_si128(
                 _mm_or_si128(
                     _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
                     _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
                 ),
                 control,
-            );
-            _mm_movemask_epi8(hits)
-        };
-        if mask != 0 {
-            return Some(at + mask.trailing_zeros() as usize);
+            )
         }
-        at += 16;
+    });
+    match scanned {
+        Ok(index) => Some(index),
+        Err(pos) => b[pos..]
+            .iter()
+            .position(|&c| is_string_stop(c))
+            .map(|p| pos + p),
     }
-    blocks
-        .remainder()
-        .iter()
-        .position(|&c| is_string_stop(c))
-        .map(|p| at + p)
 }
 
 /// Bytes that end a run of plain string content.
@@ -543,7 +526,7 @@ fn is_string_stop(c: u8) -> bool {
 /// The first `"`, `\\` or control byte in `b`.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline]
-fn find_string_stop(b: &[u8]) -> Option<usize> {
+pub(crate) fn find_string_stop(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| is_string_stop(c))
 }
 

@@ -9,6 +9,7 @@ pub mod html;
 pub mod json;
 pub mod limits;
 pub mod scalar;
+mod simd;
 
 use std::fmt;
 
