@@ -8,6 +8,7 @@ pub mod spoof;
 
 use std::fmt;
 
+use crate::context::json::find_string_stop;
 use crate::context::{Context, Discard};
 use crate::prefill::Prefill;
 
@@ -67,7 +68,8 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut start = 0;
     loop {
-        let at = next_to_escape(bytes, start);
+        // The bytes JSON must escape are the ones that end the JSON reader's plain runs.
+        let at = find_string_stop(&bytes[start..]).map_or(bytes.len(), |p| start + p);
         out.extend_from_slice(&bytes[start..at]);
         let Some(&b) = bytes.get(at) else { break };
         match b {
@@ -90,37 +92,6 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
         start = at + 1;
     }
     out.push(b'"');
-}
-
-/// Index of the first byte at or after `from` that a JSON string must escape (`"`, `\`,
-/// below 0x20), or `bytes.len()`. Eight bytes per step: values are mostly plain text.
-fn next_to_escape(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    /// High bit set in each byte of `w` that is zero; exact for the lowest such byte.
-    fn zero_bytes(w: u64) -> u64 {
-        w.wrapping_sub(ONES) & !w & HIGH
-    }
-    let tail = &bytes[from..];
-    let mut chunks = tail.chunks_exact(8);
-    for (n, chunk) in chunks.by_ref().enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        // Bytes below 0x20, equal to '"', equal to '\\'. Each mask is exact in its lowest
-        // set byte, so the lowest bit of the union is the first byte to escape.
-        let hits = (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
-            | zero_bytes(w ^ (ONES * u64::from(b'"')))
-            | zero_bytes(w ^ (ONES * u64::from(b'\\')));
-        if hits != 0 {
-            return from + n * 8 + (hits.trailing_zeros() / 8) as usize;
-        }
-    }
-    let rest = chunks.remainder();
-    let done = tail.len() - rest.len();
-    rest.iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .map_or(bytes.len(), |p| from + done + p)
 }
 
 /// What the edge did with the context of an init request (the `Status` header).
