@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use flowgate::sample_backend::escape_html;
 use harness::{Browser, DEADLINE};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode, body::Incoming};
@@ -106,7 +107,7 @@ impl Site {
     /// `window.imsFlowConfig` object literal; returns its URL.
     fn page(&self, name: &str, attr: Option<&str>, config: Option<&str>) -> String {
         let attr = attr
-            .map(|a| format!(" data-visitor-context='{}'", escape_attr(a)))
+            .map(|a| format!(" data-visitor-context='{}'", escape_html(a)))
             .unwrap_or_default();
         let config = config
             .map(|c| format!("window.imsFlowConfig = {c};"))
@@ -146,22 +147,6 @@ document.addEventListener('securitypolicyviolation', function (e) {{
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
-}
-
-/// `htmlspecialchars($s, ENT_QUOTES)`, as the seed's server-side example does.
-fn escape_attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#039;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn response(status: StatusCode, kind: &str, body: String) -> Response<Full<Bytes>> {
