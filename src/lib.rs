@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod prefill;
 pub mod proxy;
 pub mod sample_backend;
+pub mod secret;
 pub mod store;
 pub mod trust;
 pub mod upstream;

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::headers::spoof::SpoofMatcher;
-use crate::trust::secret::Secret;
+use crate::secret::Secret;
 use crate::upstream;
 use crate::workflow::{Prefill, Workflow};
 use chat::{Chats, Refused};

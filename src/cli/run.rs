@@ -19,7 +19,7 @@ use crate::proxy::Flowgate;
 use crate::proxy::upstreams::Upstreams;
 use crate::store;
 use crate::trust::TrustPolicy;
-use crate::trust::secret::Secret;
+use crate::secret::Secret;
 
 /// Arguments of `flowgate run`.
 #[derive(Debug, Clone, Default, clap::Args)]

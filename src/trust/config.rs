@@ -22,10 +22,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use subtle::ConstantTimeEq;
 use yaml_serde::{Mapping, Value};
 
-use super::secret::{self, MIN_SECRET_BYTES, Secret};
+use crate::secret::{self, MIN_SECRET_BYTES, Secret};
 use super::{DEFAULT_LEEWAY_SECS, Mode, SiteKey, SitePolicy, TrustPolicy};
 
 /// The environment variable holding the header-signing secrets (comma-separated).
@@ -72,14 +71,6 @@ pub enum SecretSource {
     /// `secret: "…"`.
     Inline(Secret),
 }
-
-impl PartialEq for Secret {
-    fn eq(&self, other: &Self) -> bool {
-        self.expose().ct_eq(other.expose()).into()
-    }
-}
-
-impl Eq for Secret {}
 
 /// `(key path, message)` for each problem; the message says how to fix it.
 pub type Problems = Vec<(String, String)>;

@@ -29,7 +29,6 @@ pub mod config;
 pub mod evaluate;
 pub mod inspect;
 pub mod provider;
-pub mod secret;
 pub mod sign;
 pub mod token;
 
@@ -37,7 +36,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use evaluate::{InitInput, Outcome, TokenOutcome, evaluate};
-pub use secret::Secret;
+pub use crate::secret::Secret;
 pub use token::{SiteKey, TokenError, VerifiedToken};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.

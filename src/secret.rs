@@ -14,6 +14,7 @@
 use std::fmt;
 use std::path::Path;
 
+use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 /// Shortest secret accepted, in bytes (HMAC-SHA256's output size).
@@ -40,6 +41,15 @@ impl AsRef<[u8]> for Secret {
         &self.0
     }
 }
+
+/// Compared in constant time: equal secrets take as long to compare as unequal ones.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose().ct_eq(other.expose()).into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
