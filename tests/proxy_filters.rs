@@ -17,7 +17,7 @@ use pingora::proxy::{ProxyHttp, Session};
 
 fn proxy(config: &Config) -> Flowgate {
     let metrics = Arc::new(Metrics::new());
-    let store = flowgate::store::build(&config.store, &metrics).unwrap();
+    let store = flowgate::store::build(&config.store, None).unwrap();
     let (upstreams, _) = Upstreams::build(config).unwrap();
     Flowgate::new(config, store, upstreams, metrics)
 }

@@ -102,8 +102,8 @@ pub fn main(args: Args) -> ExitCode {
             ),
             None => (Vec::new(), "off (no random source for a secret)"),
         },
-        Err((key, message)) => {
-            eprintln!("flowgate demo: {key}: {message}");
+        Err(problem) => {
+            eprintln!("flowgate demo: {problem}");
             return ExitCode::from(2);
         }
     };

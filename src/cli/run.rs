@@ -17,9 +17,9 @@ use crate::headers::signature::Signer;
 use crate::metrics::{self, Metrics};
 use crate::proxy::Flowgate;
 use crate::proxy::upstreams::Upstreams;
+use crate::secret::Secret;
 use crate::store;
 use crate::trust::TrustPolicy;
-use crate::secret::Secret;
 
 /// Arguments of `flowgate run`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -151,12 +151,13 @@ pub fn build_server_signing_with(
     opt: Option<Opt>,
     signing: Option<Vec<Secret>>,
 ) -> Result<Built, BuildError> {
-    let mut server = Server::new_with_opt_and_conf(opt, config.server_conf());
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(config));
     server.bootstrap();
 
     let metrics = Arc::new(Metrics::new());
-    let store =
-        store::build(&config.store, &metrics).map_err(|e| BuildError(format!("store: {e}")))?;
+    let evictions = metrics.store_evictions.clone();
+    let store = store::build(&config.store, Some(Arc::new(move || evictions.inc())))
+        .map_err(|e| BuildError(format!("store: {e}")))?;
     let store_backend = store.backend();
     let store_health = store.clone();
     let (upstreams, health_check) = Upstreams::build(config).map_err(BuildError)?;
@@ -194,21 +195,16 @@ fn trust_parts(
     config: &Config,
     signing: Option<Vec<Secret>>,
 ) -> Result<(TrustPolicy, Option<Signer>), BuildError> {
-    let policy = config.trust.policy().map_err(|problems| {
-        BuildError(
-            problems
-                .iter()
-                .map(|(k, m)| format!("{k}: {m}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })?;
+    let policy = config
+        .trust
+        .policy()
+        .map_err(|problems| BuildError(problems.to_string()))?;
     let secrets = match signing {
         Some(given) => Some(given),
         None => config
             .trust
             .signing_secrets()
-            .map_err(|(k, m)| BuildError(format!("{k}: {m}")))?,
+            .map_err(|p| BuildError(p.to_string()))?,
     };
     let signer = match secrets.as_deref() {
         Some([first, ..]) => Some(Signer::new(first)),
@@ -217,12 +213,35 @@ fn trust_parts(
                 "no signing secret: requests go to the backend without {}{}; set {} (comma-separated, newest first) or signing.secret_file",
                 config.headers.prefix,
                 crate::headers::SIGNATURE,
-                crate::trust::config::SIGNING_SECRET_ENV,
+                crate::config::SIGNING_SECRET_ENV,
             );
             None
         }
     };
     Ok((policy, signer))
+}
+
+/// Pingora's own server configuration, derived from the `server` section.
+fn server_conf(config: &Config) -> pingora::server::configuration::ServerConf {
+    let s = &config.server;
+    let mut conf = pingora::server::configuration::ServerConf {
+        threads: s.threads,
+        work_stealing: s.work_stealing,
+        grace_period_seconds: Some(s.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout_seconds),
+        pid_file: s.pid_file.clone(),
+        upgrade_sock: s.upgrade_sock.clone(),
+        daemon: s.daemon,
+        error_log: s.error_log.clone(),
+        user: s.user.clone(),
+        group: s.group.clone(),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        ..Default::default()
+    };
+    // A failed connection is retried on another upstream (see `fail_to_connect`): one
+    // retry per other upstream is enough to find a healthy one.
+    conf.max_retries = config.upstreams.len().max(1);
+    conf
 }
 
 /// Pingora's Unix signals (SIGQUIT upgrade, SIGTERM graceful, SIGINT fast), plus a `flowgate

@@ -11,10 +11,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::config::TrustConfig;
 use super::token::TokenError;
 use super::{InitInput, Mode, TokenOutcome, TrustPolicy, evaluate};
 use crate::cli::inspect::{write_context_headers, write_pairs};
+use crate::config::TrustConfig;
 use crate::context::{Context, Pipeline};
 use crate::headers;
 
@@ -56,24 +56,9 @@ pub fn explain(e: TokenError) -> &'static str {
 
 /// Reads the config's `signing`/`sites` sections and resolves the site keys.
 pub fn load_policy(path: &Path) -> Result<TrustPolicy, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
-    let yaml: yaml_serde::Value = yaml_serde::from_str(&text)
-        .map_err(|e| format!("{}: not valid YAML ({e})", path.display()))?;
-    let mut problems = Vec::new();
-    let config = TrustConfig::from_yaml(yaml.get("signing"), yaml.get("sites"), &mut problems);
-    let policy = config.policy();
-    if let Err(p) = &policy {
-        problems.extend(p.iter().cloned());
-    }
-    match policy {
-        Ok(policy) if problems.is_empty() => Ok(policy),
-        _ => Err(problems
-            .iter()
-            .map(|(k, m)| format!("{k}: {m}"))
-            .collect::<Vec<_>>()
-            .join("\n")),
-    }
+    TrustConfig::load(path)
+        .and_then(|config| config.policy())
+        .map_err(|problems| problems.to_string())
 }
 
 /// Writes the report; a configuration that cannot be used is an error.
