@@ -7,9 +7,10 @@
 //!
 //! - this file — the [`Config`] types: plain data, `Clone`, no behaviour;
 //! - [`defaults`] — the contract's defaults and `Config::default()`;
-//! - `read` — the one YAML walker, for every section (`signing:`, `sites:` and `redis:`
-//!   included): each key is read on its own, so one run reports every problem in the file, and
-//!   an unknown key gets a "did you mean" computed from the keys of its table;
+//! - `read` — file text → `Config`, section by section (`sites` reads `signing:` and
+//!   `sites:`), all through the one walker in `table`: each key is read on its own, so one run
+//!   reports every problem in the file, and an unknown key gets a "did you mean" computed from
+//!   the keys of its table;
 //! - `check` — the semantic checks that do not depend on how a value was written;
 //! - `secrets` — the secrets the file names (environment, files) → the trust policy and the
 //!   header-signing secrets;
@@ -22,6 +23,8 @@ pub mod defaults;
 mod problem;
 mod read;
 mod secrets;
+mod sites;
+mod table;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
