@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod context;

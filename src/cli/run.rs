@@ -12,9 +12,10 @@ use pingora::server::configuration::Opt;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::admin;
 use crate::config::{Config, Problem, Problems};
 use crate::headers::signature::Signer;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::proxy::Flowgate;
 use crate::proxy::upstreams::Upstreams;
 use crate::secret::Secret;
@@ -176,7 +177,7 @@ pub fn build_server_signing_with(
         server.add_service(health_check);
     }
     if let Some(admin) = config.admin {
-        server.add_service(metrics::admin_service(
+        server.add_service(admin::service(
             metrics.clone(),
             Some(store_health),
             &admin.to_string(),

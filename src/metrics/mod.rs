@@ -1,173 +1,23 @@
-//! Prometheus counters by outcome and reason, and the admin (`/metrics`, `/healthz`) service.
+//! Prometheus counters by outcome and reason.
 //!
 //! Every metric lives in one [`Metrics`] value with its own registry, built once at start-up
-//! and shared by the proxy, the store and the admin service. Labelled children are resolved
-//! when the value is built, so counting on the hot path is one atomic add with no label lookup.
+//! and shared by the proxy and the admin listener (which serves it; see `admin.rs`). Labelled
+//! children are resolved when the value is built, so counting on the hot path is one atomic add
+//! with no label lookup. The label values are in [`labels`].
 
-use std::sync::Arc;
+mod labels;
+
 use std::time::Duration;
 
-use async_trait::async_trait;
-use http::Response;
-use pingora::apps::http_app::{HttpServer, ServeHttp};
-use pingora::protocols::http::ServerSession;
-use pingora::services::listening::Service;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
     TextEncoder,
 };
 
+pub use labels::{RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
+
 use crate::context::{Discard, DropReason};
-use crate::store::{SessionStore, StoreHealth};
 use crate::trust::{TokenError, TokenOutcome};
-
-/// Which kind of route a request took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteKind {
-    /// The widget's init request.
-    Init,
-    /// A request on a session route.
-    Session,
-    /// Anything else (proxied untouched, anti-spoofing aside).
-    Other,
-}
-
-impl RouteKind {
-    const ALL: [RouteKind; 3] = [RouteKind::Init, RouteKind::Session, RouteKind::Other];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteKind::Init => "init",
-            RouteKind::Session => "session",
-            RouteKind::Other => "other",
-        }
-    }
-}
-
-/// A session-store operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreOp {
-    /// Look-up on a session route.
-    Get,
-    /// Store an accepted context at init.
-    Put,
-    /// Forget a session at an init without (valid) context.
-    Delete,
-}
-
-impl StoreOp {
-    const ALL: [StoreOp; 3] = [StoreOp::Get, StoreOp::Put, StoreOp::Delete];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreOp::Get => "get",
-            StoreOp::Put => "put",
-            StoreOp::Delete => "delete",
-        }
-    }
-}
-
-/// How a store operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreResult {
-    /// A put or delete completed.
-    Ok,
-    /// A get found an entry.
-    Hit,
-    /// A get found nothing.
-    Miss,
-    /// The backend answered with an error (or is unreachable).
-    Error,
-    /// The deadline passed first; the request went on without the store.
-    Timeout,
-}
-
-impl StoreResult {
-    const ALL: [StoreResult; 5] = [
-        StoreResult::Ok,
-        StoreResult::Hit,
-        StoreResult::Miss,
-        StoreResult::Error,
-        StoreResult::Timeout,
-    ];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreResult::Ok => "ok",
-            StoreResult::Hit => "hit",
-            StoreResult::Miss => "miss",
-            StoreResult::Error => "error",
-            StoreResult::Timeout => "timeout",
-        }
-    }
-}
-
-/// Why a request to the upstream failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamError {
-    /// No healthy upstream to pick.
-    NoneHealthy,
-    /// Connecting failed.
-    Connect,
-    /// The upstream failed after the connection was made (reset, timeout, bad response).
-    Proxy,
-}
-
-impl UpstreamError {
-    const ALL: [UpstreamError; 3] = [
-        UpstreamError::NoneHealthy,
-        UpstreamError::Connect,
-        UpstreamError::Proxy,
-    ];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamError::NoneHealthy => "none_healthy",
-            UpstreamError::Connect => "connect",
-            UpstreamError::Proxy => "proxy",
-        }
-    }
-}
-
-/// What a session route did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionOutcome {
-    /// Stored headers were re-attached.
-    Hit,
-    /// Nothing stored for this session.
-    Miss,
-    /// The store did not answer in time or failed; the request went on without it.
-    Unavailable,
-    /// Site or session id invalid, or only one of them present: no look-up.
-    BadSession,
-    /// Neither id present (assets and the like): nothing to look up.
-    NoIds,
-}
-
-impl SessionOutcome {
-    const ALL: [SessionOutcome; 5] = [
-        SessionOutcome::Hit,
-        SessionOutcome::Miss,
-        SessionOutcome::Unavailable,
-        SessionOutcome::BadSession,
-        SessionOutcome::NoIds,
-    ];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionOutcome::Hit => "hit",
-            SessionOutcome::Miss => "miss",
-            SessionOutcome::Unavailable => "unavailable",
-            SessionOutcome::BadSession => "bad_session",
-            SessionOutcome::NoIds => "no_ids",
-        }
-    }
-}
 
 /// Every metric flowgate exports.
 pub struct Metrics {
@@ -451,59 +301,6 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&families, &mut buf);
         buf
     }
-}
-
-/// The admin HTTP app: `/metrics` (Prometheus text) and `/healthz`.
-pub struct AdminApp {
-    metrics: Arc<Metrics>,
-    store: Option<Arc<dyn SessionStore>>,
-}
-
-impl AdminApp {
-    /// `/healthz`: always 200 while the proxy serves; a store that does not answer is reported
-    /// as `degraded` (requests go on without stored context), not as the proxy being down.
-    fn healthz(&self) -> Vec<u8> {
-        match self.store.as_ref().map(|s| s.health()) {
-            None | Some(StoreHealth::Ok) => b"ok\n".to_vec(),
-            Some(StoreHealth::Degraded(why)) => format!("degraded: {why}\n").into_bytes(),
-        }
-    }
-}
-
-#[async_trait]
-impl ServeHttp for AdminApp {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let (status, content_type, body) = match session.req_header().uri.path() {
-            "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.encode()),
-            "/healthz" => (200, "text/plain; charset=utf-8", self.healthz()),
-            _ => (
-                404,
-                "text/plain; charset=utf-8",
-                b"not found: try /metrics or /healthz\n".to_vec(),
-            ),
-        };
-        let len = body.len();
-        Response::builder()
-            .status(status)
-            .header(http::header::CONTENT_TYPE, content_type)
-            .header(http::header::CONTENT_LENGTH, len)
-            .body(body)
-            .unwrap_or_else(|_| Response::new(Vec::new()))
-    }
-}
-
-/// The admin listener as a Pingora service on `addr`; `store` feeds `/healthz`.
-pub fn admin_service(
-    metrics: Arc<Metrics>,
-    store: Option<Arc<dyn SessionStore>>,
-    addr: &str,
-) -> Service<HttpServer<AdminApp>> {
-    let mut service = Service::new(
-        "flowgate admin".to_owned(),
-        HttpServer::new_app(AdminApp { metrics, store }),
-    );
-    service.add_tcp(addr);
-    service
 }
 
 #[cfg(test)]
