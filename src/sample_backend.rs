@@ -19,7 +19,7 @@
 mod chat;
 mod page;
 
-pub use page::{DEMO_SITE, WIDGET_JS, escape_html};
+pub use page::{DEMO_SITE, SAMPLE_CONTEXT, WIDGET_JS, escape_html};
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

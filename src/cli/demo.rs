@@ -10,11 +10,8 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::{BackgroundService, background_service};
 
 use crate::config::Config;
-use crate::sample_backend;
+use crate::sample_backend::{self, SAMPLE_CONTEXT};
 use crate::secret::Secret;
-
-/// The context of the product docs' example: a logged-in customer.
-pub const SAMPLE_CONTEXT: &str = r##"{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}"##;
 
 /// Arguments of `flowgate demo`.
 #[derive(Debug, clap::Args)]

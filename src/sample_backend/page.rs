@@ -28,12 +28,16 @@ pub struct Persona {
     pub context: Option<&'static str>,
 }
 
+/// The context of the product docs' example: a logged-in customer (the demo's Jane, and the
+/// first `curl` line `flowgate demo` prints).
+pub const SAMPLE_CONTEXT: &str = r##"{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}"##;
+
 /// The demo's visitors.
 pub const PERSONAS: [Persona; 4] = [
     Persona {
         id: "jane",
         display: "Jane Smith",
-        context: Some(crate::cli::demo::SAMPLE_CONTEXT),
+        context: Some(SAMPLE_CONTEXT),
     },
     Persona {
         id: "zoe",

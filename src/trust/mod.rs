@@ -26,7 +26,6 @@
 //! token is present, the unsigned `visitor_context` of the same request is ignored).
 
 pub mod evaluate;
-pub mod inspect;
 pub mod provider;
 pub mod sign;
 pub mod token;

@@ -11,12 +11,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::token::TokenError;
-use super::{InitInput, Mode, TokenOutcome, TrustPolicy, evaluate};
-use crate::cli::inspect::{write_context_headers, write_pairs};
+use super::{write_context_headers, write_pairs};
 use crate::config::TrustConfig;
 use crate::context::{Context, Pipeline};
 use crate::headers;
+use crate::trust::{InitInput, Mode, TokenError, TokenOutcome, TrustPolicy, evaluate};
 
 /// What `inspect` was asked about.
 #[derive(Debug, Clone, Copy)]

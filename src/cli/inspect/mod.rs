@@ -6,6 +6,8 @@
 //! one `{"id","pairs","prefill","reason"}` object per line out, in input order; a malformed
 //! line is answered with `{"id","error"}` on its line.
 
+mod site;
+
 use std::borrow::Cow;
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
@@ -69,14 +71,14 @@ fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
             (None, Some(_)) => None,
             _ => Some(read_stdin_payload()?),
         };
-        let req = crate::trust::inspect::Request {
+        let req = site::Request {
             site,
             token: args.token.as_deref(),
             context: context.as_deref(),
             config: args.config.as_deref(),
             prefix: &args.prefix,
         };
-        return crate::trust::inspect::write_report(&req, out);
+        return site::write_report(&req, out);
     }
     let raw: Vec<u8> = match args.payload.as_deref() {
         Some(p) if p != "-" => p.as_bytes().to_vec(),
