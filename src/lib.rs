@@ -31,6 +31,7 @@ pub mod prefill;
 pub mod proxy;
 pub mod sample_backend;
 pub mod secret;
+pub mod server;
 pub mod store;
 pub mod trust;
 pub mod upstream;

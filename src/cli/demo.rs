@@ -12,6 +12,7 @@ use pingora::services::background::{BackgroundService, background_service};
 use crate::config::Config;
 use crate::sample_backend::{self, SAMPLE_CONTEXT};
 use crate::secret::Secret;
+use crate::server;
 
 /// Arguments of `flowgate demo`.
 #[derive(Debug, clap::Args)]
@@ -105,7 +106,7 @@ pub fn main(args: Args) -> ExitCode {
         }
     };
     let given = (!secrets.is_empty()).then(|| secrets.clone());
-    let mut built = match super::run::build_server_signing_with(&config, None, given) {
+    let mut built = match server::build_signing_with(&config, None, given) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("flowgate demo: {e}");
@@ -121,7 +122,7 @@ pub fn main(args: Args) -> ExitCode {
         },
     ));
     print!("{}", instructions(&config, backend_addr, signing));
-    super::run::run_until_signalled(built.server)
+    server::run_until_signalled(built.server)
 }
 
 /// A fresh 256-bit signing secret (64 hex characters), or `None` without a random source.
