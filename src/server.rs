@@ -16,8 +16,7 @@ use crate::admin;
 use crate::config::Config;
 use crate::headers::signature::Signer;
 use crate::metrics::Metrics;
-use crate::proxy::Flowgate;
-use crate::proxy::upstreams::Upstreams;
+use crate::proxy::{Flowgate, HealthCheck, Runtime, RuntimeHandle, Upstreams};
 use crate::secret::Secret;
 use crate::store;
 use crate::trust::TrustPolicy;
@@ -42,6 +41,8 @@ pub struct Built {
     pub metrics: Arc<Metrics>,
     /// The session store's backend name.
     pub store_backend: &'static str,
+    /// Replaces what the proxy runs with, for new requests (see [`runtime`]).
+    pub runtime: RuntimeHandle,
 }
 
 /// Builds the Pingora server for `config`: the proxy, the upstream health check (several
@@ -67,9 +68,9 @@ pub fn build_signing_with(
         .map_err(|e| BuildError(format!("store: {e}")))?;
     let store_backend = store.backend();
     let store_health = store.clone();
-    let (upstreams, health_check) = Upstreams::build(config).map_err(BuildError)?;
-    let (trust, signer) = trust_parts(config, signing)?;
-    let proxy = Flowgate::new(config, store, upstreams, metrics.clone()).with_trust(trust, signer);
+    let (runtime, health_check) = runtime(config, signing)?;
+    let proxy = Flowgate::new(runtime, store, metrics.clone());
+    let runtime = proxy.runtime();
 
     let mut options = HttpServerOptions::default();
     options.h2c = config.server.h2c;
@@ -93,7 +94,23 @@ pub fn build_signing_with(
         server,
         metrics,
         store_backend,
+        runtime,
     })
+}
+
+/// What the proxy runs with for `config`: its upstream pool (and, with several upstreams, the
+/// health check to run beside it), the site keys and the header signer, read from the
+/// environment and the files the configuration names unless `signing` is given.
+///
+/// A reload builds a new one from the new, validated configuration and hands it to
+/// [`RuntimeHandle::swap`]; requests in flight finish on the one they started with.
+pub fn runtime(
+    config: &Config,
+    signing: Option<Vec<Secret>>,
+) -> Result<(Runtime, Option<HealthCheck>), BuildError> {
+    let (upstreams, health_check) = Upstreams::build(config).map_err(BuildError)?;
+    let (trust, signer) = trust_parts(config, signing)?;
+    Ok((Runtime::new(config, upstreams, trust, signer), health_check))
 }
 
 /// Reads the secrets the configuration names: the per-site token keys and the header-signing

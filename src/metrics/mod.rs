@@ -235,8 +235,13 @@ impl Metrics {
 
     /// Counts one dropped pair.
     pub fn pair_dropped(&self, why: DropReason) {
+        self.pairs_dropped(why, 1);
+    }
+
+    /// Counts `n` pairs dropped for the same reason.
+    pub fn pairs_dropped(&self, why: DropReason, n: u64) {
         let i = DropReason::ALL.iter().position(|d| *d == why).unwrap_or(0);
-        self.pairs_dropped[i].inc();
+        self.pairs_dropped[i].inc_by(n);
     }
 
     /// Counts header values stripped from a client request.
