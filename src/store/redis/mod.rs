@@ -7,11 +7,14 @@
 //! lets a probe through after a short cool-down and the connection is remade on demand.
 //!
 //! - [`url`] — the `--redis` URL forms;
+//! - `settings` — what the store is built from, and what can be wrong with it;
 //! - [`codec`] — key layout (Cluster hash tag) and the compact value encoding;
-//! - [`link`] — lazily made connections per topology;
+//! - `connector` — what a connection is per topology, and how one is made;
+//! - [`link`] — the store's one connection, made lazily and remade when lost;
 //! - [`metrics`] — the store's Prometheus metrics.
 
 pub mod codec;
+mod connector;
 pub mod link;
 pub mod metrics;
 mod settings;
