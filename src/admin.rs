@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::store::{SessionStore, StoreHealth};
 
 /// The admin HTTP app: `/metrics` (Prometheus text) and `/healthz`.
-pub struct AdminApp {
+pub(crate) struct AdminApp {
     metrics: Arc<Metrics>,
     store: Option<Arc<dyn SessionStore>>,
 }
@@ -54,7 +54,7 @@ impl ServeHttp for AdminApp {
 }
 
 /// The admin listener as a Pingora service on `addr`; `store` feeds `/healthz`.
-pub fn service(
+pub(crate) fn service(
     metrics: Arc<Metrics>,
     store: Option<Arc<dyn SessionStore>>,
     addr: &str,

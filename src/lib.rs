@@ -20,8 +20,9 @@
 //! - [`sample_backend`] — the demo's chat backend: echoes the trusted headers, serves the demo page.
 
 #![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod admin;
+mod admin;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -30,7 +31,7 @@ pub mod metrics;
 pub mod prefill;
 pub mod proxy;
 pub mod sample_backend;
-pub mod secret;
+mod secret;
 pub mod server;
 pub mod store;
 pub mod trust;

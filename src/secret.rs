@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 /// Shortest secret accepted, in bytes (HMAC-SHA256's output size).
-pub const MIN_SECRET_BYTES: usize = 32;
+pub(crate) const MIN_SECRET_BYTES: usize = 32;
 
 /// A shared secret; its `Debug` never shows the bytes, and they are zeroed when it is dropped.
 #[derive(Clone)]
@@ -31,7 +31,7 @@ impl Secret {
     }
 
     /// The secret's bytes, for keying a MAC.
-    pub fn expose(&self) -> &[u8] {
+    pub(crate) fn expose(&self) -> &[u8] {
         &self.0
     }
 }
@@ -65,7 +65,7 @@ impl Drop for Secret {
 
 /// Why a list of secrets could not be loaded; names where it came from, never a secret's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     /// The source held no secret at all.
     Empty {
         /// Where the list came from (`environment FLOWGATE_SIGNING_SECRET`, `file /path`).
@@ -116,12 +116,12 @@ impl fmt::Display for SecretError {
 impl std::error::Error for SecretError {}
 
 /// Parses a comma-separated list (the environment format); `source` names it in errors.
-pub fn parse_list(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
+pub(crate) fn parse_list(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
     collect(text.split(','), source)
 }
 
 /// Parses a one-secret-per-line list (the file format); `source` names it in errors.
-pub fn parse_lines(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
+pub(crate) fn parse_lines(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
     collect(
         text.lines()
             .filter(|line| !line.trim_start().starts_with('#')),
@@ -152,7 +152,7 @@ fn collect<'a>(
 }
 
 /// Reads the environment variable `name`: `Ok(None)` when it is unset or blank.
-pub fn from_env(name: &str) -> Result<Option<Vec<Secret>>, SecretError> {
+pub(crate) fn from_env(name: &str) -> Result<Option<Vec<Secret>>, SecretError> {
     let source = format!("environment {name}");
     match std::env::var(name) {
         Ok(text) if text.trim().is_empty() => Ok(None),
@@ -167,7 +167,7 @@ pub fn from_env(name: &str) -> Result<Option<Vec<Secret>>, SecretError> {
 }
 
 /// Reads a secrets file (one per line).
-pub fn from_file(path: &Path) -> Result<Vec<Secret>, SecretError> {
+pub(crate) fn from_file(path: &Path) -> Result<Vec<Secret>, SecretError> {
     let source = format!("file {}", path.display());
     let mut text = std::fs::read_to_string(path).map_err(|e| SecretError::Unreadable {
         source: source.clone(),

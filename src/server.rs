@@ -54,7 +54,7 @@ pub fn build(config: &Config, opt: Option<Opt>) -> Result<Built, BuildError> {
 
 /// [`build`] with the header-signing secrets given rather than read from the environment or
 /// `signing.secret_file` (`flowgate demo` signs with a secret of its own).
-pub fn build_signing_with(
+pub(crate) fn build_signing_with(
     config: &Config,
     opt: Option<Opt>,
     signing: Option<Vec<Secret>>,
@@ -104,7 +104,7 @@ pub fn build_signing_with(
 ///
 /// A reload builds a new one from the new, validated configuration and hands it to
 /// [`RuntimeHandle::swap`]; requests in flight finish on the one they started with.
-pub fn runtime(
+pub(crate) fn runtime(
     config: &Config,
     signing: Option<Vec<Secret>>,
 ) -> Result<(Runtime, Option<HealthCheck>), BuildError> {
@@ -171,7 +171,7 @@ fn server_conf(config: &Config) -> ServerConf {
 /// Pingora's Unix signals (SIGQUIT upgrade, SIGTERM graceful, SIGINT fast), plus a `flowgate
 /// ready` log line once the handlers are installed: from then on a signal is handled rather
 /// than killing the process, which is what supervisors and tests wait for.
-pub struct ReadySignals;
+pub(crate) struct ReadySignals;
 
 #[async_trait]
 impl ShutdownSignalWatch for ReadySignals {
@@ -195,7 +195,7 @@ impl ShutdownSignalWatch for ReadySignals {
 }
 
 /// Runs a built server until a signal stops it, then ends the process.
-pub fn run_until_signalled(server: Server) -> ! {
+pub(crate) fn run_until_signalled(server: Server) -> ! {
     server.run(RunArgs {
         shutdown_signal: Box::new(ReadySignals),
     });

@@ -10,7 +10,7 @@ use crate::config::Config;
 pub struct Args {
     /// The configuration file to check.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
 }
 
 /// Runs `flowgate check`: exit 0 and `ok` when valid, else every problem and exit 1.

@@ -19,10 +19,10 @@ use crate::server;
 pub struct Args {
     /// Address the proxy listens on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Admin listener (/metrics, /healthz).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
-    pub admin: String,
+    pub(crate) admin: String,
 }
 
 /// Runs the sample backend inside the server, so it stops with it.
@@ -135,7 +135,11 @@ fn generated_secret() -> Option<Secret> {
 
 /// The text printed on start: what runs where, and the lines to paste. `signing` says where
 /// the header-signing secret came from.
-pub fn instructions(config: &Config, backend: std::net::SocketAddr, signing: &str) -> String {
+pub(crate) fn instructions(
+    config: &Config,
+    backend: std::net::SocketAddr,
+    signing: &str,
+) -> String {
     let base = format!("http://{}", config.listen);
     let ctx = base64::engine::general_purpose::STANDARD.encode(SAMPLE_CONTEXT);
     let init = &config.routes.init_path;

@@ -14,36 +14,36 @@ use crate::server;
 pub struct Args {
     /// Configuration file (YAML). Without one, every default applies.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Address to listen on (overrides `listen`).
     #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// Chat backend as host:port; repeat for several (overrides `upstreams`).
     #[arg(long = "upstream", value_name = "HOST:PORT")]
-    pub upstreams: Vec<String>,
+    pub(crate) upstreams: Vec<String>,
     /// Session store in Redis: redis://[user:pass@]host:port[/db], rediss://…,
     /// redis+cluster://host:port,…, redis+sentinel://host:port,…/master-name; "" keeps the
     /// in-process store (overrides `redis.url`).
     #[arg(long, value_name = "URL")]
-    pub redis: Option<String>,
+    pub(crate) redis: Option<String>,
     /// Admin listener for /metrics and /healthz; "" turns it off (overrides `admin`).
     #[arg(long, value_name = "ADDR")]
-    pub admin: Option<String>,
+    pub(crate) admin: Option<String>,
     // The session-store flags (`--redis URL`) go here, applied in `load_config` like the others.
     /// Take over the listeners of a running instance (zero-downtime upgrade; then send it SIGQUIT).
     #[arg(short = 'u', long)]
-    pub upgrade: bool,
+    pub(crate) upgrade: bool,
     /// Run in the background.
     #[arg(short = 'd', long)]
-    pub daemon: bool,
+    pub(crate) daemon: bool,
     /// Check the configuration, build the server, and exit.
     #[arg(short = 't', long)]
-    pub test: bool,
+    pub(crate) test: bool,
 }
 
 impl Args {
     /// The configuration: the file (or the defaults) with the flags applied, validated.
-    pub fn load_config(&self) -> Result<Config, Problems> {
+    pub(crate) fn load_config(&self) -> Result<Config, Problems> {
         let mut config = match &self.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
@@ -92,7 +92,7 @@ impl Args {
     }
 
     /// Pingora's own options, from the flags it defines.
-    pub fn pingora_opt(&self) -> Opt {
+    pub(crate) fn pingora_opt(&self) -> Opt {
         Opt {
             upgrade: self.upgrade,
             daemon: self.daemon,

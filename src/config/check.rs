@@ -13,7 +13,7 @@ const MAX_PATH_LEN: usize = 1024;
 
 impl Config {
     /// Re-validates after command-line overrides.
-    pub fn validate(&self) -> Result<(), Problems> {
+    pub(crate) fn validate(&self) -> Result<(), Problems> {
         let mut problems = Problems::default();
         self.check(&mut problems);
         problems.or(())

@@ -15,49 +15,49 @@ use crate::store::StoreSettings;
 use crate::store::redis::RedisSettings;
 
 /// Address the proxy listens on.
-pub const LISTEN: &str = "0.0.0.0:8080";
+pub(crate) const LISTEN: &str = "0.0.0.0:8080";
 /// Address of the admin listener (`/metrics`, `/healthz`).
-pub const ADMIN: &str = "127.0.0.1:9464";
+pub(crate) const ADMIN: &str = "127.0.0.1:9464";
 /// The chat backend.
-pub const UPSTREAM: &str = "127.0.0.1:8000";
+pub(crate) const UPSTREAM: &str = "127.0.0.1:8000";
 /// Upstream connect timeout, milliseconds.
-pub const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 1_000;
+pub(crate) const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 1_000;
 /// Upstream read timeout (time to first byte and between reads), milliseconds.
-pub const UPSTREAM_READ_TIMEOUT_MS: u64 = 60_000;
+pub(crate) const UPSTREAM_READ_TIMEOUT_MS: u64 = 60_000;
 /// How often several upstreams are health-checked, milliseconds.
-pub const UPSTREAM_HEALTH_CHECK_INTERVAL_MS: u64 = 5_000;
+pub(crate) const UPSTREAM_HEALTH_CHECK_INTERVAL_MS: u64 = 5_000;
 /// Path of the widget's init request.
-pub const INIT_PATH: &str = "/public_FlowWidget/init";
+pub(crate) const INIT_PATH: &str = "/public_FlowWidget/init";
 /// Paths under these prefixes (other than the init path) are session routes.
-pub const SESSION_PREFIX: &str = "/public_FlowWidget/";
+pub(crate) const SESSION_PREFIX: &str = "/public_FlowWidget/";
 /// Query parameter carrying the site id.
-pub const PARAM_SITE: &str = "siteid";
+pub(crate) const PARAM_SITE: &str = "siteid";
 /// Query parameter carrying the chat session id.
-pub const PARAM_SESSION: &str = "jsSessionId";
+pub(crate) const PARAM_SESSION: &str = "jsSessionId";
 /// Query parameter carrying the base64 visitor context.
-pub const PARAM_CONTEXT: &str = "visitor_context";
+pub(crate) const PARAM_CONTEXT: &str = "visitor_context";
 /// Query parameter carrying the host site's signed-context token (JWT).
-pub const PARAM_TOKEN: &str = "visitor_context_token";
+pub(crate) const PARAM_TOKEN: &str = "visitor_context_token";
 /// Time a stored session lives after its init, seconds (24 h).
-pub const STORE_TTL_SECONDS: u64 = 86_400;
+pub(crate) const STORE_TTL_SECONDS: u64 = 86_400;
 /// Deadline of one store call before the request goes on without it, milliseconds.
-pub const STORE_DEADLINE_MS: u64 = 50;
+pub(crate) const STORE_DEADLINE_MS: u64 = 50;
 /// Byte bound of the in-process store (64 MiB).
-pub const STORE_MEMORY_MAX_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const STORE_MEMORY_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Worker threads of the proxy service.
-pub const THREADS: usize = 1;
+pub(crate) const THREADS: usize = 1;
 /// Seconds SIGTERM waits for in-flight requests before the runtimes stop.
-pub const GRACE_PERIOD_SECONDS: u64 = 5;
+pub(crate) const GRACE_PERIOD_SECONDS: u64 = 5;
 /// Seconds the runtimes get to stop after the grace period.
-pub const GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
+pub(crate) const GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
 /// Pid file written by the server.
-pub const PID_FILE: &str = "/tmp/flowgate.pid";
+pub(crate) const PID_FILE: &str = "/tmp/flowgate.pid";
 /// Socket used to hand listeners over during a zero-downtime upgrade (`-u`).
-pub const UPGRADE_SOCK: &str = "/tmp/flowgate_upgrade.sock";
+pub(crate) const UPGRADE_SOCK: &str = "/tmp/flowgate_upgrade.sock";
 /// Idle upstream connections kept for reuse.
-pub const UPSTREAM_KEEPALIVE_POOL_SIZE: usize = 128;
+pub(crate) const UPSTREAM_KEEPALIVE_POOL_SIZE: usize = 128;
 /// Largest `sites.<id>.leeway_seconds` accepted (a day would make `exp` meaningless).
-pub const MAX_LEEWAY_SECS: u64 = 3_600;
+pub(crate) const MAX_LEEWAY_SECS: u64 = 3_600;
 
 impl Default for Config {
     fn default() -> Self {

@@ -19,7 +19,7 @@
 //! The layout of the file is documented in `conf/flowgate.yaml` and the README.
 
 mod check;
-pub mod defaults;
+pub(crate) mod defaults;
 mod problem;
 mod read;
 mod secrets;
@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use problem::{Problem, Problems};
-pub use secrets::SIGNING_SECRET_ENV;
+pub(crate) use secrets::SIGNING_SECRET_ENV;
 
 use crate::secret::Secret;
 use crate::store::StoreSettings;

@@ -55,11 +55,6 @@ impl Problems {
         self.0.push(Problem::new(key, message));
     }
 
-    /// Whether nothing is wrong.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// `Ok(value)` when nothing is wrong, else every problem.
     pub fn or<T>(self, value: T) -> Result<T, Problems> {
         if self.0.is_empty() {

@@ -18,12 +18,12 @@ use crate::store::redis::RedisSettings;
 
 impl Config {
     /// Reads and validates a configuration file.
-    pub fn load(path: &Path) -> Result<Config, Problems> {
+    pub(crate) fn load(path: &Path) -> Result<Config, Problems> {
         Config::from_yaml(&read_file(path)?)
     }
 
     /// Parses and validates YAML text, reporting every problem at once.
-    pub fn from_yaml(text: &str) -> Result<Config, Problems> {
+    pub(crate) fn from_yaml(text: &str) -> Result<Config, Problems> {
         let mut problems = Problems::default();
         let root = parse(text)?;
         let mut config = Config::default();
@@ -38,7 +38,7 @@ impl Config {
 impl TrustConfig {
     /// Reads only the `signing:` and `sites:` sections of a configuration file (for
     /// `flowgate inspect --site`, which needs the site's keys and nothing else).
-    pub fn load(path: &Path) -> Result<TrustConfig, Problems> {
+    pub(crate) fn load(path: &Path) -> Result<TrustConfig, Problems> {
         let text = read_file(path)?;
         let root = parse(&text)?;
         let mut problems = Problems::default();

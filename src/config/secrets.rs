@@ -8,11 +8,11 @@ use crate::secret::{self, MIN_SECRET_BYTES, Secret};
 use crate::trust::{SiteKey, SitePolicy, TrustPolicy};
 
 /// The environment variable holding the header-signing secrets (comma-separated).
-pub const SIGNING_SECRET_ENV: &str = "FLOWGATE_SIGNING_SECRET";
+pub(crate) const SIGNING_SECRET_ENV: &str = "FLOWGATE_SIGNING_SECRET";
 
 impl TrustConfig {
     /// Reads every site's secrets and builds the policy; every problem is listed.
-    pub fn policy(&self) -> Result<TrustPolicy, Problems> {
+    pub(crate) fn policy(&self) -> Result<TrustPolicy, Problems> {
         let mut problems = Problems::default();
         let mut policy = TrustPolicy::new();
         for (id, site) in &self.sites {
@@ -38,7 +38,7 @@ impl TrustConfig {
 
     /// The header-signing secrets: `FLOWGATE_SIGNING_SECRET` when set, else
     /// `signing.secret_file`, else `None` (requests go out unsigned; the proxy warns).
-    pub fn signing_secrets(&self) -> Result<Option<Vec<Secret>>, Problem> {
+    pub(crate) fn signing_secrets(&self) -> Result<Option<Vec<Secret>>, Problem> {
         if let Some(list) = secret::from_env(SIGNING_SECRET_ENV)
             .map_err(|e| Problem::new(SIGNING_SECRET_ENV, e.to_string()))?
         {
@@ -53,7 +53,7 @@ impl TrustConfig {
     }
 
     /// Every problem with the secrets the file names (for `flowgate check`).
-    pub fn check_secrets(&self) -> Problems {
+    pub(crate) fn check_secrets(&self) -> Problems {
         let mut problems = self.policy().err().unwrap_or_default();
         if let Err(p) = self.signing_secrets() {
             problems.0.push(p);

@@ -24,7 +24,7 @@ use super::limits::MAX_JSON_DEPTH;
 
 /// Why a document was not accepted as an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JsonError {
+pub(crate) enum JsonError {
     /// `json_decode` would fail.
     Invalid,
     /// Valid JSON whose top-level value is not an object.
@@ -35,7 +35,7 @@ type Result<T> = std::result::Result<T, JsonError>;
 
 /// A byte range in either the document or [`Object`]'s scratch buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     start: u32,
     end: u32,
     in_scratch: bool,
@@ -43,7 +43,7 @@ pub struct Span {
 
 /// The body of a string value in the document (between the quotes), still escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawStr {
+pub(crate) struct RawStr {
     start: u32,
     end: u32,
     escaped: bool,
@@ -51,7 +51,7 @@ pub struct RawStr {
 
 /// A member value, as PHP holds it after `json_decode`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     /// A string; see [`Object::string`].
     Str(RawStr),
     /// An integer that fits `i64`.
@@ -66,11 +66,11 @@ pub enum Value {
 
 /// One member of the top-level object after duplicates have collapsed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Member {
+pub(crate) struct Member {
     /// The key (unescaped).
-    pub key: Span,
+    pub(crate) key: Span,
     /// The last value given for the key.
-    pub value: Value,
+    pub(crate) value: Value,
 }
 
 /// Members at most this many are checked for duplicates by a linear scan; beyond, by hash.
@@ -78,7 +78,7 @@ const LINEAR_DUPLICATE_SCAN: usize = 16;
 
 /// The top-level object of one document, in reusable buffers.
 #[derive(Default)]
-pub struct Object {
+pub(crate) struct Object {
     members: Vec<Member>,
     /// Keys that had escapes, unescaped.
     scratch: String,
@@ -96,16 +96,11 @@ impl fmt::Debug for Object {
 }
 
 impl Object {
-    /// An empty object with empty buffers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Parses `json` like PHP's `json_decode($json)` and keeps the top-level members.
     ///
     /// Returns the document as `&str` (it is valid UTF-8 once parsed): the `doc` argument of
     /// [`Object::text`] and [`Object::string`].
-    pub fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
+    pub(crate) fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
         self.members.clear();
         self.scratch.clear();
         self.index.clear();
@@ -154,17 +149,17 @@ impl Object {
     }
 
     /// The members, in order of first appearance.
-    pub fn members(&self) -> &[Member] {
+    pub(crate) fn members(&self) -> &[Member] {
         &self.members
     }
 
     /// The text of a key `span`, from the document `doc` given to [`Object::parse`].
-    pub fn text<'a>(&'a self, doc: &'a str, span: Span) -> &'a str {
+    pub(crate) fn text<'a>(&'a self, doc: &'a str, span: Span) -> &'a str {
         resolve(doc, &self.scratch, span)
     }
 
     /// The unescaped text of a string value; `buf` is used when it had escapes.
-    pub fn string<'a>(doc: &'a str, s: RawStr, buf: &'a mut String) -> &'a str {
+    pub(crate) fn string<'a>(doc: &'a str, s: RawStr, buf: &'a mut String) -> &'a str {
         let body = &doc[s.start as usize..s.end as usize];
         if !s.escaped {
             return body;
@@ -607,7 +602,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<Vec<(String, String)>> {
-        let mut o = Object::new();
+        let mut o = Object::default();
         let doc = o.parse(json.as_bytes())?;
         let mut buf = String::new();
         Ok(o.members()
@@ -798,7 +793,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8() {
-        let mut o = Object::new();
+        let mut o = Object::default();
         assert_eq!(o.parse(b"{\"a\":\"\xff\"}"), Err(JsonError::Invalid));
         assert_eq!(
             o.parse(b"{\"a\":[\"\xed\xa0\x80\"]}"),

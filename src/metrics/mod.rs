@@ -35,7 +35,7 @@ pub struct Metrics {
     store_calls: [[IntCounter; 5]; 3],
     store_seconds: [Histogram; 3],
     /// Entries the in-process store evicted to respect its byte bound.
-    pub store_evictions: IntCounter,
+    pub(crate) store_evictions: IntCounter,
     upstream_errors: [IntCounter; 3],
     /// Signed-context tokens: verified, ignored (site off), then one per [`TokenError`].
     tokens: [IntCounter; 2 + TokenError::ALL.len()],
@@ -197,35 +197,35 @@ impl Metrics {
     }
 
     /// Counts a finished request and its duration.
-    pub fn request(&self, route: RouteKind, elapsed: Duration) {
+    pub(crate) fn request(&self, route: RouteKind, elapsed: Duration) {
         let i = RouteKind::ALL.iter().position(|r| *r == route).unwrap_or(0);
         self.requests[i].inc();
         self.request_seconds[i].observe(elapsed.as_secs_f64());
     }
 
     /// Counts an init whose context was accepted.
-    pub fn init_accepted(&self) {
+    pub(crate) fn init_accepted(&self) {
         self.init_accepted.inc();
     }
 
     /// Counts an init without a context.
-    pub fn init_absent(&self) {
+    pub(crate) fn init_absent(&self) {
         self.init_absent.inc();
     }
 
     /// Counts an init whose context was discarded.
-    pub fn init_discarded(&self, why: Discard) {
+    pub(crate) fn init_discarded(&self, why: Discard) {
         let i = Discard::ALL.iter().position(|d| *d == why).unwrap_or(0);
         self.init_discarded[i].inc();
     }
 
     /// Counts an init whose site or session id was missing or invalid.
-    pub fn init_bad_session(&self) {
+    pub(crate) fn init_bad_session(&self) {
         self.init_bad_session.inc();
     }
 
     /// Counts a session-route request by outcome.
-    pub fn session(&self, outcome: SessionOutcome) {
+    pub(crate) fn session(&self, outcome: SessionOutcome) {
         let i = SessionOutcome::ALL
             .iter()
             .position(|o| *o == outcome)
@@ -233,29 +233,24 @@ impl Metrics {
         self.session[i].inc();
     }
 
-    /// Counts one dropped pair.
-    pub fn pair_dropped(&self, why: DropReason) {
-        self.pairs_dropped(why, 1);
-    }
-
     /// Counts `n` pairs dropped for the same reason.
-    pub fn pairs_dropped(&self, why: DropReason, n: u64) {
+    pub(crate) fn pairs_dropped(&self, why: DropReason, n: u64) {
         let i = DropReason::ALL.iter().position(|d| *d == why).unwrap_or(0);
         self.pairs_dropped[i].inc_by(n);
     }
 
     /// Counts header values stripped from a client request.
-    pub fn spoofed_request(&self, n: usize) {
+    pub(crate) fn spoofed_request(&self, n: usize) {
         self.spoofed_request.inc_by(n as u64);
     }
 
     /// Counts header values stripped from an upstream response.
-    pub fn spoofed_response(&self, n: usize) {
+    pub(crate) fn spoofed_response(&self, n: usize) {
         self.spoofed_response.inc_by(n as u64);
     }
 
     /// Counts one store call and its latency.
-    pub fn store_call(&self, op: StoreOp, result: StoreResult, elapsed: Duration) {
+    pub(crate) fn store_call(&self, op: StoreOp, result: StoreResult, elapsed: Duration) {
         let o = StoreOp::ALL.iter().position(|x| *x == op).unwrap_or(0);
         let r = StoreResult::ALL
             .iter()
@@ -266,7 +261,7 @@ impl Metrics {
     }
 
     /// Counts one failed upstream request.
-    pub fn upstream_error(&self, kind: UpstreamError) {
+    pub(crate) fn upstream_error(&self, kind: UpstreamError) {
         let i = UpstreamError::ALL
             .iter()
             .position(|k| *k == kind)
@@ -275,7 +270,7 @@ impl Metrics {
     }
 
     /// Counts what happened to an init's signed-context token (nothing when none was sent).
-    pub fn context_token(&self, outcome: &TokenOutcome) {
+    pub(crate) fn context_token(&self, outcome: &TokenOutcome) {
         let i = match outcome {
             TokenOutcome::Absent => return,
             TokenOutcome::Verified { .. } => 0,
@@ -288,13 +283,8 @@ impl Metrics {
     }
 
     /// Counts an accepted context on a site with signed context.
-    pub fn init_verification(&self, verified: bool) {
+    pub(crate) fn init_verification(&self, verified: bool) {
         self.verification[usize::from(!verified)].inc();
-    }
-
-    /// The registry, for components that register their own metrics next to these.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
     }
 
     /// Every metric in the Prometheus text format (this registry, then the process default).
@@ -316,7 +306,7 @@ mod tests {
     fn every_family_is_exported_with_its_labels() {
         let m = Metrics::new();
         m.init_discarded(Discard::Json);
-        m.pair_dropped(DropReason::OverCap);
+        m.pairs_dropped(DropReason::OverCap, 1);
         m.store_call(
             StoreOp::Get,
             StoreResult::Timeout,

@@ -25,8 +25,8 @@
 //! value is base64 JSON or a JWT; and a page can migrate site by site with both in place (when a
 //! token is present, the unsigned `visitor_context` of the same request is ignored).
 
-pub mod evaluate;
-pub mod provider;
+mod evaluate;
+pub(crate) mod provider;
 pub mod sign;
 pub mod token;
 

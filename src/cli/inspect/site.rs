@@ -19,21 +19,21 @@ use crate::trust::{InitInput, Mode, TokenError, TokenOutcome, TrustPolicy, evalu
 
 /// What `inspect` was asked about.
 #[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// The site id the init request names.
-    pub site: &'a str,
+    pub(crate) site: &'a str,
     /// The `visitor_context_token` value, if any.
-    pub token: Option<&'a str>,
+    pub(crate) token: Option<&'a str>,
     /// The unsigned `visitor_context` value, if any.
-    pub context: Option<&'a [u8]>,
+    pub(crate) context: Option<&'a [u8]>,
     /// The configuration file holding `sites:` (keys and modes), if any.
-    pub config: Option<&'a Path>,
+    pub(crate) config: Option<&'a Path>,
     /// Trusted header prefix for the header lines.
-    pub prefix: &'a str,
+    pub(crate) prefix: &'a str,
 }
 
 /// A sentence for each refusal, for people reading `inspect` output.
-pub fn explain(e: TokenError) -> &'static str {
+pub(crate) fn explain(e: TokenError) -> &'static str {
     match e {
         TokenError::TooLong => "the token is longer than 20000 characters",
         TokenError::Malformed => {
@@ -54,14 +54,14 @@ pub fn explain(e: TokenError) -> &'static str {
 }
 
 /// Reads the config's `signing`/`sites` sections and resolves the site keys.
-pub fn load_policy(path: &Path) -> Result<TrustPolicy, String> {
+pub(crate) fn load_policy(path: &Path) -> Result<TrustPolicy, String> {
     TrustConfig::load(path)
         .and_then(|config| config.policy())
         .map_err(|problems| problems.to_string())
 }
 
 /// Writes the report; a configuration that cannot be used is an error.
-pub fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Result<()> {
     let policy = match req.config {
         Some(path) => load_policy(path).map_err(io::Error::other)?,
         None => TrustPolicy::new(),

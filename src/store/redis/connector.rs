@@ -19,7 +19,7 @@ use super::url::{Node, RedisUrl, Topology};
 
 /// A connection of any topology; cheap to clone, all clones share the multiplexed socket(s).
 #[derive(Clone)]
-pub enum Conn {
+pub(crate) enum Conn {
     /// Standalone.
     Manager(ConnectionManager),
     /// Cluster.
@@ -30,7 +30,7 @@ pub enum Conn {
 
 impl Conn {
     /// Sends one command and reads its reply.
-    pub async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+    pub(crate) async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         match self {
             Conn::Manager(c) => cmd.query_async(c).await,
             Conn::Cluster(c) => cmd.query_async(c).await,

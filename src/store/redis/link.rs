@@ -23,23 +23,23 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult};
 
-pub use super::connector::Conn;
+pub(crate) use super::connector::Conn;
 use super::connector::Connector;
 use super::url::RedisUrl;
 
 /// How often the sentinels are asked which node is master.
-pub const SENTINEL_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const SENTINEL_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// `(host, port)` of a Sentinel-named master.
 pub(super) type MasterAddr = (String, u16);
 
 /// Timeouts the connections are built with; every call also has its own deadline on top.
 #[derive(Debug, Clone, Copy)]
-pub struct LinkTimeouts {
+pub(crate) struct LinkTimeouts {
     /// Bound on one connection attempt (TCP, TLS, handshake, sentinel lookup).
-    pub connect: Duration,
+    pub(crate) connect: Duration,
     /// Bound on an unanswered command inside the client, so abandoned calls do not pile up.
-    pub response: Duration,
+    pub(crate) response: Duration,
 }
 
 type Connecting = Shared<BoxFuture<'static, Result<(Conn, u64, Option<MasterAddr>), RedisError>>>;
@@ -51,7 +51,7 @@ enum State {
 }
 
 /// The store's one connection (of any topology), made on first use and remade when lost.
-pub struct Link {
+pub(crate) struct Link {
     connector: Arc<Connector>,
     timeouts: LinkTimeouts,
     state: Mutex<State>,
@@ -62,7 +62,7 @@ pub struct Link {
 
 impl Link {
     /// Prepares the connection without any I/O.
-    pub fn new(
+    pub(crate) fn new(
         url: &RedisUrl,
         root_cert: Option<&[u8]>,
         timeouts: LinkTimeouts,
@@ -78,7 +78,7 @@ impl Link {
 
     /// The current connection and its generation, connecting first when there is none.
     /// Must run inside a Tokio runtime.
-    pub async fn get(self: &Arc<Self>) -> RedisResult<(Conn, u64)> {
+    pub(crate) async fn get(self: &Arc<Self>) -> RedisResult<(Conn, u64)> {
         let pending = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             match &*state {
@@ -173,7 +173,7 @@ impl Link {
 
     /// Reports a failed command on the connection of `generation`; drops that connection when
     /// the error means it is unusable (and it is still the current one).
-    pub fn failed(&self, generation: u64, e: &RedisError) {
+    pub(crate) fn failed(&self, generation: u64, e: &RedisError) {
         if self.connector.must_reconnect(e) {
             self.drop_connection(generation);
         }

@@ -15,16 +15,12 @@
 
 pub mod codec;
 mod connector;
-pub mod link;
-pub mod metrics;
+pub(crate) mod link;
+pub(crate) mod metrics;
 mod settings;
 pub mod url;
 
-pub use settings::{
-    DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_FAILURES, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, DEFAULT_TTL, RedisConfigError, RedisSettings,
-    SettingsError,
-};
+pub use settings::{RedisConfigError, RedisSettings, SettingsError};
 
 use std::fmt;
 use std::sync::Arc;

@@ -8,17 +8,17 @@ use super::codec;
 use super::url::{self, UrlError};
 
 /// Default key prefix.
-pub const DEFAULT_KEY_PREFIX: &str = "flowgate:";
+pub(crate) const DEFAULT_KEY_PREFIX: &str = "flowgate:";
 /// Default per-call deadline.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 /// Default consecutive failures that open the breaker.
-pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+pub(crate) const DEFAULT_BREAKER_FAILURES: u32 = 5;
 /// Default time the breaker stays open before a probe.
-pub const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_millis(250);
+pub(crate) const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_millis(250);
 /// Default bound on one connection attempt.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Default session time-to-live.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Everything the Redis store is built from (the config file's `redis` section and `--redis`).
 /// Its `Debug` output hides the password.
