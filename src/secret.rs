@@ -25,7 +25,7 @@ pub(crate) const MIN_SECRET_BYTES: usize = 32;
 pub struct Secret(Box<[u8]>);
 
 impl Secret {
-    /// Wraps `bytes` as a secret (no length check: see [`parse_list`] for operator input).
+    /// Wraps `bytes` as a secret (no length check: operator input goes through the loaders).
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Secret(bytes.into().into_boxed_slice())
     }

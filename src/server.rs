@@ -41,7 +41,7 @@ pub struct Built {
     pub metrics: Arc<Metrics>,
     /// The session store's backend name.
     pub store_backend: &'static str,
-    /// Replaces what the proxy runs with, for new requests (see [`runtime`]).
+    /// Replaces what the proxy runs with, for new requests (`server::runtime` builds one).
     pub runtime: RuntimeHandle,
 }
 

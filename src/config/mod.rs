@@ -1,12 +1,12 @@
 //! The configuration: the file's settings as plain data, read by one walker, checked once.
 //!
 //! The file is YAML. Every key is optional; a missing key (or an explicit `null`) takes the
-//! default of the behaviour contract ([`defaults`]), so an empty file — or no file at all — is a
+//! default of the behaviour contract (`defaults`), so an empty file — or no file at all — is a
 //! valid configuration. Unknown keys are errors, because a misspelt key silently falling back to
 //! a default is the kind of mistake an operator only finds in production.
 //!
 //! - this file — the [`Config`] types: plain data, `Clone`, no behaviour;
-//! - [`defaults`] — the contract's defaults and `Config::default()`;
+//! - `defaults` — the contract's defaults and `Config::default()`;
 //! - `read` — file text → `Config`, section by section (`sites` reads `signing:` and
 //!   `sites:`), all through the one walker in `table`: each key is read on its own, so one run
 //!   reports every problem in the file, and an unknown key gets a "did you mean" computed from

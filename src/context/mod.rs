@@ -124,7 +124,7 @@ impl Context {
     }
 
     /// Empties the context, keeping its buffers.
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.text.clear();
         self.pairs.clear();
         self.dropped_text.clear();

@@ -3,7 +3,7 @@
 //! Every metric lives in one [`Metrics`] value with its own registry, built once at start-up
 //! and shared by the proxy and the admin listener (which serves it; see `admin.rs`). Labelled
 //! children are resolved when the value is built, so counting on the hot path is one atomic add
-//! with no label lookup. The label values are in [`labels`].
+//! with no label lookup. The label values are in `labels`.
 
 mod labels;
 

@@ -10,8 +10,8 @@
 //! - `settings` — what the store is built from, and what can be wrong with it;
 //! - [`codec`] — key layout (Cluster hash tag) and the compact value encoding;
 //! - `connector` — what a connection is per topology, and how one is made;
-//! - [`link`] — the store's one connection, made lazily and remade when lost;
-//! - [`metrics`] — the store's Prometheus metrics.
+//! - `link` — the store's one connection, made lazily and remade when lost;
+//! - `metrics` — the store's Prometheus metrics.
 
 pub mod codec;
 mod connector;
