@@ -161,20 +161,19 @@ fn read_key(value: &Value, path: String, problems: &mut Problems) -> Option<KeyC
         }
         None => None,
     };
+    type Make = fn(String) -> SecretSource;
+    let kinds: [(&str, Make); 3] = [
+        ("secret_env", SecretSource::Env),
+        ("secret_file", |v| SecretSource::File(v.into())),
+        ("secret", |v| SecretSource::Inline(Secret::new(v))),
+    ];
     let mut sources = Vec::new();
-    for key in ["secret_env", "secret_file", "secret"] {
-        let Some(v) = t.field::<String>(key, "a non-empty string", problems) else {
-            continue;
-        };
-        if v.is_empty() {
-            problems.push(t.key_path(key), "must be a non-empty string");
-            continue;
+    for (key, source) in kinds {
+        match t.field::<String>(key, "a non-empty string", problems) {
+            Some(v) if v.is_empty() => problems.push(t.key_path(key), "must be a non-empty string"),
+            Some(v) => sources.push(source(v)),
+            None => {}
         }
-        sources.push(match key {
-            "secret_env" => SecretSource::Env(v),
-            "secret_file" => SecretSource::File(v.into()),
-            _ => SecretSource::Inline(Secret::new(v)),
-        });
     }
     t.finish(problems);
     let Some(kid) = kid else {
