@@ -6,7 +6,7 @@
 //
 //   node tests/node/chat-client.js --url http://127.0.0.1:P --query 'siteid=s&jsSessionId=j'
 //        [--path /socket.io] [--transports polling,websocket] [--upgrade true|false]
-//        [--header 'Name: value' ...] [--timeout-ms 10000]
+//        [--header 'Name: value' ...] [--timeout-ms 10000] [--proxy-protocol v1|v2 [--proxy-source A:P]]
 //        [--rooms | --reconnect-watch [--count N] [--watch-ms N] | --hold-ms N | --echo-bytes N]
 //
 // See README.md beside this file for every mode and its output.
@@ -18,6 +18,7 @@ const c = require('./lib/common');
 const USAGE =
   'chat-client.js --url URL [--path P] [--query Q] [--transports polling,websocket] ' +
   '[--upgrade true|false] [--header "Name: value" ...] [--timeout-ms N] ' +
+  '[--proxy-protocol v1|v2 [--proxy-source ADDR:PORT]] ' +
   '[--rooms [--room R] [--query2 Q] | --reconnect-watch [--count N] [--watch-ms N] | ' +
   '--hold-ms N | --echo-bytes N [--echo-kind binary|text]]';
 const args = c.flags(
@@ -33,6 +34,8 @@ const args = c.flags(
     reconnection: { type: 'string' },
     'reconnect-delay-ms': { type: 'string' },
     'keep-alive': { type: 'string' },
+    'proxy-protocol': { type: 'string' },
+    'proxy-source': { type: 'string', default: '203.0.113.7:40000' },
     rooms: { type: 'boolean' },
     room: { type: 'string', default: 'lobby' },
     'reconnect-watch': { type: 'boolean' },
@@ -60,6 +63,15 @@ const TIMEOUT = c.intFlag(args, 'timeout-ms', 10000);
 const HEADERS = c.headerFlags(args.header);
 const RECONNECT_DELAY = c.intFlag(args, 'reconnect-delay-ms', 200);
 const KEEP_ALIVE = c.boolFlag(args, 'keep-alive', false);
+if (args['proxy-protocol'] !== undefined && !['v1', 'v2'].includes(args['proxy-protocol'])) {
+  c.usageError('--proxy-protocol takes v1 or v2');
+}
+// Every connection of the client (each poll, the upgrade) starts with a PROXY header, as behind
+// an L4 load balancer; otherwise Node's default (a new connection per poll) or keep-alive.
+function makeAgent() {
+  if (args['proxy-protocol']) return c.proxyProtocolAgent(args['proxy-protocol'], c.addressFlag(args['proxy-source']), KEEP_ALIVE);
+  return KEEP_ALIVE ? new http.Agent({ keepAlive: true }) : null;
+}
 if (!['binary', 'text'].includes(args['echo-kind'])) c.usageError('--echo-kind takes binary or text');
 
 const started = Date.now();
@@ -84,6 +96,7 @@ function errorDetails(err) {
 
 /** A socket.io-client socket with its own manager and a bounded trace of what happened. */
 function makeClient(query, { reconnection }) {
+  const agent = makeAgent();
   const socket = io(args.url, {
     path: args.path,
     query: Object.fromEntries(new URLSearchParams(query)),
@@ -95,7 +108,7 @@ function makeClient(query, { reconnection }) {
     reconnectionDelayMax: Math.max(RECONNECT_DELAY, 1000),
     timeout: TIMEOUT,
     forceNew: true,
-    ...(KEEP_ALIVE ? { agent: new http.Agent({ keepAlive: true }) } : {}),
+    ...(agent ? { agent } : {}),
   });
   const trace = [];
   const note = (entry) => {

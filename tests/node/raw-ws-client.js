@@ -7,13 +7,14 @@
 //
 //   node tests/node/raw-ws-client.js --url ws://127.0.0.1:P/raw-ws [--header 'Name: value' ...]
 //        [--whoami] [--idle-ms N] [--message TEXT | --bytes N] [--timeout-ms 10000]
+//        [--proxy-protocol v1|v2 [--proxy-source 203.0.113.7:40000]]
 
 const WebSocket = require('ws');
 const c = require('./lib/common');
 
 const USAGE =
   'raw-ws-client.js --url ws://HOST:PORT/raw-ws [--header "Name: value" ...] [--whoami] ' +
-  '[--idle-ms N] [--message TEXT | --bytes N] [--timeout-ms N]';
+  '[--idle-ms N] [--message TEXT | --bytes N] [--timeout-ms N] [--proxy-protocol v1|v2 [--proxy-source A:P]]';
 const args = c.flags(
   {
     url: { type: 'string' },
@@ -23,6 +24,8 @@ const args = c.flags(
     message: { type: 'string' },
     bytes: { type: 'string' },
     'timeout-ms': { type: 'string' },
+    'proxy-protocol': { type: 'string' },
+    'proxy-source': { type: 'string', default: '203.0.113.7:40000' },
   },
   USAGE,
 );
@@ -33,6 +36,11 @@ const TIMEOUT = c.intFlag(args, 'timeout-ms', 10000);
 const BYTES = args.bytes === undefined ? null : c.intFlag(args, 'bytes', 0);
 const MESSAGE = BYTES === null ? Buffer.from(args.message ?? 'hello raw websocket') : c.patternBytes(0, BYTES);
 const BINARY = BYTES !== null;
+if (args['proxy-protocol'] !== undefined && !['v1', 'v2'].includes(args['proxy-protocol'])) {
+  c.usageError('--proxy-protocol takes v1 or v2');
+}
+// The connection starts with a PROXY header, as behind an L4 load balancer.
+const AGENT = args['proxy-protocol'] ? c.proxyProtocolAgent(args['proxy-protocol'], c.addressFlag(args['proxy-source'])) : undefined;
 
 const started = Date.now();
 let lastActivity = started;
@@ -49,7 +57,12 @@ function finish(code, error) {
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(code));
 }
 
-const ws = new WebSocket(args.url, { headers: c.headerFlags(args.header), perMessageDeflate: false, handshakeTimeout: TIMEOUT });
+const ws = new WebSocket(args.url, {
+  headers: c.headerFlags(args.header),
+  perMessageDeflate: false,
+  handshakeTimeout: TIMEOUT,
+  ...(AGENT ? { agent: AGENT } : {}),
+});
 let waiter = null; // resolves with the next message
 
 ws.on('upgrade', (res) => {

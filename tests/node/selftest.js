@@ -16,10 +16,11 @@ const { startBackend, runNode, killAll } = require('./lib/procs');
 
 const results = [];
 async function check(name, fn) {
+  const t0 = Date.now();
   try {
     await fn();
     results.push({ name, ok: true });
-    console.log(`ok ${results.length} - ${name}`);
+    console.log(`ok ${results.length} - ${name} # ${Date.now() - t0} ms`);
   } catch (e) {
     results.push({ name, ok: false });
     console.log(`not ok ${results.length} - ${name}: ${e.message.split('\n').slice(0, 6).join(' | ')}`);
@@ -142,7 +143,18 @@ async function main() {
     }),
   ]);
 
-  // A node that dies and comes back on the same port: the watch sees both, in order.
+  // Three independent strands at once: most of their time is spent waiting.
+  await Promise.all([nodeRestarts(), rawAndProxy(A, B), httpRoutes(A, B)]);
+
+  const failed = results.filter((r) => !r.ok).length;
+  console.log(`# ${Date.now() - started} ms`);
+  console.log(`${results.length - failed} passed, ${failed} failed`);
+  killAll();
+  process.exit(failed ? 1 : 0);
+}
+
+/** A node that dies and comes back on the same port; drops seen by every client kind. */
+async function nodeRestarts() {
   let D = await startBackend('D', ['--port', '0']);
   const port = D.port;
   await check('socket.io: reconnect watch across a node restart', async () => {
@@ -195,6 +207,10 @@ async function main() {
     assert.ok(r.trace.some((t) => t.type === 'connect_error'));
   });
 
+}
+
+/** The raw WebSocket client, and the PROXY headers both clients send. */
+async function rawAndProxy(A, B) {
   // Raw WebSocket.
   await Promise.all([
     check('raw websocket: whoami, idle, echo', async () => {
@@ -213,6 +229,49 @@ async function main() {
     }),
   ]);
 
+  // PROXY protocol: what goes on the wire first, read by a bare TCP listener.
+  await check('proxy protocol: v1 and v2 headers lead every connection of both clients', async () => {
+    const firsts = [];
+    // Each connection's bytes up to the end of its request line (header and request may come
+    // in separate segments).
+    const sink = net.createServer((sock) => {
+      let got = Buffer.alloc(0);
+      sock.on('data', (d) => {
+        got = Buffer.concat([got, d]);
+        if (got.includes('HTTP/1.1\r\n')) {
+          firsts.push(got);
+          sock.destroy();
+        }
+      });
+    });
+    await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const { port: sinkPort } = sink.address();
+    try {
+      const src = ['--proxy-source', '203.0.113.7:40000'];
+      const url = `http://127.0.0.1:${sinkPort}`;
+      await client(['--url', url, '--proxy-protocol', 'v2', ...src, '--timeout-ms', '1000', '--reconnection', 'false'], 1);
+      await rawWs(['--url', `ws://127.0.0.1:${sinkPort}/raw-ws`, '--proxy-protocol', 'v1', ...src], 1);
+      await rawWs(['--url', `ws://127.0.0.1:${sinkPort}/raw-ws`, '--proxy-protocol', 'v2', '--proxy-source', '[2001:db8::7]:40000'], 1);
+      const dst = { address: '127.0.0.1', port: sinkPort };
+      const v1 = c.proxyHeader('v1', { address: '203.0.113.7', port: 40000 }, dst);
+      const v2 = c.proxyHeader('v2', { address: '203.0.113.7', port: 40000 }, dst);
+      const v2six = c.proxyHeader('v2', { address: '2001:db8::7', port: 40000 }, dst);
+      assert.equal(v1.toString(), `PROXY TCP4 203.0.113.7 127.0.0.1 40000 ${sinkPort}\r\n`);
+      assert.equal(v2.length, 28);
+      assert.equal(v2six.length, 52);
+      const starts = (buf, head) => buf.length >= head.length && buf.subarray(0, head.length).equals(head);
+      assert.ok(firsts.some((f) => starts(f, v2) && /^GET \/socket\.io\//.test(f.subarray(v2.length).toString())), 'socket.io poll after a v2 header');
+      assert.ok(firsts.some((f) => starts(f, v1) && /^GET \/raw-ws /.test(f.subarray(v1.length).toString())), 'upgrade after a v1 header');
+      assert.ok(firsts.some((f) => starts(f, v2six)), 'IPv6 source in a v2 header');
+    } finally {
+      sink.close();
+    }
+  });
+
+}
+
+/** Every plain HTTP route. */
+async function httpRoutes(A, B) {
   // Plain HTTP routes.
   await check('http: /echo reflects method, path, query, headers', async () => {
     const r = await request(`${A.url}/public_FlowWidget/chat/echo?a=1&b=2`, { headers: { 'X-Forwarded-For': '6.6.6.6', x_flowgate_status: 'x' } });
@@ -327,11 +386,6 @@ async function main() {
     assert.equal(JSON.parse(r.body).node, 'A');
   });
 
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(`# ${Date.now() - started} ms`);
-  console.log(`${results.length - failed} passed, ${failed} failed`);
-  killAll();
-  process.exit(failed ? 1 : 0);
 }
 
 main().catch((e) => {

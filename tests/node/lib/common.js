@@ -2,6 +2,8 @@
 // Shared by the backend and the clients: flag parsing, JSON output lines, header recording and
 // the byte pattern of generated bodies.
 
+const http = require('node:http');
+const net = require('node:net');
 const { parseArgs } = require('node:util');
 
 // Headers the backend records on every handshake and upgrade: the client-identity headers a
@@ -70,6 +72,79 @@ function patternMismatch(buf, offset) {
     if (buf[i] !== (offset + i) % 251) return offset + i;
   }
   return -1;
+}
+
+/**
+ * The PROXY protocol header (HAProxy's spec, v1 text or v2 binary, TCP over IPv4 or IPv6) that
+ * an L4 load balancer would put in front of a connection from `src` to `dst`
+ * (`{ address, port }` each; both of one family).
+ */
+function proxyHeader(version, src, dst) {
+  const v6 = net.isIPv6(src.address);
+  // The header has one family: an IPv6 client reached over IPv4 gets the IPv4-mapped form.
+  if (v6 && net.isIPv4(dst.address)) dst = { address: `::ffff:${dst.address}`, port: dst.port };
+  if (v6 !== net.isIPv6(dst.address)) throw new Error('PROXY header: an IPv4 source needs an IPv4 destination');
+  if (version === 'v1') {
+    return Buffer.from(`PROXY ${v6 ? 'TCP6' : 'TCP4'} ${src.address} ${dst.address} ${src.port} ${dst.port}\r\n`);
+  }
+  const addr = (a) => (v6 ? ipv6Bytes(a) : Buffer.from(a.split('.').map(Number)));
+  const ports = Buffer.alloc(4);
+  ports.writeUInt16BE(src.port, 0);
+  ports.writeUInt16BE(dst.port, 2);
+  const body = Buffer.concat([addr(src.address), addr(dst.address), ports]);
+  const head = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, v6 ? 0x21 : 0x11, 0, 0]);
+  head.writeUInt16BE(body.length, 14);
+  return Buffer.concat([head, body]);
+}
+
+function ipv6Bytes(address) {
+  // A dotted IPv4 tail (::ffff:127.0.0.1) is two groups.
+  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(2).map(Number);
+    address = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [left, right = ''] = address.split('::');
+  const l = left ? left.split(':') : [];
+  const r = right ? right.split(':') : [];
+  const groups = address.includes('::') ? [...l, ...Array(8 - l.length - r.length).fill('0'), ...r] : l;
+  const buf = Buffer.alloc(16);
+  groups.forEach((g, i) => buf.writeUInt16BE(parseInt(g, 16), i * 2));
+  return buf;
+}
+
+/** `--proxy-source ADDRESS:PORT` (IPv6 in brackets) → `{ address, port }`; usage error otherwise. */
+function addressFlag(raw) {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(raw || '');
+  if (!m || !net.isIP(m[1]) || Number(m[2]) > 65535) usageError(`--proxy-source takes ADDRESS:PORT, got ${JSON.stringify(raw)}`);
+  return { address: m[1], port: Number(m[2]) };
+}
+
+/**
+ * An http.Agent whose every new connection starts with a PROXY header claiming to come from
+ * `src`: socket.io-client (polling and the WebSocket upgrade) and ws both take it as `agent`.
+ */
+function proxyProtocolAgent(version, src, keepAlive = false) {
+  class ProxyProtocolAgent extends http.Agent {
+    createConnection(options, callback) {
+      const dst = { address: net.isIP(options.host) ? options.host : '127.0.0.1', port: Number(options.port) };
+      let header;
+      try {
+        header = proxyHeader(version, src, dst);
+      } catch (e) {
+        // Reported as a connection error, like any other failure to connect.
+        const failed = new net.Socket();
+        process.nextTick(() => failed.destroy(e));
+        return failed;
+      }
+      const socket = net.connect({ host: options.host, port: options.port });
+      // Queued before the request bytes, so it is the first thing on the wire.
+      socket.write(header);
+      void callback; // returning the socket is the synchronous form of the callback
+      return socket;
+    }
+  }
+  return new ProxyProtocolAgent({ keepAlive });
 }
 
 /** Parses flags with `node:util`; a usage error prints a JSON error line and exits 2. */
@@ -148,6 +223,9 @@ module.exports = {
   patternSlice,
   CHUNK,
   patternMismatch,
+  proxyHeader,
+  proxyProtocolAgent,
+  addressFlag,
   flags,
   usageError,
   intFlag,
