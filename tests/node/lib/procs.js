@@ -115,7 +115,8 @@ function runNode(script, args, ms = 30000, onLine = null) {
     });
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of stdout been read.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       children.delete(child);
       const lines = jsonLines(stdout);
