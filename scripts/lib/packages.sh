@@ -17,6 +17,11 @@ test,load        command:redis-cli        redis-tools
 test             command:openssl          openssl
 test             file:/usr/bin/chromium   chromium
 test             file:/usr/bin/chromedriver chromium-driver
+test             command:promtool         prometheus
+test             command:systemd-analyze  systemd
+test             file:/bin/kill           procps
+test             command:python3          python3
+test             python-modules:ensurepip,venv python3-venv
 load,callgrind   command:wrk              wrk
 load,callgrind   command:nginx            nginx
 callgrind        command:valgrind         valgrind
@@ -26,7 +31,9 @@ callgrind        command:valgrind         valgrind
 #   libz-ng-sys, zstd, ring); a machine with only the Rust toolchain lacks cmake.
 # - test: the PHP reference scripts (tests/php, examples/*/*.php; mb_substr is mbstring's);
 #   real Redis servers, Clusters (`redis-cli --cluster create`) and Sentinels; certificates for
-#   the TLS Redis tests; Debian's Chromium driven through ChromeDriver (never a downloaded one).
+#   the TLS Redis tests; Debian's Chromium driven through ChromeDriver (never a downloaded one);
+#   the operator's kit (tests/deploy.rs): promtool for the alert rules, systemd-analyze for the
+#   unit (and /bin/kill for its ExecReload), a Python venv for kubernetes-validate from PyPI.
 # - load, callgrind: benches/load.sh and benches/instructions.sh.
 
 # _flowgate_present CHECK: whether what CHECK names is installed.
@@ -36,6 +43,7 @@ _flowgate_present() {
     command) command -v "$what" >/dev/null || [ -x "/usr/sbin/$what" ] ;;
     file) [ -x "$what" ] ;;
     php-module) command -v php >/dev/null && php -m 2>/dev/null | grep -qix "$what" ;;
+    python-modules) command -v python3 >/dev/null && python3 -c "import $what" 2>/dev/null ;;
     *) return 1 ;;
   esac
 }
