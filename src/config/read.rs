@@ -1,4 +1,4 @@
-//! The one YAML walker: file text → [`Config`], every problem with its key.
+//! The configuration file → [`Config`], section by section, every problem with its key.
 //!
 //! Reading is tolerant on purpose: each key is read on its own, so one run of
 //! [`Config::from_yaml`] reports every problem in the file, not just the first one. Every
