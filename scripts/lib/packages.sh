@@ -22,6 +22,8 @@ test             command:systemd-analyze  systemd
 test             file:/bin/kill           procps
 test             command:python3          python3
 test             python-modules:ensurepip,venv python3-venv
+test             command:node             nodejs
+test             command:npm              npm
 load,callgrind   command:wrk              wrk
 load,callgrind   command:nginx            nginx
 callgrind        command:valgrind         valgrind
@@ -33,7 +35,8 @@ callgrind        command:valgrind         valgrind
 #   real Redis servers, Clusters (`redis-cli --cluster create`) and Sentinels; certificates for
 #   the TLS Redis tests; Debian's Chromium driven through ChromeDriver (never a downloaded one);
 #   the operator's kit (tests/deploy.rs): promtool for the alert rules, systemd-analyze for the
-#   unit (and /bin/kill for its ExecReload), a Python venv for kubernetes-validate from PyPI.
+#   unit (and /bin/kill for its ExecReload), a Python venv for kubernetes-validate from PyPI;
+#   Node.js and npm for the real Socket.IO chat backend and clients (tests/node).
 # - load, callgrind: benches/load.sh and benches/instructions.sh.
 
 # _flowgate_present CHECK: whether what CHECK names is installed.
