@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use flowgate::context::{Context, Pipeline};
-use flowgate::headers::signature::{SignedFields, Signer};
+use flowgate::headers::signature::{SignedFields, Signer, Versions};
 use flowgate::headers::{self, Status};
 use flowgate::prefill::prefill;
 use flowgate::trust::sign::{HostKey, sign_context};
@@ -38,8 +38,13 @@ fn signature(c: &mut Criterion) {
     let context = headers::context_value(&ctx);
     let prefill_header = headers::prefill_value(&prefill(&ctx));
     let status = Status::Accepted.to_string();
+    let target = "/public_FlowWidget/init?siteid=site-1&jsSessionId=sess.1";
     let fields = SignedFields {
-        path: "/public_FlowWidget/init",
+        method: "GET",
+        host: "chat.example.com",
+        target,
+        request_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        client_ip: "203.0.113.7",
         site: "site-1",
         session: "sess.1",
         status: &status,
@@ -47,7 +52,7 @@ fn signature(c: &mut Criterion) {
         prefill: &prefill_header,
     };
     let secret = Secret::new("edge-signing-secret-0123456789abcdef");
-    let signer = Signer::new(&secret);
+    let signer = Signer::new(&secret, Versions::default());
     let mut g = c.benchmark_group("signature");
     // Baseline: the header values every init already computes.
     g.bench_function("header_values_baseline", |b| {
@@ -62,8 +67,11 @@ fn signature(c: &mut Criterion) {
         b.iter(|| signer.header_value(black_box(1_800_000_000), black_box(&fields)))
     });
     let sig = signer.header_value(1_800_000_000, &fields);
-    let mut map = http::HeaderMap::new();
+    let mut req = http::Request::builder().uri(target);
     for (name, value) in [
+        ("host", "chat.example.com"),
+        ("x-request-id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+        ("x-real-ip", "203.0.113.7"),
         ("x-flowgate-site", "site-1"),
         ("x-flowgate-session", "sess.1"),
         ("x-flowgate-status", status.as_str()),
@@ -71,22 +79,14 @@ fn signature(c: &mut Criterion) {
         ("x-flowgate-prefill", prefill_header.as_str()),
         ("x-flowgate-signature", sig.as_str()),
     ] {
-        map.insert(name, value.parse().unwrap());
+        req = req.header(name, value);
     }
-    let opts = upstream::Options {
-        prefix: None,
-        now: Some(1_800_000_000),
-    };
+    let req = req.body(()).unwrap();
+    let opts = upstream::Options::new(&[&secret])
+        .unwrap()
+        .now(1_800_000_000);
     g.bench_function("upstream_verify", |b| {
-        b.iter(|| {
-            upstream::verify_with(
-                black_box(&("/public_FlowWidget/init", &map)),
-                &[&secret],
-                upstream::DEFAULT_TOLERANCE,
-                &opts,
-            )
-            .unwrap()
-        })
+        b.iter(|| upstream::verify(black_box(&req), &opts).unwrap())
     });
     g.finish();
 }
@@ -100,6 +100,7 @@ fn signed_context(c: &mut Criterion) {
             mode: Mode::Required,
             keys: vec![SiteKey::new("k1", &Secret::new(host_secret))],
             leeway_secs: 60,
+            max_token_age_secs: 3600,
         },
     );
     let key = HostKey {

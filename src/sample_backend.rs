@@ -37,7 +37,6 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::headers::spoof::SpoofMatcher;
-use crate::secret::Secret;
 use crate::upstream;
 use crate::workflow::{Prefill, Workflow};
 use chat::{Chats, Refused};
@@ -60,12 +59,12 @@ const MAX_FIELDS: usize = 32;
 
 /// Serves the sample backend on `listener` until `shutdown` completes.
 ///
-/// `prefix` is the trusted header prefix the proxy is configured with; `secrets` are the
+/// `prefix` is the trusted header prefix the proxy is configured with; `verifier` holds the
 /// header-signing secrets the echo checks each request's signature with (none: not checked).
 pub(crate) async fn serve(
     listener: TcpListener,
     prefix: &str,
-    secrets: Vec<Secret>,
+    verifier: Option<upstream::Options>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let chats = match Workflow::from_json(DEMO_WORKFLOW) {
@@ -76,8 +75,7 @@ pub(crate) async fn serve(
         }
     };
     let state = Arc::new(State {
-        prefix: prefix.to_owned(),
-        secrets,
+        verifier,
         prefix_len: prefix.len(),
         matcher: SpoofMatcher::new(prefix),
         chats,
@@ -108,8 +106,7 @@ pub(crate) async fn serve(
 }
 
 struct State {
-    prefix: String,
-    secrets: Vec<Secret>,
+    verifier: Option<upstream::Options>,
     prefix_len: usize,
     matcher: SpoofMatcher,
     chats: Option<Mutex<Chats>>,
@@ -233,14 +230,10 @@ impl State {
 
     /// What a real backend's first step says about this request: `valid`, or why not.
     fn signature_verdict(&self, req: &Request<Incoming>) -> String {
-        if self.secrets.is_empty() {
+        let Some(options) = &self.verifier else {
             return "not checked (no signing secret)".to_owned();
-        }
-        let options = upstream::Options {
-            prefix: Some(&self.prefix),
-            now: None,
         };
-        match upstream::verify_with(req, &self.secrets, upstream::DEFAULT_TOLERANCE, &options) {
+        match upstream::verify(req, options) {
             Ok(_) => "valid".to_owned(),
             Err(e) => format!("rejected: {e}"),
         }

@@ -131,7 +131,7 @@ fn trust_parts(
             .map_err(|p| BuildError(p.to_string()))?,
     };
     let signer = match secrets.as_deref() {
-        Some([first, ..]) => Some(Signer::new(first)),
+        Some([first, ..]) => Some(Signer::new(first, config.trust.signing_versions)),
         _ => {
             tracing::warn!(
                 "no signing secret: requests go to the backend without {}{}; set {} (comma-separated, newest first) or signing.secret_file",

@@ -28,6 +28,7 @@ fn policy() -> TrustPolicy {
                 mode,
                 keys: vec![SiteKey::new("k1", &Secret::new(SECRET))],
                 leeway_secs: 60,
+                max_token_age_secs: 3600,
             },
         );
     }

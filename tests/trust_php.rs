@@ -1,114 +1,205 @@
 //! The shipped PHP kit against what flowgate's Rust code really produces, and the other way
-//! round: `examples/upstream/verify.php` on signed headers, `examples/host/sign.php` tokens
-//! verified by the edge.
+//! round: `examples/upstream/verify.php` (signature v2, the secrets it refuses, the safe
+//! pre-fill accessor, the replay caches) next to `flowgate::upstream`, and
+//! `examples/host/sign.php` tokens verified by the edge.
 #![allow(clippy::unwrap_used)]
 
 mod common {
     pub mod process;
 }
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use flowgate::context::{Context, Pipeline};
-use flowgate::headers::signature::{SignedFields, Signer};
+use flowgate::headers::signature::{SignedFields, Signer, Version, Versions};
 use flowgate::headers::{self, Status};
 use flowgate::prefill::prefill;
 use flowgate::trust::sign::{HostKey, sign_context};
 use flowgate::trust::{
     InitInput, Mode, Outcome, Secret, SiteKey, SitePolicy, TokenOutcome, TrustPolicy, evaluate,
 };
-use flowgate::upstream::{self, Options, VerifyError};
+use flowgate::upstream::{self, MemoryReplayCache, Options, RequestView, VerifyError};
 use serde_json::{Value, json};
 
 const NOW: u64 = 1_800_000_000;
 const CURRENT: &str = "current-signing-secret-0123456789";
 const PREVIOUS: &str = "previous-signing-secret-012345678";
-const PATH: &str = "/public_FlowWidget/init";
+const TARGET: &str = "/public_FlowWidget/init?siteid=site1&jsSessionId=sess.42";
 
 /// Runs `tests/php/<script>` on `input`; its output without the final newline.
 fn php(script: &str, input: &Value) -> String {
-    let out = common::process::run(&mut common::process::php(&[], script), input.to_string());
-    out.trim_end().to_owned()
+    let cmd = &mut common::process::php(&["-d", "apc.enable_cli=1"], script);
+    common::process::run(cmd, input.to_string())
+        .trim_end()
+        .to_owned()
 }
 
-/// The trusted headers for one context, as the edge computes them, signed with `secret`.
-fn produce(context_json: &str, secret: &str, t: u64) -> Vec<(String, String)> {
+/// One request as the backend receives it.
+#[derive(Debug, Clone)]
+struct Req {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Req {
+    fn set(&mut self, name: &str, value: Option<&str>) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        if let Some(v) = value {
+            self.headers.push((name.to_owned(), v.to_owned()));
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.headers {
+            match map.get_mut(k) {
+                Some(Value::Array(list)) => list.push(json!(v)),
+                Some(one) => *one = json!([one.clone(), v]),
+                None => {
+                    map.insert(k.clone(), json!(v));
+                }
+            }
+        }
+        json!({"method": self.method, "target": self.target, "headers": map})
+    }
+}
+
+/// The request flowgate forwards for one context on the init route, signed with `secret`.
+fn produce(context_json: &str, status: Status, secret: &str, t: u64, versions: &[Version]) -> Req {
+    produce_id(
+        context_json,
+        status,
+        secret,
+        t,
+        versions,
+        "0af7651916cd43dd8448eb211c80319c",
+    )
+}
+
+fn produce_id(
+    context_json: &str,
+    status: Status,
+    secret: &str,
+    t: u64,
+    versions: &[Version],
+    request_id: &str,
+) -> Req {
     let mut ctx = Context::new();
     let status = match Pipeline::new().run(STANDARD.encode(context_json).as_bytes(), &mut ctx) {
-        Ok(()) => Status::Accepted,
+        Ok(()) => status,
         Err(d) => Status::Discarded(d),
     };
     let status = status.to_string();
     let context = headers::context_value(&ctx);
     let prefill = headers::prefill_value(&prefill(&ctx));
     let fields = SignedFields {
-        path: PATH,
+        method: "GET",
+        host: "chat.example.com",
+        target: TARGET,
+        request_id,
+        client_ip: "203.0.113.7",
         site: "site1",
         session: "sess.42",
         status: &status,
         context: &context,
         prefill: &prefill,
     };
-    let sig = Signer::new(&Secret::new(secret)).header_value(t, &fields);
+    let signer = Signer::new(&Secret::new(secret), Versions::new(versions).unwrap());
+    let sig = signer.header_value(t, &fields);
     let p = headers::DEFAULT_PREFIX;
-    vec![
-        (format!("{p}Site"), "site1".to_owned()),
-        (format!("{p}Session"), "sess.42".to_owned()),
-        (format!("{p}Status"), status),
-        (format!("{p}Context"), context),
-        (format!("{p}Prefill"), prefill),
-        (format!("{p}Signature"), sig),
-    ]
-}
-
-fn php_verify(headers: &[(String, String)], secrets: &[&str], now: u64) -> Value {
-    let map: serde_json::Map<String, Value> = headers
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let out = php(
-        "trust_verify.php",
-        &json!({"headers": map, "path": PATH, "secrets": secrets, "tolerance": 300, "now": now}),
-    );
-    serde_json::from_str(&out).unwrap()
-}
-
-fn rust_verify(
-    headers: &[(String, String)],
-    secrets: &[&str],
-    now: u64,
-) -> Result<upstream::TrustedContext, VerifyError> {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in headers {
-        map.insert(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
+    Req {
+        method: "GET".into(),
+        target: TARGET.into(),
+        headers: vec![
+            ("Host".to_owned(), "chat.example.com".to_owned()),
+            ("X-Request-Id".to_owned(), fields.request_id.to_owned()),
+            ("X-Real-IP".to_owned(), fields.client_ip.to_owned()),
+            (format!("{p}Site"), "site1".to_owned()),
+            (format!("{p}Session"), "sess.42".to_owned()),
+            (format!("{p}Status"), status.clone()),
+            (format!("{p}Context"), context.clone()),
+            (format!("{p}Prefill"), prefill.clone()),
+            (format!("{p}Signature"), sig),
+        ],
     }
-    upstream::verify_with(
-        &(PATH, &map),
-        secrets,
-        upstream::DEFAULT_TOLERANCE,
-        &Options {
-            prefix: None,
-            now: Some(now),
-        },
-    )
+}
+
+fn v2(context_json: &str, status: Status, secret: &str, t: u64) -> Req {
+    produce(context_json, status, secret, t, &[Version::V2])
+}
+
+/// verify.php on `requests` (one replay cache for all of them); `Err` is a configuration error.
+fn php_verify_all(
+    requests: &[&Req],
+    secrets: Value,
+    settings: Value,
+    replay: Option<&str>,
+) -> Result<Vec<Value>, String> {
+    let input = json!({
+        "secrets": secrets,
+        "settings": settings,
+        "replay": replay,
+        "requests": requests.iter().map(|r| r.json()).collect::<Vec<_>>(),
+    });
+    let out: Value = serde_json::from_str(&php("trust_verify.php", &input)).unwrap();
+    match out.get("config_error") {
+        Some(e) => Err(e.as_str().unwrap().to_owned()),
+        None => Ok(out["results"].as_array().unwrap().clone()),
+    }
+}
+
+fn php_verify(req: &Req, secrets: &[&str], now: u64) -> Value {
+    php_verify_all(&[req], json!(secrets), json!({"now": now}), None).unwrap()[0].clone()
+}
+
+fn php_reason(req: &Req, secrets: &[&str], now: u64) -> String {
+    let v = php_verify(req, secrets, now);
+    v["reason"].as_str().unwrap_or("ok").to_owned()
+}
+
+fn rust_verify(req: &Req, options: &Options) -> Result<upstream::TrustedContext, VerifyError> {
+    let mut b = http::Request::builder()
+        .method(req.method.as_str())
+        .uri(req.target.as_str());
+    for (k, v) in &req.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    upstream::verify(&b.body(()).unwrap(), options)
+}
+
+fn rust_reason(req: &Req, secrets: &[&str], now: u64) -> String {
+    match rust_verify(req, &Options::new(secrets).unwrap().now(now)) {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e.as_str().to_owned(),
+    }
 }
 
 const CONTEXT: &str = r#"{"account_id":"USR-84920","plan":"Pro <b>+</b>","ims_username":"Jöhn \"J\" Doe","ims_email":"jane@example.com","n":1e15}"#;
 
 #[test]
-fn fresh_headers_verify_in_php_and_rust_alike() {
-    let h = produce(CONTEXT, CURRENT, NOW);
+fn fresh_requests_verify_in_php_and_rust_alike() {
+    let h = v2(CONTEXT, Status::Verified, CURRENT, NOW);
     let php = php_verify(&h, &[CURRENT], NOW + 10);
     assert_eq!(php["ok"], true, "{php}");
-    let rust = rust_verify(&h, &[CURRENT], NOW + 10).unwrap();
+    let rust = rust_verify(&h, &Options::new(&[CURRENT]).unwrap().now(NOW + 10)).unwrap();
     let r = &php["result"];
     assert_eq!(r["site"], "site1");
     assert_eq!(r["session"], "sess.42");
-    assert_eq!(r["status"], "accepted");
+    assert_eq!(r["status"], "verified");
     assert_eq!(r["signed_at"], NOW);
+    assert_eq!(r["version"], "v2");
+    assert_eq!(r["request_id"], "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(r["client_ip"], "203.0.113.7");
     let pairs = |v: &Value| -> Vec<(String, String)> {
         v.as_array()
             .unwrap()
@@ -121,108 +212,280 @@ fn fresh_headers_verify_in_php_and_rust_alike() {
             })
             .collect()
     };
-    assert_eq!(pairs(&r["context"]), rust.pairs);
-    assert_eq!(pairs(&r["prefill"]), rust.prefill);
-    assert_eq!(rust.get("ims_username"), Some("Jöhn \"J\" Doe"));
-    assert_eq!(rust.get("n"), Some("1.0E+15"));
-    assert_eq!(rust.prefill_slot("visitor_email"), Some("jane@example.com"));
+    assert_eq!(pairs(&r["context"]), rust.context.to_vec());
+    assert_eq!(
+        pairs(&r["verified_prefill"]),
+        rust.verified_prefill().unwrap().to_vec()
+    );
+    assert_eq!(rust.context.get("ims_username"), Some("Jöhn \"J\" Doe"));
+    assert_eq!(rust.context.get("n"), Some("1.0E+15"));
+    assert_eq!(
+        rust.request_id.as_deref(),
+        Some("0af7651916cd43dd8448eb211c80319c")
+    );
+    // The same through a view over a lookup closure, as a framework without `http` types has.
+    let view = RequestView::new(&h.method, &h.target, |name: &str| h.get(name));
+    let o = Options::new(&[CURRENT]).unwrap().now(NOW + 10);
+    assert_eq!(upstream::verify(&view, &o).unwrap(), rust);
 }
 
 #[test]
-fn every_tampered_field_is_rejected_by_both() {
-    let h = produce(CONTEXT, CURRENT, NOW);
-    let other = produce(r#"{"ims_email":"ceo@example.com"}"#, CURRENT, NOW);
-    for i in 0..5 {
-        // Swap in the value another (validly signed) request carried, or a forged one.
-        for replacement in [other[i].1.clone(), format!("{}x", h[i].1), String::new()] {
-            if replacement == h[i].1 {
+fn every_part_of_v2_is_covered_by_both() {
+    let h = v2(CONTEXT, Status::Accepted, CURRENT, NOW);
+    let other = v2(
+        r#"{"ims_email":"ceo@example.com"}"#,
+        Status::Accepted,
+        CURRENT,
+        NOW,
+    );
+    let names: Vec<String> = h.headers.iter().map(|(n, _)| n.clone()).collect();
+    for name in names.iter().filter(|n| !n.ends_with("Signature")) {
+        // Swap in another validly signed request's value, a forged one, or drop it.
+        let replacements = [
+            other.get(name).map(str::to_owned),
+            Some("x".to_owned()),
+            None,
+        ];
+        for replacement in replacements {
+            if replacement.as_deref() == h.get(name) {
                 continue;
             }
             let mut t = h.clone();
-            t[i].1 = replacement;
-            let php = php_verify(&t, &[CURRENT], NOW);
-            assert_eq!(
-                php,
-                json!({"ok": false, "reason": "mismatch"}),
-                "{}",
-                h[i].0
-            );
-            assert_eq!(
-                rust_verify(&t, &[CURRENT], NOW).unwrap_err(),
-                VerifyError::Mismatch
-            );
+            t.set(name, replacement.as_deref());
+            assert_eq!(php_reason(&t, &[CURRENT], NOW), "bad_signature", "{name}");
+            assert_eq!(rust_reason(&t, &[CURRENT], NOW), "bad_signature", "{name}");
         }
-        // The header dropped altogether.
+    }
+    // Method, query, path: replayed elsewhere (issue 17, finding 5).
+    for (method, target) in [
+        ("POST", TARGET),
+        ("DELETE", TARGET),
+        (
+            "GET",
+            "/public_FlowWidget/init?siteid=site1&jsSessionId=sess.43",
+        ),
+        ("GET", "/public_FlowWidget/init"),
+        (
+            "GET",
+            "/public_FlowWidget/admin?siteid=site1&jsSessionId=sess.42",
+        ),
+    ] {
         let mut t = h.clone();
-        t.remove(i);
-        assert_eq!(php_verify(&t, &[CURRENT], NOW)["reason"], "mismatch");
+        t.method = method.into();
+        t.target = target.into();
         assert_eq!(
-            rust_verify(&t, &[CURRENT], NOW).unwrap_err(),
-            VerifyError::Mismatch
+            php_reason(&t, &[CURRENT], NOW),
+            "bad_signature",
+            "{method} {target}"
+        );
+        assert_eq!(
+            rust_reason(&t, &[CURRENT], NOW),
+            "bad_signature",
+            "{method} {target}"
         );
     }
-    // The timestamp moved while the MAC stayed.
+    // The timestamp moved while the MAC stayed; the MAC changed.
+    let sig = h.get("X-Flowgate-Signature").unwrap().to_owned();
     let mut t = h.clone();
-    t[5].1 = t[5]
-        .1
-        .replacen(&NOW.to_string(), &(NOW + 60).to_string(), 1);
-    assert_eq!(php_verify(&t, &[CURRENT], NOW)["reason"], "mismatch");
-    // The MAC changed.
-    let mut t = h.clone();
-    let flipped = if t[5].1.ends_with('0') { "1" } else { "0" };
-    let len = t[5].1.len();
-    t[5].1.replace_range(len - 1.., flipped);
-    assert_eq!(php_verify(&t, &[CURRENT], NOW)["reason"], "mismatch");
-    // No signature at all; a malformed one.
-    assert_eq!(
-        php_verify(&h[..5], &[CURRENT], NOW)["reason"],
-        "missing_signature"
+    t.set(
+        "X-Flowgate-Signature",
+        Some(&sig.replacen(&NOW.to_string(), &(NOW + 60).to_string(), 1)),
     );
+    assert_eq!(php_reason(&t, &[CURRENT], NOW), "bad_signature");
     let mut t = h.clone();
-    t[5].1 = "t=abc,v1=00".to_owned();
-    assert_eq!(
-        php_verify(&t, &[CURRENT], NOW)["reason"],
-        "malformed_signature"
+    let flipped = if sig.ends_with('0') { "1" } else { "0" };
+    t.set(
+        "X-Flowgate-Signature",
+        Some(&format!("{}{flipped}", &sig[..sig.len() - 1])),
     );
+    assert_eq!(php_reason(&t, &[CURRENT], NOW), "bad_signature");
+    // No signature; malformed ones; a repeated signed header.
+    for (sig, why) in [
+        (None, "missing_signature"),
+        (Some("t=abc,v2=00"), "malformed_signature"),
+        (Some("t=1"), "malformed_signature"),
+        (
+            Some(format!("{sig},v2={}", "0".repeat(64)).as_str()),
+            "malformed_signature",
+        ),
+        (
+            Some(format!("t={NOW},v9={}", "0".repeat(64)).as_str()),
+            "unsupported_version",
+        ),
+    ] {
+        let mut t = h.clone();
+        t.set("X-Flowgate-Signature", sig);
+        assert_eq!(php_reason(&t, &[CURRENT], NOW), why, "{sig:?}");
+        assert_eq!(rust_reason(&t, &[CURRENT], NOW), why, "{sig:?}");
+    }
+    let mut t = h.clone();
+    t.headers.push(("X-Request-Id".into(), "second".into()));
+    assert_eq!(php_reason(&t, &[CURRENT], NOW), "bad_header");
+    assert_eq!(rust_reason(&t, &[CURRENT], NOW), "bad_header");
 }
 
 #[test]
 fn expiry_wrong_secret_and_rotation() {
-    let h = produce(CONTEXT, PREVIOUS, NOW);
-    // Expired and from the future, both sides of the 300 s tolerance.
-    assert_eq!(php_verify(&h, &[PREVIOUS], NOW + 300)["ok"], true);
-    assert_eq!(php_verify(&h, &[PREVIOUS], NOW + 301)["reason"], "expired");
-    assert_eq!(
-        rust_verify(&h, &[PREVIOUS], NOW + 301).unwrap_err(),
-        VerifyError::Expired { age: 301 }
-    );
-    assert_eq!(
-        php_verify(&h, &[PREVIOUS], NOW - 301)["reason"],
-        "from_future"
-    );
-    // Wrong secret.
-    assert_eq!(php_verify(&h, &[CURRENT], NOW)["reason"], "mismatch");
-    assert_eq!(
-        rust_verify(&h, &[CURRENT], NOW).unwrap_err(),
-        VerifyError::Mismatch
-    );
+    let h = v2(CONTEXT, Status::Accepted, PREVIOUS, NOW);
+    for (now, why) in [
+        (NOW + 300, "ok"),
+        (NOW + 301, "expired"),
+        (NOW - 301, "expired"),
+    ] {
+        assert_eq!(php_reason(&h, &[PREVIOUS], now), why);
+        assert_eq!(rust_reason(&h, &[PREVIOUS], now), why);
+    }
+    assert_eq!(php_reason(&h, &[CURRENT], NOW), "bad_signature");
+    assert_eq!(rust_reason(&h, &[CURRENT], NOW), "bad_signature");
     // Rotation: the verifier lists the new secret first and still accepts the old one.
-    assert_eq!(php_verify(&h, &[CURRENT, PREVIOUS], NOW)["ok"], true);
-    assert!(rust_verify(&h, &[CURRENT, PREVIOUS], NOW).is_ok());
-    let h = produce(CONTEXT, CURRENT, NOW);
-    assert_eq!(php_verify(&h, &[CURRENT, PREVIOUS], NOW)["ok"], true);
-    // No secrets configured is an error, not an accept.
-    let none: [&str; 0] = [];
-    assert_eq!(php_verify(&h, &none, NOW)["reason"], "no_secrets");
+    assert_eq!(php_reason(&h, &[CURRENT, PREVIOUS], NOW), "ok");
+    assert_eq!(rust_reason(&h, &[CURRENT, PREVIOUS], NOW), "ok");
+}
+
+/// Issue 17, finding 1: an empty (or short) secret never verifies anything — both kits refuse
+/// the list before looking at a request, and a request signed with the empty key is no longer
+/// accepted by a backend that read an unset variable.
+#[test]
+fn empty_and_short_secrets_are_refused_by_both_kits() {
+    let forged = v2(
+        r#"{"ims_email":"ceo@example.com"}"#,
+        Status::Verified,
+        "",
+        NOW,
+    );
+    let short = "s".repeat(31);
+    for (secrets, rust_err) in [
+        (json!([]), upstream::SecretsError::None),
+        (json!([null]), upstream::SecretsError::Empty { position: 1 }),
+        (json!([""]), upstream::SecretsError::Empty { position: 1 }),
+        (
+            json!([CURRENT, ""]),
+            upstream::SecretsError::Empty { position: 2 },
+        ),
+        (
+            json!([short]),
+            upstream::SecretsError::TooShort { position: 1 },
+        ),
+    ] {
+        let err = php_verify_all(&[&forged], secrets.clone(), json!({"now": NOW}), None)
+            .expect_err("a configuration error");
+        assert!(err.contains("secret"), "{secrets}: {err}");
+        let list: Vec<String> = secrets
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(Options::new(&list).unwrap_err(), rust_err, "{secrets}");
+    }
+    // The forgery itself is a well-formed signature: only the refusal above keeps it out.
+    let sig = forged.get("X-Flowgate-Signature").unwrap();
+    assert!(sig.starts_with(&format!("t={NOW},v2=")), "{sig}");
+}
+
+/// Issue 17, finding 2: on an `optional` site, a browser-written `accepted; unverified` context
+/// with `ims_email` never pre-fills through the safe accessor, in either kit; `mode: off`
+/// sites opt in explicitly.
+#[test]
+fn unverified_prefill_is_never_handed_out() {
+    let email = r#"{"ims_email":"mallory@example.com"}"#;
+    for (status, verified, browser) in [
+        (Status::Unverified, false, false),
+        (Status::Accepted, false, true),
+        (Status::Verified, true, true),
+    ] {
+        let h = v2(email, status, CURRENT, NOW);
+        let php = php_verify(&h, &[CURRENT], NOW);
+        let r = &php["result"];
+        assert_eq!(
+            r["verified_prefill"].is_array(),
+            verified,
+            "{status}: {php}"
+        );
+        assert_eq!(r["browser_prefill"].is_array(), browser, "{status}: {php}");
+        let rust = rust_verify(&h, &Options::new(&[CURRENT]).unwrap().now(NOW)).unwrap();
+        assert_eq!(rust.verified_prefill().is_some(), verified, "{status}");
+        let ack = rust
+            .browser_prefill(upstream::AcknowledgeUnsigned)
+            .is_some();
+        assert_eq!(ack, browser, "{status}");
+    }
+}
+
+#[test]
+fn v1_only_when_the_caller_allows_it() {
+    let h = produce(CONTEXT, Status::Accepted, CURRENT, NOW, &[Version::V1]);
+    assert_eq!(php_reason(&h, &[CURRENT], NOW), "unsupported_version");
+    assert_eq!(rust_reason(&h, &[CURRENT], NOW), "unsupported_version");
+    let allow = json!({"now": NOW, "accept_v1": true});
+    let php = php_verify_all(&[&h], json!([CURRENT]), allow.clone(), None).unwrap();
+    assert_eq!(php[0]["result"]["version"], "v1", "{php:?}");
+    assert_eq!(php[0]["result"]["request_id"], Value::Null);
+    let rust = rust_verify(
+        &h,
+        &Options::new(&[CURRENT]).unwrap().now(NOW).accept_v1(true),
+    );
+    assert_eq!(rust.unwrap().version, Version::V1);
+    // Transition: both versions sent; v2 decides, so a changed method fails even with v1 allowed.
+    let mut both = produce(
+        CONTEXT,
+        Status::Accepted,
+        CURRENT,
+        NOW,
+        &[Version::V1, Version::V2],
+    );
+    assert!(both.get("X-Flowgate-Signature").unwrap().contains(",v1="));
+    both.method = "POST".into();
+    let php = php_verify_all(&[&both], json!([CURRENT]), allow, None).unwrap();
+    assert_eq!(php[0]["reason"], "bad_signature");
+    let o = Options::new(&[CURRENT]).unwrap().now(NOW).accept_v1(true);
+    assert_eq!(
+        rust_verify(&both, &o).unwrap_err(),
+        VerifyError::BadSignature
+    );
+}
+
+/// Issue 17, finding 5: a captured request replays within the window unless the backend opts
+/// into a replay cache — then the second use of its request id is refused, by both kits
+/// (PHP's in-process and APCu caches).
+#[test]
+fn replays_are_refused_when_the_backend_opts_in() {
+    let h = v2(CONTEXT, Status::Accepted, CURRENT, NOW);
+    let rid = "ffffffffffffffffffffffffffffffff";
+    let other = produce_id(CONTEXT, Status::Accepted, CURRENT, NOW, &[Version::V2], rid);
+    let settings = json!({"now": NOW});
+    for replay in [None, Some("memory"), Some("apcu")] {
+        let all = [&h, &h, &other, &other];
+        let r = php_verify_all(&all, json!([CURRENT]), settings.clone(), replay).unwrap();
+        let reasons: Vec<&str> = r
+            .iter()
+            .map(|v| v["reason"].as_str().unwrap_or("ok"))
+            .collect();
+        let want = match replay {
+            Some(_) => ["ok", "replayed", "ok", "replayed"],
+            None => ["ok", "ok", "ok", "ok"],
+        };
+        assert_eq!(reasons, want, "{replay:?}");
+    }
+    let cache = Arc::new(MemoryReplayCache::with_tolerance(
+        upstream::DEFAULT_TOLERANCE,
+    ));
+    let o = Options::new(&[CURRENT]).unwrap().now(NOW).replay(cache);
+    assert!(rust_verify(&h, &o).is_ok());
+    assert_eq!(rust_verify(&h, &o).unwrap_err(), VerifyError::Replayed);
+    // Without the cache the same request verifies again (what a backend opts out of).
+    let plain = Options::new(&[CURRENT]).unwrap().now(NOW);
+    assert!(rust_verify(&h, &plain).is_ok() && rust_verify(&h, &plain).is_ok());
 }
 
 #[test]
 fn discarded_and_absent_statuses_decode() {
-    let h = produce("[1]", CURRENT, NOW);
+    let h = v2("[1]", Status::Accepted, CURRENT, NOW);
     let php = php_verify(&h, &[CURRENT], NOW);
-    assert_eq!(php["result"]["status"], "discarded; reason=not_object");
+    assert_eq!(php["result"]["status"], "discarded");
     assert_eq!(php["result"]["discard_reason"], "not_object");
     assert_eq!(php["result"]["context"], json!([]));
+    assert_eq!(php["result"]["verified_prefill"], Value::Null);
 }
 
 const HOST_SECRET: &str = "host-site-shared-secret-0123456789";
@@ -259,6 +522,7 @@ fn site_policy(mode: Mode) -> TrustPolicy {
             mode,
             keys: vec![SiteKey::new("k1", &Secret::new(HOST_SECRET))],
             leeway_secs: 60,
+            max_token_age_secs: 3600,
         },
     );
     p

@@ -11,7 +11,7 @@ use common::flowgate::{Flowgate, TempDir};
 use common::upstream::{Received, Upstream};
 use common::{b64, decode_json};
 use flowgate::trust::sign::{HostKey, sign_context};
-use flowgate::upstream::{self, Options, VerifyError};
+use flowgate::upstream::{self, AcknowledgeUnsigned, Options, RequestView, VerifyError};
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
@@ -30,43 +30,44 @@ fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
 
+/// The target the upstream received: path, and `?query` when there is one.
+fn target(r: &Received) -> String {
+    match &r.query {
+        Some(q) => format!("{}?{q}", r.path),
+        None => r.path.clone(),
+    }
+}
+
 /// The received request as the verification kit's input.
 fn verify_received(
     r: &Received,
     secrets: &[&str],
     at: Option<u64>,
 ) -> Result<upstream::TrustedContext, VerifyError> {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in &r.headers {
-        map.append(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
+    let target = target(r);
+    let view = RequestView::new(&r.method, &target, |name: &str| r.header(name));
+    let mut options = Options::new(secrets).unwrap();
+    if let Some(now) = at {
+        options = options.now(now);
     }
-    upstream::verify_with(
-        &(r.path.as_str(), &map),
-        secrets,
-        upstream::DEFAULT_TOLERANCE,
-        &Options {
-            prefix: None,
-            now: at,
-        },
-    )
+    upstream::verify(&view, &options)
 }
 
-/// `examples/upstream/verify.php` on the received headers.
+/// `examples/upstream/verify.php` on the received request: the result, or the refusal reason.
 fn php_verify(r: &Received, secrets: &[&str], now: u64) -> Value {
     let headers: serde_json::Map<String, Value> = r
         .headers
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    let input = json!({"headers": headers, "path": r.path, "secrets": secrets, "now": now});
+    let request = json!({"method": r.method, "target": target(r), "headers": headers});
+    let input = json!({"secrets": secrets, "settings": {"now": now}, "requests": [request]});
     let out = common::process::run(
         &mut common::process::php(&[], "trust_verify.php"),
         input.to_string(),
     );
-    serde_json::from_str(&out).unwrap()
+    let out: Value = serde_json::from_str(&out).unwrap();
+    out["results"][0].clone()
 }
 
 fn with_header(r: &Received, name: &str, value: Option<&str>) -> Received {
@@ -209,40 +210,46 @@ async fn every_forwarded_request_is_signed_and_verifies_in_rust_and_php() {
         // Rotation: the old secret alone does not verify what the new one signed…
         assert_eq!(
             verify_received(r, &[SIGN_OLD], Some(t)),
-            Err(VerifyError::Mismatch)
+            Err(VerifyError::BadSignature)
         );
         // …and a verifier listing both accepts it.
         assert!(verify_received(r, &[SIGN_OLD, SIGN_NEW], Some(t)).is_ok());
         let php = php_verify(r, &[SIGN_NEW], t);
         assert_eq!(php["ok"], true, "{php} for {}", r.path);
         assert_eq!(php["result"]["status"].as_str().unwrap(), ctx_status(&ctx));
-        assert_eq!(php_verify(r, &[SIGN_OLD], t)["reason"], "mismatch");
+        assert_eq!(php_verify(r, &[SIGN_OLD], t)["reason"], "bad_signature");
         assert_eq!(
             php_verify(r, &["x".repeat(40).as_str()], t)["reason"],
-            "mismatch"
+            "bad_signature"
         );
         // Expired and from the future, on both sides.
         assert_eq!(php_verify(r, &[SIGN_NEW], t + 301)["reason"], "expired");
         assert_eq!(
             verify_received(r, &[SIGN_NEW], Some(t + 301)),
-            Err(VerifyError::Expired { age: 301 })
+            Err(VerifyError::Expired { skew: 301 })
         );
-        assert_eq!(php_verify(r, &[SIGN_NEW], t - 301)["reason"], "from_future");
+        assert_eq!(php_verify(r, &[SIGN_NEW], t - 301)["reason"], "expired");
     }
     let t = signed_at(&init);
     let trusted = verify_received(&init, &[SIGN_NEW], Some(t)).unwrap();
+    // Site s-off: the browser's word, handed out only on the explicit opt-in.
+    assert_eq!(trusted.verified_prefill(), None);
     assert_eq!(
-        trusted.prefill_slot("visitor_email"),
+        trusted
+            .browser_prefill(AcknowledgeUnsigned)
+            .unwrap()
+            .get("visitor_email"),
         Some("jane@example.com")
     );
     let php = php_verify(&init, &[SIGN_NEW], t);
+    assert_eq!(php["result"]["verified_prefill"], Value::Null);
     assert_eq!(
-        php["result"]["prefill"][0],
+        php["result"]["browser_prefill"][0],
         json!(["visitor_name", "Jane Smith"])
     );
     // The session route re-attached the stored headers, signed afresh.
     let stored = verify_received(&session, &[SIGN_NEW], Some(signed_at(&session))).unwrap();
-    assert_eq!(stored.pairs, trusted.pairs);
+    assert_eq!(stored.context, trusted.context);
 
     // Tampering with each field of what the upstream really received is detected by both.
     let forged_ctx = b64(r#"{"ims_email":"ceo@example.com"}"#);
@@ -262,12 +269,12 @@ async fn every_forwarded_request_is_signed_and_verifies_in_rust_and_php() {
         let bad = with_header(&init, name, value);
         assert_eq!(
             verify_received(&bad, &[SIGN_NEW], Some(t)),
-            Err(VerifyError::Mismatch),
+            Err(VerifyError::BadSignature),
             "{name}"
         );
         assert_eq!(
             php_verify(&bad, &[SIGN_NEW], t)["reason"],
-            "mismatch",
+            "bad_signature",
             "{name}"
         );
     }
@@ -276,9 +283,12 @@ async fn every_forwarded_request_is_signed_and_verifies_in_rust_and_php() {
     moved.path = "/public_FlowWidget/admin".into();
     assert_eq!(
         verify_received(&moved, &[SIGN_NEW], Some(t)),
-        Err(VerifyError::Mismatch)
+        Err(VerifyError::BadSignature)
     );
-    assert_eq!(php_verify(&moved, &[SIGN_NEW], t)["reason"], "mismatch");
+    assert_eq!(
+        php_verify(&moved, &[SIGN_NEW], t)["reason"],
+        "bad_signature"
+    );
     // The signature itself: removed, or re-timed.
     let bare = with_header(&init, "x-flowgate-signature", None);
     assert_eq!(
@@ -292,18 +302,14 @@ async fn every_forwarded_request_is_signed_and_verifies_in_rust_and_php() {
     let sig = init.header("x-flowgate-signature").unwrap();
     let retimed = sig.replacen(&format!("t={t}"), &format!("t={}", t + 100), 1);
     let bad = with_header(&init, "x-flowgate-signature", Some(&retimed));
-    assert_eq!(php_verify(&bad, &[SIGN_NEW], t)["reason"], "mismatch");
+    assert_eq!(php_verify(&bad, &[SIGN_NEW], t)["reason"], "bad_signature");
 }
 
 fn ctx_status(ctx: &upstream::TrustedContext) -> &'static str {
     match &ctx.status {
-        upstream::ContextStatus::Accepted { verified: None } => "accepted",
-        upstream::ContextStatus::Accepted {
-            verified: Some(true),
-        } => "accepted; verified",
-        upstream::ContextStatus::Accepted {
-            verified: Some(false),
-        } => "accepted; unverified",
+        upstream::ContextStatus::Accepted => "accepted",
+        upstream::ContextStatus::Verified => "verified",
+        upstream::ContextStatus::Unverified => "unverified",
         upstream::ContextStatus::Absent => "absent",
         upstream::ContextStatus::Discarded { .. } => "discarded",
     }
@@ -455,7 +461,8 @@ async fn every_bad_token_is_refused_with_its_reason() {
     let fg = start(&up, &keys);
     let n = now();
     let claims = |extra: Value| {
-        let mut c = json!({"ims_email": "jane@example.com", "aud": "s-opt", "exp": n + 300});
+        let mut c =
+            json!({"ims_email": "jane@example.com", "aud": "s-opt", "exp": n + 300, "iat": n});
         for (k, v) in extra.as_object().unwrap() {
             if v.is_null() {
                 c.as_object_mut().unwrap().remove(k);

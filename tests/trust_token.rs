@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flowgate::trust::sign::{HostKey, SignError, sign_context};
 use flowgate::trust::token::{self, MAX_TOKEN_BYTES};
-use flowgate::trust::{Secret, SiteKey, TokenError};
+use flowgate::trust::{Secret, SiteKey, TimeRules, TokenError};
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::Algorithm;
 use sha2::Sha256;
@@ -56,8 +56,13 @@ fn forge(header: &str, payload: &str, secret: Option<&str>) -> String {
     format!("{msg}.{sig}")
 }
 
+const RULES: TimeRules = TimeRules {
+    leeway: 60,
+    max_age: 3600,
+};
+
 fn verify(token: &str) -> Result<String, TokenError> {
-    token::verify(token.as_bytes(), "site1", &keys(), 60)
+    token::verify(token.as_bytes(), "site1", &keys(), &RULES)
         .map(|v| String::from_utf8(v.context_json).unwrap())
 }
 
@@ -69,7 +74,11 @@ fn a_fresh_token_yields_its_private_claims_in_order() {
     );
     for alg in [Algorithm::HS384, Algorithm::HS512] {
         let t = sign_context(CTX, "site1", &host("k2", K2, alg), now(), 60).unwrap();
-        let v = token::verify(t.as_bytes(), "site1", &keys(), 0).unwrap();
+        let strict = TimeRules {
+            leeway: 0,
+            max_age: 3600,
+        };
+        let v = token::verify(t.as_bytes(), "site1", &keys(), &strict).unwrap();
         assert_eq!(v.kid, "k2");
     }
 }
@@ -78,7 +87,11 @@ fn a_fresh_token_yields_its_private_claims_in_order() {
 fn token_for_another_site_is_refused() {
     let t = sign_context(CTX, "site2", &host("k1", K1, Algorithm::HS256), now(), 300).unwrap();
     assert_eq!(verify(&t), Err(TokenError::WrongAudience));
-    let p = format!(r#"{{"aud":["x","site1"],"exp":{}}}"#, now() + 60);
+    let p = format!(
+        r#"{{"aud":["x","site1"],"exp":{},"iat":{}}}"#,
+        now() + 60,
+        now()
+    );
     assert!(verify(&forge(r#"{"alg":"HS256","kid":"k1"}"#, &p, Some(K1))).is_ok());
 }
 
@@ -86,14 +99,18 @@ fn token_for_another_site_is_refused() {
 fn time_claims() {
     let h = r#"{"alg":"HS256","kid":"k1"}"#;
     let n = now();
-    let expired = format!(r#"{{"aud":"site1","exp":{}}}"#, n - 3600);
+    let expired = format!(r#"{{"aud":"site1","exp":{},"iat":{}}}"#, n - 3600, n - 3700);
     assert_eq!(
         verify(&forge(h, &expired, Some(K1))),
         Err(TokenError::Expired)
     );
-    let in_leeway = format!(r#"{{"aud":"site1","exp":{}}}"#, n - 10);
+    let in_leeway = format!(r#"{{"aud":"site1","exp":{},"iat":{}}}"#, n - 10, n - 100);
     assert!(verify(&forge(h, &in_leeway, Some(K1))).is_ok());
-    let nbf = format!(r#"{{"aud":"site1","exp":{},"nbf":{}}}"#, n + 7200, n + 3600);
+    let nbf = format!(
+        r#"{{"aud":"site1","exp":{},"nbf":{},"iat":{n}}}"#,
+        n + 7200,
+        n + 3600
+    );
     assert_eq!(
         verify(&forge(h, &nbf, Some(K1))),
         Err(TokenError::NotYetValid)
@@ -108,27 +125,98 @@ fn time_claims() {
         verify(&forge(h, &bad_iat, Some(K1))),
         Err(TokenError::BadClaim)
     );
-    let no_exp = r#"{"aud":"site1"}"#;
+    let no_exp = format!(r#"{{"aud":"site1","iat":{n}}}"#);
     assert_eq!(
-        verify(&forge(h, no_exp, Some(K1))),
+        verify(&forge(h, &no_exp, Some(K1))),
         Err(TokenError::MissingClaim)
     );
-    let no_aud = format!(r#"{{"exp":{}}}"#, n + 60);
+    let no_aud = format!(r#"{{"exp":{},"iat":{n}}}"#, n + 60);
     assert_eq!(
         verify(&forge(h, &no_aud, Some(K1))),
         Err(TokenError::MissingClaim)
     );
-    // jsonwebtoken treats an `exp` that is not a number as absent.
-    let str_exp = r#"{"aud":"site1","exp":"tomorrow"}"#;
+    // An `exp` that is not a whole number is a bad claim, not a missing one (issue 17).
+    for exp in [
+        r#""tomorrow""#,
+        &format!("{}.0", n + 60),
+        &format!("{}.5", n + 60),
+        "1e12",
+    ] {
+        let p = format!(r#"{{"aud":"site1","exp":{exp},"iat":{n}}}"#);
+        assert_eq!(
+            verify(&forge(h, &p, Some(K1))),
+            Err(TokenError::BadClaim),
+            "{exp}"
+        );
+    }
+    let float_iat = format!(r#"{{"aud":"site1","exp":{},"iat":{n}.0}}"#, n + 60);
     assert_eq!(
-        verify(&forge(h, str_exp, Some(K1))),
+        verify(&forge(h, &float_iat, Some(K1))),
+        Err(TokenError::BadClaim)
+    );
+    // A negative `exp` is expired, not missing.
+    let negative = format!(r#"{{"aud":"site1","exp":-1,"iat":{n}}}"#);
+    assert_eq!(
+        verify(&forge(h, &negative, Some(K1))),
+        Err(TokenError::Expired)
+    );
+}
+
+#[test]
+fn tokens_cannot_live_forever() {
+    let h = r#"{"alg":"HS256","kid":"k1"}"#;
+    let n = now();
+    // exp = 2^63 - 1 with an old iat: too old. (2^64 - 1 is no NumericDate flowgate reads.)
+    let forever = format!(r#"{{"aud":"site1","exp":{},"iat":1}}"#, i64::MAX);
+    assert_eq!(
+        verify(&forge(h, &forever, Some(K1))),
+        Err(TokenError::TooOld)
+    );
+    let beyond = format!(r#"{{"aud":"site1","exp":18446744073709551615,"iat":{n}}}"#);
+    assert_eq!(
+        verify(&forge(h, &beyond, Some(K1))),
+        Err(TokenError::BadClaim)
+    );
+    // Without iat the age cannot be told.
+    let no_iat = format!(r#"{{"aud":"site1","exp":{}}}"#, n + 60);
+    assert_eq!(
+        verify(&forge(h, &no_iat, Some(K1))),
         Err(TokenError::MissingClaim)
+    );
+    // The age limit, with the leeway.
+    let old = format!(
+        r#"{{"aud":"site1","exp":{},"iat":{}}}"#,
+        n + 60,
+        n - 3600 - 61
+    );
+    assert_eq!(verify(&forge(h, &old, Some(K1))), Err(TokenError::TooOld));
+    let fine = format!(
+        r#"{{"aud":"site1","exp":{},"iat":{}}}"#,
+        n + 60,
+        n - 3600 - 30
+    );
+    assert!(verify(&forge(h, &fine, Some(K1))).is_ok());
+    let short = TimeRules {
+        leeway: 0,
+        max_age: 60,
+    };
+    let t = sign_context(
+        CTX,
+        "site1",
+        &host("k1", K1, Algorithm::HS256),
+        n - 120,
+        3600,
+    )
+    .unwrap();
+    assert_eq!(
+        token::verify(t.as_bytes(), "site1", &keys(), &short),
+        Err(TokenError::TooOld)
     );
 }
 
 #[test]
 fn keys_are_selected_by_kid() {
-    let p = format!(r#"{{"aud":"site1","exp":{}}}"#, now() + 60);
+    let p = format!(r#"{{"aud":"site1","exp":{},"iat":{}}}"#, now() + 60, now());
     assert_eq!(
         verify(&forge(r#"{"alg":"HS256","kid":"k9"}"#, &p, Some(K1))),
         Err(TokenError::UnknownKid)
@@ -136,6 +224,11 @@ fn keys_are_selected_by_kid() {
     assert_eq!(
         verify(&forge(r#"{"alg":"HS256"}"#, &p, Some(K1))),
         Err(TokenError::MissingKid)
+    );
+    // A numeric kid is a bad kid, not a refused algorithm (issue 17).
+    assert_eq!(
+        verify(&forge(r#"{"alg":"HS256","kid":1}"#, &p, Some(K1))),
+        Err(TokenError::BadKid)
     );
     // Rotated: signed with k2's secret but naming k1.
     assert_eq!(
@@ -147,7 +240,7 @@ fn keys_are_selected_by_kid() {
 
 #[test]
 fn algorithms_other_than_hmac_are_refused() {
-    let p = format!(r#"{{"aud":"site1","exp":{}}}"#, now() + 60);
+    let p = format!(r#"{{"aud":"site1","exp":{},"iat":{}}}"#, now() + 60, now());
     for h in [
         r#"{"alg":"none","kid":"k1"}"#,
         r#"{"alg":"None","kid":"k1"}"#,

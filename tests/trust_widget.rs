@@ -102,6 +102,9 @@ fn serve(
                 .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
                 .collect();
             headers.push((":path".into(), path.to_owned()));
+            let target = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
+            headers.push((":target".into(), target.to_owned()));
+            headers.push((":method".into(), req.method().to_string()));
             inits.lock().unwrap().push(headers);
             let state = json!({"transcript": [{"from": "bot", "text": "Hello"}], "finished": true});
             ("application/json", state.to_string())
@@ -171,13 +174,18 @@ async fn a_signed_context_pre_fills_and_a_forged_one_does_not() {
             v.parse().unwrap(),
         );
     }
-    let trusted = flowgate::upstream::verify(
-        &("/public_FlowWidget/init", &map),
-        &[SIGNING],
-        flowgate::upstream::DEFAULT_TOLERANCE,
-    )
-    .unwrap();
+    let view = flowgate::upstream::RequestView::new(
+        header(&init, ":method").unwrap(),
+        header(&init, ":target").unwrap(),
+        |name: &str| map.get(name).and_then(|v| v.to_str().ok()),
+    );
+    let options = flowgate::upstream::Options::new(&[SIGNING]).unwrap();
+    let trusted = flowgate::upstream::verify(&view, &options).unwrap();
     assert!(trusted.is_verified());
+    assert_eq!(
+        trusted.verified_prefill().unwrap().get("email"),
+        Some("jane@example.com")
+    );
 
     browser.goto(&fg.url("/forged")).await;
     let init = backend.nth_init(2).await;

@@ -12,6 +12,7 @@ build            command:make             make
 build            command:cmake            cmake
 test             command:php              php-cli
 test             php-module:mbstring      php-mbstring
+test             php-module:apcu          php-apcu
 test,load        command:redis-server     redis-server
 test,load        command:redis-cli        redis-tools
 test             command:openssl          openssl
@@ -31,7 +32,8 @@ callgrind        command:valgrind         valgrind
 # Why each is needed:
 # - build: a C toolchain and cmake for the native parts of dependencies (Pingora's zlib-ng via
 #   libz-ng-sys, zstd, ring); a machine with only the Rust toolchain lacks cmake.
-# - test: the PHP reference scripts (tests/php, examples/*/*.php; mb_substr is mbstring's);
+# - test: the PHP reference scripts (tests/php, examples/*/*.php; mb_substr is mbstring's; the
+#   verification kit's shared replay cache is APCu's);
 #   real Redis servers, Clusters (`redis-cli --cluster create`) and Sentinels; certificates for
 #   the TLS Redis tests; Debian's Chromium driven through ChromeDriver (never a downloaded one);
 #   the operator's kit (tests/deploy.rs): promtool for the alert rules, systemd-analyze for the

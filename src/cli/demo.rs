@@ -10,6 +10,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::{BackgroundService, background_service};
 
 use crate::config::Config;
+use crate::headers::signature::Version;
 use crate::sample_backend::{self, SAMPLE_CONTEXT};
 use crate::secret::Secret;
 use crate::server;
@@ -29,7 +30,7 @@ pub struct Args {
 struct SampleBackend {
     listener: Mutex<Option<std::net::TcpListener>>,
     prefix: String,
-    secrets: Vec<Secret>,
+    verifier: Option<crate::upstream::Options>,
 }
 
 #[async_trait]
@@ -44,7 +45,7 @@ impl BackgroundService for SampleBackend {
                 return;
             }
         };
-        sample_backend::serve(listener, &self.prefix, self.secrets.clone(), async move {
+        sample_backend::serve(listener, &self.prefix, self.verifier.clone(), async move {
             let _ = shutdown.changed().await;
         })
         .await;
@@ -118,7 +119,12 @@ pub fn main(args: Args) -> ExitCode {
         SampleBackend {
             listener: Mutex::new(Some(backend)),
             prefix: config.headers.prefix.clone(),
-            secrets,
+            verifier: crate::upstream::Options::new(&secrets).ok().map(|o| {
+                o.prefix(&config.headers.prefix)
+                    .request_id_header(&config.client_ip.request_id_header)
+                    .client_ip_header(&config.client_ip.real_ip_header)
+                    .accept_v1(!config.trust.signing_versions.contains(Version::V2))
+            }),
         },
     ));
     print!("{}", instructions(&config, backend_addr, signing));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::defaults;
 use super::{Config, Problems};
 use crate::headers::DEFAULT_PREFIX;
+use crate::headers::spoof::{SpoofMatcher, fold};
 
 /// Longest init path, session prefix or header prefix accepted (a sanity bound, not a policy).
 const MAX_PATH_LEN: usize = 1024;
@@ -88,6 +89,7 @@ impl Config {
                 ),
             );
         }
+        self.check_client_ip(problems);
         if self.store.ttl.is_zero() {
             problems.push("store.ttl_seconds", "must be at least 1 (default 86400)");
         }
@@ -158,6 +160,92 @@ impl Config {
         }
     }
 }
+
+impl Config {
+    /// The client identity header names: header-name tokens, distinct from each other (spelt
+    /// any way), from the trusted prefix and from the headers HTTP itself owns.
+    fn check_client_ip(&self, problems: &mut Problems) {
+        let c = &self.client_ip;
+        let names = [
+            (
+                "client_ip.real_ip_header",
+                &c.real_ip_header,
+                defaults::REAL_IP_HEADER,
+            ),
+            (
+                "client_ip.forwarded_for_header",
+                &c.forwarded_for_header,
+                defaults::FORWARDED_FOR_HEADER,
+            ),
+            (
+                "client_ip.forwarded_proto_header",
+                &c.forwarded_proto_header,
+                defaults::FORWARDED_PROTO_HEADER,
+            ),
+            (
+                "client_ip.forwarded_host_header",
+                &c.forwarded_host_header,
+                defaults::FORWARDED_HOST_HEADER,
+            ),
+            (
+                "client_ip.request_id_header",
+                &c.request_id_header,
+                defaults::REQUEST_ID_HEADER,
+            ),
+        ];
+        let prefix = SpoofMatcher::new(&self.headers.prefix);
+        let folded = |n: &str| n.bytes().map(fold).collect::<Vec<u8>>();
+        for (i, (key, name, default)) in names.iter().enumerate() {
+            let token = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !token {
+                problems.push(
+                    *key,
+                    format!("must be a header name of letters, digits and '-' (default {default})"),
+                );
+            } else if prefix.matches(name.as_bytes()) {
+                problems.push(
+                    *key,
+                    format!("starts with headers.prefix ({}), whose headers flowgate owns; use another name (default {default})", self.headers.prefix),
+                );
+            } else if RESERVED.iter().any(|r| folded(r) == folded(name)) {
+                problems.push(
+                    *key,
+                    format!(
+                        "{name} is a header HTTP itself uses; use another name (default {default})"
+                    ),
+                );
+            } else if names[..i]
+                .iter()
+                .any(|(_, other, _)| folded(other) == folded(name))
+            {
+                problems.push(
+                    *key,
+                    format!(
+                        "{name} is already used by another client_ip header; give each its own name"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Header names a client identity header must not take: HTTP's own, and RFC 7239's.
+const RESERVED: [&str; 12] = [
+    "host",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "content-length",
+    "content-type",
+    "keep-alive",
+    "proxy-connection",
+    "cookie",
+    "forwarded",
+];
 
 fn is_param_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'[' | b']')

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    Config, HeadersConfig, LogConfig, LogFormat, ParamNames, PathMatch, RoutesConfig,
-    ServerSettings, TrustConfig, UpstreamConfig,
+    ClientIpConfig, Config, HeadersConfig, LogConfig, LogFormat, ParamNames, PathMatch,
+    RoutesConfig, ServerSettings, TrustConfig, UpstreamConfig,
 };
 use crate::headers::DEFAULT_PREFIX;
 use crate::store::StoreSettings;
@@ -58,6 +58,20 @@ pub(crate) const UPGRADE_SOCK: &str = "/tmp/flowgate_upgrade.sock";
 pub(crate) const UPSTREAM_KEEPALIVE_POOL_SIZE: usize = 128;
 /// Largest `sites.<id>.leeway_seconds` accepted (a day would make `exp` meaningless).
 pub(crate) const MAX_LEEWAY_SECS: u64 = 3_600;
+/// Oldest a signed-context token may be (`now - iat`), seconds.
+pub(crate) const MAX_TOKEN_AGE_SECS: u64 = crate::trust::DEFAULT_MAX_TOKEN_AGE_SECS;
+/// Largest `sites.<id>.max_token_age_seconds` accepted (a day).
+pub(crate) const MAX_MAX_TOKEN_AGE_SECS: u64 = 86_400;
+/// The client address header.
+pub(crate) const REAL_IP_HEADER: &str = "X-Real-IP";
+/// The address chain header.
+pub(crate) const FORWARDED_FOR_HEADER: &str = "X-Forwarded-For";
+/// The scheme header.
+pub(crate) const FORWARDED_PROTO_HEADER: &str = "X-Forwarded-Proto";
+/// The original host header.
+pub(crate) const FORWARDED_HOST_HEADER: &str = "X-Forwarded-Host";
+/// The request id header.
+pub(crate) const REQUEST_ID_HEADER: &str = "X-Request-Id";
 
 impl Default for Config {
     fn default() -> Self {
@@ -80,9 +94,19 @@ impl Default for Config {
                 session: PARAM_SESSION.to_owned(),
                 context: PARAM_CONTEXT.to_owned(),
                 token: PARAM_TOKEN.to_owned(),
+                forward_raw: false,
             },
             headers: HeadersConfig {
                 prefix: DEFAULT_PREFIX.to_owned(),
+            },
+            client_ip: ClientIpConfig {
+                trusted_proxies: Vec::new(),
+                real_ip_header: REAL_IP_HEADER.to_owned(),
+                forwarded_for_header: FORWARDED_FOR_HEADER.to_owned(),
+                forwarded_proto_header: FORWARDED_PROTO_HEADER.to_owned(),
+                forwarded_host_header: FORWARDED_HOST_HEADER.to_owned(),
+                request_id_header: REQUEST_ID_HEADER.to_owned(),
+                forwarded: false,
             },
             store: StoreSettings {
                 ttl: Duration::from_secs(STORE_TTL_SECONDS),

@@ -8,7 +8,7 @@
 //! - this file — the [`Config`] types: plain data, `Clone`, no behaviour;
 //! - `defaults` — the contract's defaults and `Config::default()`;
 //! - `read` — file text → `Config`, section by section (`sites` reads `signing:` and
-//!   `sites:`), all through the one walker in `table`: each key is read on its own, so one run
+//!   `sites:`, `client_ip` reads `client_ip:`), all through the one walker in `table`: each key is read on its own, so one run
 //!   reports every problem in the file, and an unknown key gets a "did you mean" computed from
 //!   the keys of its table;
 //! - `check` — the semantic checks that do not depend on how a value was written;
@@ -19,6 +19,7 @@
 //! The layout of the file is documented in `conf/flowgate.yaml` and the README.
 
 mod check;
+mod client_ip;
 pub(crate) mod defaults;
 mod problem;
 mod read;
@@ -34,6 +35,8 @@ use std::time::Duration;
 pub use problem::{Problem, Problems};
 pub(crate) use secrets::SIGNING_SECRET_ENV;
 
+use crate::headers::forwarded::Cidr;
+use crate::headers::signature::Versions;
 use crate::secret::Secret;
 use crate::store::StoreSettings;
 use crate::trust::Mode;
@@ -55,6 +58,8 @@ pub struct Config {
     pub params: ParamNames,
     /// Trusted header settings.
     pub headers: HeadersConfig,
+    /// Client identity headers and the proxies trusted to pass them on.
+    pub client_ip: ClientIpConfig,
     /// Session store settings (the `store` and `redis` sections).
     pub store: StoreSettings,
     /// Logging settings.
@@ -107,6 +112,27 @@ pub struct ParamNames {
     pub context: String,
     /// The signed-context token parameter.
     pub token: String,
+    /// Whether the context and token parameters stay in the query sent upstream.
+    pub forward_raw: bool,
+}
+
+/// Client identity headers (`client_ip:`): which proxies' chains are kept, and the names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIpConfig {
+    /// Peers whose `X-Forwarded-For`, `X-Real-IP`, `X-Request-Id`, … are kept.
+    pub trusted_proxies: Vec<Cidr>,
+    /// The client address header (`X-Real-IP`).
+    pub real_ip_header: String,
+    /// The address chain header (`X-Forwarded-For`).
+    pub forwarded_for_header: String,
+    /// The scheme header (`X-Forwarded-Proto`).
+    pub forwarded_proto_header: String,
+    /// The original host header (`X-Forwarded-Host`).
+    pub forwarded_host_header: String,
+    /// The request id header (`X-Request-Id`).
+    pub request_id_header: String,
+    /// Whether the RFC 7239 `Forwarded` header is set too.
+    pub forwarded: bool,
 }
 
 /// Trusted header settings.
@@ -171,10 +197,12 @@ pub struct ServerSettings {
 /// signing:
 ///   # One secret per line, newest first. FLOWGATE_SIGNING_SECRET (comma-separated) wins when set.
 ///   secret_file: /etc/flowgate/signing.secrets
+///   versions: [v2]              # [v1, v2] while backends move to v2
 /// sites:
 ///   "site1":
 ///     mode: required            # off | optional | required (default off)
 ///     leeway_seconds: 60        # clock skew allowed for exp / nbf / iat (default 60)
+///     max_token_age_seconds: 3600   # iat required; older tokens refused (default 3600)
 ///     keys:
 ///       - kid: key-2026-11
 ///         secret_env: FLOWGATE_SITE1_KEY_2026_11   # or secret_file: /path, or secret: "…"
@@ -188,6 +216,8 @@ pub struct ServerSettings {
 pub struct TrustConfig {
     /// `signing.secret_file`.
     pub signing_secret_file: Option<PathBuf>,
+    /// `signing.versions`.
+    pub signing_versions: Versions,
     /// `sites`, by site id.
     pub sites: BTreeMap<String, SiteConfig>,
 }
@@ -199,6 +229,8 @@ pub struct SiteConfig {
     pub mode: Mode,
     /// `leeway_seconds`.
     pub leeway_secs: u64,
+    /// `max_token_age_seconds`.
+    pub max_token_age_secs: u64,
     /// `keys`.
     pub keys: Vec<KeyConfig>,
 }

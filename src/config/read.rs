@@ -2,8 +2,8 @@
 //!
 //! Reading is tolerant on purpose: each key is read on its own, so one run of
 //! [`Config::from_yaml`] reports every problem in the file, not just the first one. Every
-//! section goes through the same [`Table`] walker — `signing:` and `sites:` (in `sites.rs`) and
-//! `redis:` included — so an unknown key anywhere gets the same message, with a "did you mean"
+//! section goes through the same [`Table`] walker — `signing:` and `sites:` (in `sites.rs`),
+//! `client_ip:` (in `client_ip.rs`) and `redis:` included — so an unknown key anywhere gets the same message, with a "did you mean"
 //! computed against the keys of its own table.
 
 use std::path::Path;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use yaml_serde::Value;
 
+use super::client_ip::read_client_ip;
 use super::sites::read_trust;
 use super::table::Table;
 use super::{Config, LogFormat, PathMatch, Problem, Problems, TrustConfig};
@@ -170,6 +171,9 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
             *slot = v;
         }
     }
+    if let Some(v) = t.field::<bool>("forward_raw", "true or false", problems) {
+        config.params.forward_raw = v;
+    }
     t.finish(problems);
 
     let mut t = top.table("headers", problems);
@@ -181,6 +185,8 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
         config.headers.prefix = v;
     }
     t.finish(problems);
+
+    read_client_ip(&mut config.client_ip, top, problems);
 
     let mut t = top.table("store", problems);
     if let Some(v) = t.field::<u64>("ttl_seconds", "a whole number of seconds", problems) {

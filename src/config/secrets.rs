@@ -30,6 +30,7 @@ impl TrustConfig {
                     mode: site.mode,
                     keys,
                     leeway_secs: site.leeway_secs,
+                    max_token_age_secs: site.max_token_age_secs,
                 },
             );
         }
@@ -118,11 +119,13 @@ mod tests {
         std::fs::write(&f, "# site1 current\nabcdefghijabcdefghijabcdefghij12\n").unwrap();
         let c = TrustConfig {
             signing_secret_file: Some(f.clone()),
+            signing_versions: Default::default(),
             sites: BTreeMap::from([(
                 "s".to_owned(),
                 SiteConfig {
                     mode: Mode::Optional,
                     leeway_secs: 1,
+                    max_token_age_secs: 60,
                     keys: vec![KeyConfig {
                         kid: "k".into(),
                         secret: SecretSource::File(f.clone()),

@@ -3,10 +3,11 @@
 
 use yaml_serde::Value;
 
-use super::defaults::MAX_LEEWAY_SECS;
+use super::defaults::{MAX_LEEWAY_SECS, MAX_MAX_TOKEN_AGE_SECS, MAX_TOKEN_AGE_SECS};
 use super::secrets::SIGNING_SECRET_ENV;
 use super::table::Table;
 use super::{KeyConfig, Problems, SecretSource, SiteConfig, TrustConfig};
+use crate::headers::signature::{Version, Versions};
 use crate::secret::{MIN_SECRET_BYTES, Secret};
 use crate::trust::{DEFAULT_LEEWAY_SECS, Mode, is_valid_site_id};
 
@@ -19,6 +20,15 @@ pub(super) fn read_trust(top: &mut Table<'_>, problems: &mut Problems) -> TrustC
             problems.push(t.key_path("secret_file"), "must be a file path");
         } else {
             out.signing_secret_file = Some(v.into());
+        }
+    }
+    const VERSIONS: &str =
+        "a list of signature versions: [v2] (default), or [v1, v2] while backends move to v2";
+    if let Some(list) = t.field::<Vec<String>>("versions", VERSIONS, problems) {
+        let parsed: Option<Vec<Version>> = list.iter().map(|v| Version::parse(v)).collect();
+        match parsed.as_deref().and_then(Versions::new) {
+            Some(v) => out.signing_versions = v,
+            None => problems.push(t.key_path("versions"), format!("must be {VERSIONS}")),
         }
     }
     t.finish_with(
@@ -66,7 +76,7 @@ fn key_text(k: &Value) -> String {
         .unwrap_or_else(|| format!("{k:?}"))
 }
 
-/// One site's entry: `mode`, `keys`, `leeway_seconds`.
+/// One site's entry: `mode`, `keys`, `leeway_seconds`, `max_token_age_seconds`.
 fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<SiteConfig> {
     match value {
         Value::Mapping(_) => {}
@@ -78,7 +88,10 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
             return None;
         }
         _ => {
-            problems.push(path, "must be a mapping (mode, keys, leeway_seconds)");
+            problems.push(
+                path,
+                "must be a mapping (mode, keys, leeway_seconds, max_token_age_seconds)",
+            );
             return None;
         }
     }
@@ -86,6 +99,7 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
     let mut site = SiteConfig {
         mode: Mode::Off,
         leeway_secs: DEFAULT_LEEWAY_SECS,
+        max_token_age_secs: MAX_TOKEN_AGE_SECS,
         keys: Vec::new(),
     };
     if let Some(v) = t.field::<String>("mode", "off, optional or required", problems) {
@@ -113,6 +127,19 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
             site.leeway_secs = v;
         } else {
             problems.push(t.key_path("leeway_seconds"), format!("must be {leeway}"));
+        }
+    }
+    let age = format!(
+        "a whole number of seconds from 1 to {MAX_MAX_TOKEN_AGE_SECS} (default {MAX_TOKEN_AGE_SECS})"
+    );
+    if let Some(v) = t.field::<u64>("max_token_age_seconds", &age, problems) {
+        if (1..=MAX_MAX_TOKEN_AGE_SECS).contains(&v) {
+            site.max_token_age_secs = v;
+        } else {
+            problems.push(
+                t.key_path("max_token_age_seconds"),
+                format!("must be {age}"),
+            );
         }
     }
     t.finish(problems);
@@ -230,7 +257,7 @@ mod tests {
     #[test]
     fn a_full_site_entry() {
         let (c, p) = parse(
-            "signing: {secret_file: /etc/s}\nsites:\n  site1:\n    mode: required\n    leeway_seconds: 5\n    keys:\n      - {kid: a, secret_env: FLOWGATE_TEST_NOPE}\n      - {kid: b, secret: \"0123456789abcdef0123456789abcdef\"}\n  12345: {mode: off}\n",
+            "signing: {secret_file: /etc/s, versions: [v1, v2]}\nsites:\n  site1:\n    mode: required\n    leeway_seconds: 5\n    max_token_age_seconds: 600\n    keys:\n      - {kid: a, secret_env: FLOWGATE_TEST_NOPE}\n      - {kid: b, secret: \"0123456789abcdef0123456789abcdef\"}\n  12345: {mode: off}\n",
         );
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(c.signing_secret_file.as_deref(), Some(Path::new("/etc/s")));
@@ -240,6 +267,11 @@ mod tests {
             (Mode::Required, 5, 2)
         );
         assert_eq!(c.sites["12345"].mode, Mode::Off);
+        assert_eq!(c.sites["site1"].max_token_age_secs, 600);
+        assert_eq!(c.sites["12345"].max_token_age_secs, 3600);
+        assert!(
+            c.signing_versions.contains(Version::V1) && c.signing_versions.contains(Version::V2)
+        );
         // The env var is not set: the policy lists the problem with its key.
         let err = pairs(c.policy().unwrap_err());
         assert_eq!(err[0].0, "sites.site1.keys[0].secret_env");
@@ -250,11 +282,13 @@ mod tests {
     #[test]
     fn every_problem_is_named() {
         let (_, p) = parse(
-            "signing: {secret: x}\nsites:\n  \"bad id!\": {mode: off}\n  s1: {mode: sometimes, leeway: 5, keys: [{kid: a}]}\n  s2: {mode: optional}\n  s3: {keys: [{kid: a, secret: short}, {kid: a, secret_env: X, secret_file: /y}]}\n",
+            "signing: {secret: x, versions: [v3]}\nsites:\n  \"bad id!\": {mode: off}\n  s1: {mode: sometimes, leeway: 5, keys: [{kid: a}]}\n  s2: {mode: optional, max_token_age_seconds: 0}\n  s3: {keys: [{kid: a, secret: short}, {kid: a, secret_env: X, secret_file: /y}]}\n",
         );
         let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
         for k in [
             "signing.secret",
+            "signing.versions",
+            "sites.s2.max_token_age_seconds",
             "sites.bad id!",
             "sites.s1.mode",
             "sites.s1.leeway",

@@ -1,8 +1,10 @@
-//! Trusted header names and values; anti-spoof matching; the header signature.
+//! Trusted header names and values; anti-spoof matching; the header signature; client identity
+//! values (`forwarded`).
 //!
 //! Header values are ASCII only: the context and the pre-fill travel as standard padded
 //! base64 of a UTF-8 JSON object whose members keep the pipeline's order.
 
+pub mod forwarded;
 pub mod signature;
 pub(crate) mod spoof;
 

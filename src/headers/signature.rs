@@ -1,25 +1,35 @@
-//! The `Signature` header: `t=<unix seconds>,v1=<lowercase hex HMAC-SHA256>` over the trusted
-//! headers, so the backend can tell flowgate's headers from forged ones.
+//! The `Signature` header: `t=<unix seconds>,v2=<lowercase hex HMAC-SHA256>` (and `v1=` beside it
+//! during a transition), so the backend can tell flowgate's requests from forged or replayed ones.
 //!
-//! The signed (canonical) string is, with `\n` between the parts and none at the end:
+//! The signed (canonical) strings, with `\n` between the parts and none at the end:
 //!
 //! ```text
-//! v1
-//! <t>
-//! <path>
-//! <Site>
+//! v2                v1
+//! <t>               <t>
+//! <request id>      <path>
+//! <method>          <Site>
+//! <host>            <Session>
+//! <target>          <Status>
+//! <client address>  <Context>
+//! <Site>            <Prefill>
 //! <Session>
 //! <Status>
 //! <Context>
 //! <Prefill>
 //! ```
 //!
-//! `path` is the request path exactly as forwarded, without the query; each header part is the
-//! exact value sent, empty when the header is absent. No part can contain `\n` (header values are
-//! ASCII without line breaks; a path has none), so the string splits back unambiguously.
-//! The MAC is HMAC-SHA256 keyed with the secret's bytes; flowgate signs with the first configured
-//! secret and a verifier accepts any of its list (rotation).
+//! - `request id`: the `X-Request-Id` value sent; `method`: as forwarded (`GET`); `host`: the
+//!   `Host` value sent (`""` when there is none, as for an HTTP/1.0 client);
+//! - `target`: the origin-form request target as forwarded: the path, then `?` and the query when
+//!   the query is not empty (the empty query `/x?` signs as `/x`); `path` (v1) is the path alone;
+//! - `client address`: the `X-Real-IP` value sent (`""` when there is none);
+//! - each trusted header part is the exact value sent, `""` when the header is absent.
+//!
+//! No part can contain `\n` (header values are validated ASCII; a target has no line breaks), so
+//! a string splits back unambiguously. The MAC is HMAC-SHA256 keyed with the secret's bytes;
+//! flowgate signs with the first configured secret and a verifier accepts any of its list.
 
+use std::fmt;
 use std::fmt::Write as _;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -30,16 +40,99 @@ use crate::secret::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Version tag that starts the canonical string and names the `v1=` field.
-pub const VERSION: &str = "v1";
-/// Length of the hex MAC in a `v1=` field.
+/// Length of the hex MAC in a `v1=` or `v2=` field.
 pub const MAC_HEX_LEN: usize = 64;
 
-/// The values a signature covers, exactly as sent (`""` for an absent header).
+/// A version of the canonical string (and the name of its field in the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// Path and trusted headers only (SPEC §4 before round 2); kept for transitions.
+    V1,
+    /// The whole request: method, host, target, client address, request id, trusted headers.
+    V2,
+}
+
+impl Version {
+    /// The tag that starts the canonical string and names the field: `v1`, `v2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        }
+    }
+
+    /// Parses `v1` / `v2`.
+    pub fn parse(s: &str) -> Option<Version> {
+        match s {
+            "v1" => Some(Version::V1),
+            "v2" => Some(Version::V2),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The versions flowgate emits (`signing.versions`); never empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    v1: bool,
+    v2: bool,
+}
+
+impl Default for Versions {
+    /// `[v2]`.
+    fn default() -> Self {
+        Versions {
+            v1: false,
+            v2: true,
+        }
+    }
+}
+
+impl Versions {
+    /// The set of `list`; `None` when it is empty.
+    pub fn new(list: &[Version]) -> Option<Versions> {
+        let v = Versions {
+            v1: list.contains(&Version::V1),
+            v2: list.contains(&Version::V2),
+        };
+        (v.v1 || v.v2).then_some(v)
+    }
+
+    /// Whether `version` is emitted.
+    pub fn contains(self, version: Version) -> bool {
+        match version {
+            Version::V1 => self.v1,
+            Version::V2 => self.v2,
+        }
+    }
+
+    /// The emitted versions, oldest first (the order of the header's fields).
+    pub fn iter(self) -> impl Iterator<Item = Version> {
+        [Version::V1, Version::V2]
+            .into_iter()
+            .filter(move |v| self.contains(*v))
+    }
+}
+
+/// What a signature covers, exactly as forwarded (`""` for an absent header).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SignedFields<'a> {
-    /// Request path without the query, exactly as forwarded.
-    pub path: &'a str,
+    /// The request method (`GET`).
+    pub method: &'a str,
+    /// The `Host` value.
+    pub host: &'a str,
+    /// The origin-form target: path, and `?query` when the query is not empty.
+    pub target: &'a str,
+    /// The request id header value.
+    pub request_id: &'a str,
+    /// The client address header value.
+    pub client_ip: &'a str,
     /// `Site` header value.
     pub site: &'a str,
     /// `Session` header value.
@@ -52,84 +145,122 @@ pub struct SignedFields<'a> {
     pub prefill: &'a str,
 }
 
-impl SignedFields<'_> {
-    fn parts(&self) -> [&str; 6] {
-        [
-            self.path,
+impl<'a> SignedFields<'a> {
+    /// The path part of the target (what v1 signs).
+    pub fn path(&self) -> &'a str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+
+    /// The parts after `<version>\n<t>`, in order.
+    fn parts(&self, version: Version) -> impl Iterator<Item = &'a str> {
+        let (head, len): ([&'a str; 5], usize) = match version {
+            Version::V1 => ([self.path(), "", "", "", ""], 1),
+            Version::V2 => (
+                [
+                    self.request_id,
+                    self.method,
+                    self.host,
+                    self.target,
+                    self.client_ip,
+                ],
+                5,
+            ),
+        };
+        let tail = [
             self.site,
             self.session,
             self.status,
             self.context,
             self.prefill,
-        ]
+        ];
+        head.into_iter().take(len).chain(tail)
     }
 }
 
-/// The canonical string for `t` and `fields` (what is MACed; for documentation and debugging).
-pub fn canonical_string(t: u64, fields: &SignedFields<'_>) -> String {
-    let mut out = format!("{VERSION}\n{t}");
-    for part in fields.parts() {
+/// The canonical target for a received path and query: `path`, plus `?query` when the query is
+/// not empty. `target` may carry the query (`/x?a=1`) or not.
+pub fn canonical_target(target: &str) -> &str {
+    match target.split_once('?') {
+        Some((path, "")) => path,
+        _ => target,
+    }
+}
+
+/// The canonical string of `version` for `t` and `fields` (what is MACed; for documentation,
+/// tests and debugging).
+pub fn canonical_string(version: Version, t: u64, fields: &SignedFields<'_>) -> String {
+    let mut out = format!("{version}\n{t}");
+    for part in fields.parts(version) {
         out.push('\n');
         out.push_str(part);
     }
     out
 }
 
-/// Signs with one secret; keyed once, cheap to clone and to use per request.
+/// One secret, keyed once: cheap to clone and to use per request.
 #[derive(Clone)]
-pub struct Signer {
-    keyed: HmacSha256,
+pub struct Key(HmacSha256);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(<redacted>)")
+    }
 }
 
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signer(<redacted>)")
+impl Key {
+    /// A key for the secret's bytes (any length: checks belong to whoever loads secrets).
+    pub fn new(secret: &[u8]) -> Key {
+        // HMAC takes keys of any length; the error arm is unreachable for Hmac<Sha256>.
+        Key(HmacSha256::new_from_slice(secret)
+            .unwrap_or_else(|_| HmacSha256::new(&Default::default())))
     }
+
+    /// The raw 32-byte MAC of the canonical string of `version`.
+    pub fn mac(&self, version: Version, t: u64, fields: &SignedFields<'_>) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        let mut digits = [0u8; 20];
+        mac.update(version.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(decimal(t, &mut digits));
+        for part in fields.parts(version) {
+            mac.update(b"\n");
+            mac.update(part.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Signs with one secret and a set of versions.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    key: Key,
+    versions: Versions,
 }
 
 impl Signer {
-    /// A signer keyed with `secret`.
-    pub fn new(secret: &Secret) -> Self {
+    /// A signer keyed with `secret` emitting `versions`.
+    pub fn new(secret: &Secret, versions: Versions) -> Self {
         Signer {
-            keyed: keyed(secret.expose()),
+            key: Key::new(secret.expose()),
+            versions,
         }
     }
 
-    /// The raw 32-byte MAC of the canonical string for `t` and `fields`.
-    pub fn mac(&self, t: u64, fields: &SignedFields<'_>) -> [u8; 32] {
-        mac_with(self.keyed.clone(), t, fields)
+    /// The versions this signer emits.
+    pub fn versions(&self) -> Versions {
+        self.versions
     }
 
-    /// The full header value `t=<t>,v1=<hex>`.
+    /// The full header value `t=<t>,v2=<hex>` (`t=<t>,v1=<hex>,v2=<hex>` with both versions).
     pub fn header_value(&self, t: u64, fields: &SignedFields<'_>) -> String {
-        let mut out = String::with_capacity(16 + MAC_HEX_LEN);
-        self.write_header_value(t, fields, &mut out);
+        let mut out = String::with_capacity(20 + 68 * 2);
+        let _ = write!(out, "t={t}");
+        for version in self.versions.iter() {
+            let _ = write!(out, ",{version}=");
+            push_hex(&self.key.mac(version, t, fields), &mut out);
+        }
         out
     }
-
-    /// Appends the header value to `out` (reuses its allocation on the hot path).
-    pub fn write_header_value(&self, t: u64, fields: &SignedFields<'_>, out: &mut String) {
-        let mac = self.mac(t, fields);
-        let _ = write!(out, "t={t},{VERSION}=");
-        push_hex(&mac, out);
-    }
-}
-
-fn keyed(key: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length; the error arm is unreachable for Hmac<Sha256>.
-    HmacSha256::new_from_slice(key).unwrap_or_else(|_| HmacSha256::new(&Default::default()))
-}
-
-fn mac_with(mut mac: HmacSha256, t: u64, fields: &SignedFields<'_>) -> [u8; 32] {
-    let mut digits = [0u8; 20];
-    mac.update(VERSION.as_bytes());
-    mac.update(b"\n");
-    mac.update(decimal(t, &mut digits));
-    for part in fields.parts() {
-        mac.update(b"\n");
-        mac.update(part.as_bytes());
-    }
-    mac.finalize().into_bytes().into()
 }
 
 /// `t` in decimal, written into the tail of `buf` (no allocation on the hot path).
@@ -154,22 +285,36 @@ fn push_hex(bytes: &[u8], out: &mut String) {
 }
 
 /// A parsed `Signature` header value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedSignature {
     /// The `t=` timestamp (unix seconds).
     pub t: u64,
-    /// Every `v1=` MAC, decoded (a value may carry several; one match is enough).
-    pub v1: Vec<[u8; 32]>,
+    /// The `v1=` MAC, decoded.
+    pub v1: Option<[u8; 32]>,
+    /// The `v2=` MAC, decoded.
+    pub v2: Option<[u8; 32]>,
+    /// Whether a field of another version (`v3=`, …) was present.
+    pub other_versions: bool,
+}
+
+impl ParsedSignature {
+    /// The MAC of `version`, if present.
+    pub fn mac(&self, version: Version) -> Option<&[u8; 32]> {
+        match version {
+            Version::V1 => self.v1.as_ref(),
+            Version::V2 => self.v2.as_ref(),
+        }
+    }
 }
 
 /// Why a `Signature` header value could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatError {
-    /// No `t=` field, or more than one.
+    /// No `t=` field, more than one, or not a whole number.
     Timestamp,
-    /// No `v1=` field.
+    /// No version field at all (`v1=`, `v2=`, …).
     NoMac,
-    /// A `v1=` field that is not 64 hex digits.
+    /// A `v1=` or `v2=` field that is not 64 hex digits, or one that occurs twice.
     BadMac,
 }
 
@@ -184,32 +329,47 @@ impl FormatError {
     }
 }
 
-/// Parses `t=<digits>,v1=<hex>[,v1=<hex>…]`; fields with other names are ignored so a later
-/// scheme can be added beside `v1` without breaking verifiers.
+/// Parses `t=<digits>,v1=<hex>,v2=<hex>`: comma-separated `key=value` items, `t` exactly once,
+/// each known version at most once, unknown keys ignored (room for later versions).
 pub fn parse(value: &str) -> Result<ParsedSignature, FormatError> {
     let mut t = None;
-    let mut v1 = Vec::new();
+    let mut out = ParsedSignature::default();
     for field in value.split(',') {
-        let field = field.trim();
-        let Some((name, val)) = field.split_once('=') else {
+        let Some((name, val)) = field.trim().split_once('=') else {
             continue;
         };
-        match name {
+        let slot = match name {
             "t" => {
-                if t.is_some() || val.is_empty() || !val.bytes().all(|b| b.is_ascii_digit()) {
+                let digits = !val.is_empty() && val.bytes().all(|b| b.is_ascii_digit());
+                if t.is_some() || !digits {
                     return Err(FormatError::Timestamp);
                 }
                 t = Some(val.parse::<u64>().map_err(|_| FormatError::Timestamp)?);
+                continue;
             }
-            VERSION => v1.push(decode_hex(val).ok_or(FormatError::BadMac)?),
-            _ => {}
+            "v1" => &mut out.v1,
+            "v2" => &mut out.v2,
+            _ => {
+                out.other_versions |= is_version_name(name);
+                continue;
+            }
+        };
+        if slot.is_some() {
+            return Err(FormatError::BadMac);
         }
+        *slot = Some(decode_hex(val).ok_or(FormatError::BadMac)?);
     }
-    let t = t.ok_or(FormatError::Timestamp)?;
-    if v1.is_empty() {
+    out.t = t.ok_or(FormatError::Timestamp)?;
+    if out.v1.is_none() && out.v2.is_none() && !out.other_versions {
         return Err(FormatError::NoMac);
     }
-    Ok(ParsedSignature { t, v1 })
+    Ok(out)
+}
+
+/// `v` followed by digits: a signature version's field name.
+fn is_version_name(name: &str) -> bool {
+    name.strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn decode_hex(s: &str) -> Option<[u8; 32]> {
@@ -218,9 +378,7 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
     }
     let mut out = [0u8; 32];
     for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-        let hi = hex_digit(pair[0])?;
-        let lo = hex_digit(pair[1])?;
-        out[i] = (hi << 4) | lo;
+        out[i] = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
     }
     Some(out)
 }
@@ -234,19 +392,18 @@ fn hex_digit(b: u8) -> Option<u8> {
     }
 }
 
-/// True when any of `secrets` produced any of the MACs in `sig` over `fields`; each comparison
-/// is constant-time.
-pub fn matches<S: AsRef<[u8]>>(
-    secrets: &[S],
-    sig: &ParsedSignature,
+/// True when any of `keys` produced `mac` over the canonical string of `version`; every key is
+/// tried and each comparison is constant-time.
+pub fn matches(
+    keys: &[Key],
+    version: Version,
+    t: u64,
+    mac: &[u8; 32],
     fields: &SignedFields<'_>,
 ) -> bool {
     let mut found = subtle::Choice::from(0);
-    for secret in secrets {
-        let expected = mac_with(keyed(secret.as_ref()), sig.t, fields);
-        for given in &sig.v1 {
-            found |= expected.ct_eq(given);
-        }
+    for key in keys {
+        found |= key.mac(version, t, fields).ct_eq(mac);
     }
     found.into()
 }
@@ -257,7 +414,11 @@ mod tests {
 
     fn fields() -> SignedFields<'static> {
         SignedFields {
-            path: "/public_FlowWidget/init",
+            method: "GET",
+            host: "chat.example.com",
+            target: "/public_FlowWidget/init?siteid=site1&jsSessionId=sess-1",
+            request_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+            client_ip: "203.0.113.7",
             site: "site1",
             session: "sess-1",
             status: "accepted",
@@ -266,28 +427,58 @@ mod tests {
         }
     }
 
-    #[test]
-    fn canonical_string_is_the_documented_layout() {
-        assert_eq!(
-            canonical_string(1_700_000_000, &fields()),
-            "v1\n1700000000\n/public_FlowWidget/init\nsite1\nsess-1\naccepted\neyJhIjoiMSJ9\ne30="
-        );
-        assert_eq!(
-            canonical_string(5, &SignedFields::default()),
-            "v1\n5\n\n\n\n\n\n"
-        );
+    fn hmac_hex(key: &[u8], msg: &str) -> String {
+        let mut direct = HmacSha256::new_from_slice(key).unwrap();
+        direct.update(msg.as_bytes());
+        let mut hex = String::new();
+        push_hex(&direct.finalize().into_bytes(), &mut hex);
+        hex
     }
 
     #[test]
-    fn mac_equals_hmac_of_the_canonical_string() {
+    fn canonical_strings_are_the_documented_layouts() {
+        assert_eq!(
+            canonical_string(Version::V2, 1_700_000_000, &fields()),
+            "v2\n1700000000\n4bf92f3577b34da6a3ce929d0e0e4736\nGET\nchat.example.com\n\
+             /public_FlowWidget/init?siteid=site1&jsSessionId=sess-1\n203.0.113.7\n\
+             site1\nsess-1\naccepted\neyJhIjoiMSJ9\ne30="
+        );
+        assert_eq!(
+            canonical_string(Version::V1, 1_700_000_000, &fields()),
+            "v1\n1700000000\n/public_FlowWidget/init\nsite1\nsess-1\naccepted\neyJhIjoiMSJ9\ne30="
+        );
+        let empty = SignedFields::default();
+        assert_eq!(
+            canonical_string(Version::V1, 5, &empty),
+            "v1\n5\n\n\n\n\n\n"
+        );
+        assert_eq!(
+            canonical_string(Version::V2, 5, &empty),
+            format!("v2\n5{}", "\n".repeat(10))
+        );
+        assert_eq!(canonical_target("/x?"), "/x");
+        assert_eq!(canonical_target("/x?a"), "/x?a");
+        assert_eq!(canonical_target("/x"), "/x");
+    }
+
+    #[test]
+    fn macs_equal_hmac_of_the_canonical_strings() {
         let secret = Secret::new("k".repeat(32));
-        let signer = Signer::new(&secret);
-        let value = signer.header_value(1_700_000_000, &fields());
-        let mut direct = HmacSha256::new_from_slice(secret.expose()).unwrap();
-        direct.update(canonical_string(1_700_000_000, &fields()).as_bytes());
-        let mut hex = String::new();
-        push_hex(&direct.finalize().into_bytes(), &mut hex);
-        assert_eq!(value, format!("t=1700000000,v1={hex}"));
+        let both = Versions::new(&[Version::V2, Version::V1]).unwrap();
+        let value = Signer::new(&secret, both).header_value(1_700_000_000, &fields());
+        let v1 = hmac_hex(
+            secret.expose(),
+            &canonical_string(Version::V1, 1_700_000_000, &fields()),
+        );
+        let v2 = hmac_hex(
+            secret.expose(),
+            &canonical_string(Version::V2, 1_700_000_000, &fields()),
+        );
+        assert_eq!(value, format!("t=1700000000,v1={v1},v2={v2}"));
+        let only_v2 =
+            Signer::new(&secret, Versions::default()).header_value(1_700_000_000, &fields());
+        assert_eq!(only_v2, format!("t=1700000000,v2={v2}"));
+        assert_eq!(Versions::new(&[]), None);
     }
 
     #[test]
@@ -295,18 +486,13 @@ mod tests {
         let mut buf = [0u8; 20];
         assert_eq!(decimal(0, &mut buf), b"0");
         assert_eq!(decimal(u64::MAX, &mut buf), u64::MAX.to_string().as_bytes());
-        assert_eq!(decimal(1_700_000_000, &mut buf), b"1700000000");
     }
 
     #[test]
     fn rfc4231_case_2_vector() {
         // Key "Jefe", data "what do ya want for nothing?" — checks the HMAC wiring itself.
-        let mut mac = keyed(b"Jefe");
-        mac.update(b"what do ya want for nothing?");
-        let mut hex = String::new();
-        push_hex(&mac.finalize().into_bytes(), &mut hex);
         assert_eq!(
-            hex,
+            hmac_hex(b"Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -314,32 +500,46 @@ mod tests {
     #[test]
     fn parse_round_trip_and_rejections() {
         let secret = Secret::new("k".repeat(32));
-        let value = Signer::new(&secret).header_value(42, &fields());
-        let parsed = parse(&value).unwrap();
+        let both = Versions::new(&[Version::V1, Version::V2]).unwrap();
+        let parsed = parse(&Signer::new(&secret, both).header_value(42, &fields())).unwrap();
         assert_eq!(parsed.t, 42);
-        assert!(matches(&[&secret], &parsed, &fields()));
-        assert!(!matches(&[Secret::new("x".repeat(32))], &parsed, &fields()));
+        let keys = [Key::new(secret.expose())];
+        for v in [Version::V1, Version::V2] {
+            assert!(matches(&keys, v, 42, parsed.mac(v).unwrap(), &fields()));
+            let wrong = [Key::new(&[b'x'; 32])];
+            assert!(!matches(&wrong, v, 42, parsed.mac(v).unwrap(), &fields()));
+        }
         let mut other = fields();
-        other.status = "absent";
-        assert!(!matches(&[&secret], &parsed, &other));
+        other.method = "POST";
+        assert!(!matches(
+            &keys,
+            Version::V2,
+            42,
+            parsed.mac(Version::V2).unwrap(),
+            &other
+        ));
+        // v1 does not cover the method: that is why v2 exists.
+        assert!(matches(
+            &keys,
+            Version::V1,
+            42,
+            parsed.mac(Version::V1).unwrap(),
+            &other
+        ));
 
-        assert_eq!(parse("v1=00"), Err(FormatError::BadMac));
-        assert_eq!(
-            parse(&format!("v1={}", "0".repeat(64))),
-            Err(FormatError::Timestamp)
-        );
+        let mac = "0".repeat(64);
+        assert_eq!(parse("v2=00"), Err(FormatError::BadMac));
+        assert_eq!(parse(&format!("v2={mac}")), Err(FormatError::Timestamp));
         assert_eq!(parse("t=1"), Err(FormatError::NoMac));
-        assert_eq!(parse("t=-1,v1=x"), Err(FormatError::Timestamp));
-        assert_eq!(parse("t=1,t=2,v1=x"), Err(FormatError::Timestamp));
-        let two = format!("t=7,v2=zz,v1={},v1={}", "0".repeat(64), "a".repeat(64));
-        assert_eq!(parse(&two).unwrap().v1.len(), 2);
-    }
-
-    #[test]
-    fn any_secret_of_the_list_verifies() {
-        let old = Secret::new("o".repeat(32));
-        let new = Secret::new("n".repeat(32));
-        let parsed = parse(&Signer::new(&old).header_value(9, &fields())).unwrap();
-        assert!(matches(&[&new, &old], &parsed, &fields()));
+        assert_eq!(parse("t=1,x=2"), Err(FormatError::NoMac));
+        assert_eq!(parse("t=-1,v2=x"), Err(FormatError::Timestamp));
+        assert_eq!(parse("t=1,t=2,v2=x"), Err(FormatError::Timestamp));
+        assert_eq!(
+            parse(&format!("t=1,v2={mac},v2={mac}")),
+            Err(FormatError::BadMac)
+        );
+        let future = parse(&format!("t=7,v3=zz,v2={mac}")).unwrap();
+        assert!(future.other_versions && future.v2.is_some() && future.v1.is_none());
+        assert!(parse("t=7,v9=whatever").unwrap().other_versions);
     }
 }

@@ -75,10 +75,13 @@ impl SpoofMatcher {
     }
 }
 
-fn fold(b: u8) -> u8 {
-    match b {
-        b'_' => b'-',
-        _ => b.to_ascii_lowercase(),
+/// One byte of a header name as spoof matching compares it: letters lower-cased, every byte
+/// that is not a letter or digit equal to `-` (CGI and PHP map all of them to `_`, SPEC §6).
+pub(crate) fn fold(b: u8) -> u8 {
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
     }
 }
 

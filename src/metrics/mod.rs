@@ -10,8 +10,8 @@ mod labels;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 pub use labels::{RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
@@ -41,7 +41,15 @@ pub struct Metrics {
     tokens: [IntCounter; 2 + TokenError::ALL.len()],
     /// Accepted contexts on sites with signed context: verified, unverified.
     verification: [IntCounter; 2],
+    /// 1 when requests are signed, 0 when they go upstream unsigned.
+    signing_enabled: IntGauge,
+    /// Request targets refused with 400, by reason (`TARGET_REFUSALS` order).
+    targets_refused: [IntCounter; TARGET_REFUSALS.len()],
 }
+
+/// The reasons a request target is refused (labels of `flowgate_request_targets_refused_total`;
+/// the proxy's normalisation names them in the same order).
+pub(crate) const TARGET_REFUSALS: [&str; 3] = ["ambiguous_path", "bad_target", "bad_host"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -160,6 +168,20 @@ impl Metrics {
             "Accepted init contexts on sites with signed context, verified or not.",
             &["result"],
         );
+        let signing_enabled = IntGauge::new(
+            "flowgate_signing_enabled",
+            "1 when a header-signing secret is configured, 0 when requests go to the backend unsigned.",
+        )
+        .unwrap_or_else(|e| panic!("metric flowgate_signing_enabled: {e}"));
+        registry
+            .register(Box::new(signing_enabled.clone()))
+            .unwrap_or_else(|e| panic!("metric flowgate_signing_enabled: {e}"));
+        let refused = counter_vec(
+            &registry,
+            "flowgate_request_targets_refused_total",
+            "Requests answered 400 because their target cannot be normalised unambiguously, by reason.",
+            &["reason"],
+        );
         let mut token_counters = Vec::with_capacity(2 + TokenError::ALL.len());
         for result in ["verified", "ignored"]
             .into_iter()
@@ -172,6 +194,8 @@ impl Metrics {
             .unwrap_or_else(|_| panic!("metric flowgate_context_tokens_total: label count"));
 
         Metrics {
+            signing_enabled,
+            targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),
             tokens,
             verification: ["verified", "unverified"].map(|r| verification.with_label_values(&[r])),
             requests: RouteKind::ALL.map(|r| requests.with_label_values(&[r.as_str()])),
@@ -287,6 +311,18 @@ impl Metrics {
         self.verification[usize::from(!verified)].inc();
     }
 
+    /// Sets whether requests are signed.
+    pub(crate) fn signing_enabled(&self, enabled: bool) {
+        self.signing_enabled.set(i64::from(enabled));
+    }
+
+    /// Counts a request target refused for reason number `reason` of [`TARGET_REFUSALS`].
+    pub(crate) fn target_refused(&self, reason: usize) {
+        if let Some(c) = self.targets_refused.get(reason) {
+            c.inc();
+        }
+    }
+
     /// Every metric in the Prometheus text format (this registry, then the process default).
     pub fn encode(&self) -> Vec<u8> {
         let mut families = self.registry.gather();
@@ -326,5 +362,11 @@ mod tests {
         assert!(text.contains(r#"flowgate_context_tokens_total{result="unknown_kid"} 1"#));
         assert!(text.contains(r#"flowgate_context_tokens_total{result="verified"} 0"#));
         assert!(text.contains(r#"flowgate_init_verification_total{result="unverified"} 1"#));
+        assert!(text.contains("flowgate_signing_enabled 0"));
+        m.signing_enabled(true);
+        m.target_refused(2);
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains("flowgate_signing_enabled 1"));
+        assert!(text.contains(r#"flowgate_request_targets_refused_total{reason="bad_host"} 1"#));
     }
 }

@@ -1,5 +1,6 @@
 //! The access log: one line per request, with what the edge did and never a value from the
-//! query or a header (the path is logged without its query).
+//! query or a header (the path is logged without its query) — the request id aside, which is
+//! flowgate's own or a trusted proxy's validated to `[A-Za-z0-9._:-]{1,128}`.
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub(crate) fn log(session: &Session, e: Option<&Error>, ctx: &RequestCtx, elapse
     let store_time = store.map_or(Duration::ZERO, |c| c.elapsed);
     tracing::info!(
         target: "flowgate::access",
+        request_id = ctx.identity.request_id.as_str(),
         method = %req.method,
         path = req.uri.path(),
         route = ctx.route.as_str(),

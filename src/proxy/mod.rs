@@ -7,17 +7,23 @@
 //!  new_ctx ─────────── take the current Runtime (one Arc for the whole request)
 //!       │
 //!  request_filter ──── 1. spoof.strip_request (every route, before anything else)
-//!       │              2. route.classify(path) → init | session | other
-//!       │              3. plan::plan(route, query, runtime)   (pure: runs the context pipeline,
+//!       │              2. identity::resolve — client address, request id; every client
+//!       │                 spelling of X-Forwarded-*/X-Real-IP/X-Request-Id/Forwarded removed
+//!       │              3. target::normalize — origin-form, dot segments, `//`; or 400
+//!       │              4. route.classify(path) → init | session | other
+//!       │              5. plan::plan(route, query, runtime)   (pure: runs the context pipeline,
 //!       │                                                      says what it found)
-//!       │              4. execute::execute(plan, store)       (put / delete / get under the
+//!       │              6. params::without_raw — context and token out of the query (unless
+//!       │                                       params.forward_raw)
+//!       │              7. execute::execute(plan, store)       (put / delete / get under the
 //!       │                                                      deadline; a report, timed once)
-//!       │              5. record::decision(report)             (the one place that counts)
+//!       │              8. record::decision(report)             (the one place that counts)
 //!       ▼
 //!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams)
 //!       │
-//!  upstream_request_filter ── trusted::apply(headers decided in 4) + Signature (when a
-//!       │                      signing secret is set: every proxied request, every route)
+//!  upstream_request_filter ── identity::apply + trusted::apply(headers decided in 7) +
+//!       │                      Signature over the request as sent (when a signing secret is
+//!       │                      set: every proxied request, every route)
 //!       │
 //!       ▼  … upstream …
 //!  response_filter ─── strip prefixed headers from the upstream response (counted)
@@ -36,15 +42,18 @@
 mod access;
 mod execute;
 mod failure;
+mod identity;
 mod params;
 mod plan;
 mod record;
 mod route;
 mod runtime;
+mod target;
 mod trusted;
 mod upstreams;
 mod visitor;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -61,6 +70,7 @@ use crate::metrics::{Metrics, RouteKind};
 use crate::store::SessionStore;
 use execute::Report;
 use failure::UpstreamState;
+use identity::ClientIdentity;
 
 /// Per-request state, carried from phase to phase.
 #[derive(Debug)]
@@ -69,6 +79,7 @@ pub struct RequestCtx {
     started: Instant,
     route: RouteKind,
     trusted: TrustedHeaders,
+    identity: ClientIdentity,
     report: Report,
     spoofed: usize,
     upstream: UpstreamState,
@@ -81,6 +92,7 @@ impl RequestCtx {
             started: Instant::now(),
             route: RouteKind::Other,
             trusted: TrustedHeaders::default(),
+            identity: ClientIdentity::default(),
             report: Report::untouched(),
             spoofed: 0,
             upstream: UpstreamState::default(),
@@ -96,6 +108,18 @@ impl RequestCtx {
     pub fn route(&self) -> RouteKind {
         self.route
     }
+
+    /// The real client address of this request: the peer (or PROXY-protocol source), or, when
+    /// the peer is a trusted proxy, the right-most untrusted address of its chain. Known from
+    /// step 2 of `request_filter` on; `None` before that and on a Unix socket.
+    pub fn client_addr(&self) -> Option<IpAddr> {
+        self.identity.client
+    }
+
+    /// The request id sent upstream and logged (known from step 2 of `request_filter` on).
+    pub fn request_id(&self) -> &str {
+        &self.identity.request_id
+    }
 }
 
 /// The flowgate proxy.
@@ -108,6 +132,7 @@ pub struct Flowgate {
 impl Flowgate {
     /// The proxy running `runtime`, with the session store and the metrics that outlive it.
     pub fn new(runtime: Runtime, store: Arc<dyn SessionStore>, metrics: Arc<Metrics>) -> Flowgate {
+        record::signing(&metrics, runtime.signer.is_some());
         Flowgate {
             runtime: RuntimeHandle::new(runtime),
             store,
@@ -132,11 +157,22 @@ impl ProxyHttp for Flowgate {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let rt = &ctx.runtime;
         ctx.spoofed = rt.spoof.strip_request(session.req_header_mut());
+        ctx.identity = identity::resolve(session, &rt.client_ip);
+        if let Err(why) = target::normalize(session.req_header_mut()) {
+            tracing::debug!(reason = why.as_str(), "request target refused");
+            record::target_refused(&self.metrics, why);
+            record::decision(&self.metrics, ctx.spoofed, &ctx.report);
+            target::refuse(session).await;
+            return Ok(true);
+        }
         let plan = {
             let uri = &session.req_header().uri;
             ctx.route = rt.routes.classify(uri.path());
             plan::plan(ctx.route, uri.query().unwrap_or(""), rt)
         };
+        if !rt.params.forward_raw {
+            params::strip_raw(session.req_header_mut(), &rt.params);
+        }
         let (store, deadline) = (self.store.as_ref(), rt.store_deadline);
         ctx.report = execute::execute(plan, store, deadline, &mut ctx.trusted).await;
         record::decision(&self.metrics, ctx.spoofed, &ctx.report);
@@ -175,10 +211,28 @@ impl ProxyHttp for Flowgate {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let rt = &ctx.runtime;
+        let real_ip = ctx.identity.real_ip();
+        identity::apply(
+            &rt.client_ip,
+            &ctx.identity,
+            real_ip.as_deref(),
+            upstream_request,
+        )?;
         trusted::apply(&rt.names, &ctx.trusted, upstream_request)?;
         if let Some(signer) = &rt.signer {
+            let signed = trusted::Identity {
+                request_id: &ctx.identity.request_id,
+                client_ip: real_ip.as_deref().unwrap_or(""),
+            };
             let now = trusted::unix_now();
-            trusted::sign(&rt.names, &ctx.trusted, signer, now, upstream_request)?;
+            trusted::sign(
+                &rt.names,
+                &ctx.trusted,
+                signed,
+                signer,
+                now,
+                upstream_request,
+            )?;
         }
         Ok(())
     }

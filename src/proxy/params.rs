@@ -8,6 +8,8 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
+use pingora::http::RequestHeader;
+
 use crate::config::ParamNames;
 use crate::context::limits::MAX_RAW_BYTES;
 
@@ -48,6 +50,60 @@ pub(crate) fn find<'q>(query: &'q str, names: &ParamNames) -> RawParams<'q> {
         }
     }
     found
+}
+
+/// `query` without the context and token parameters, or `None` when it has neither (the common
+/// case: nothing is allocated). A parameter goes when its name, percent-decoded, is one of the
+/// two — or when PHP would read it as one of them (`visitor.context`, `visitor+context`,
+/// `visitor_context[]`), so a backend's `$_GET` never sees a raw value either.
+pub(crate) fn without_raw(query: &str, names: &ParamNames) -> Option<String> {
+    let raw = |pair: &str| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        [&names.context, &names.token]
+            .iter()
+            .any(|wanted| same_param(name, wanted))
+    };
+    if !query.split('&').any(raw) {
+        return None;
+    }
+    let kept: Vec<&str> = query.split('&').filter(|p| !raw(p)).collect();
+    Some(kept.join("&"))
+}
+
+/// Removes the context and token parameters from the query of `req` ([`without_raw`]).
+pub(crate) fn strip_raw(req: &mut RequestHeader, names: &ParamNames) {
+    let Some(query) = req.uri.query().and_then(|q| without_raw(q, names)) else {
+        return;
+    };
+    let mut target = req.uri.path().to_owned();
+    if !query.is_empty() {
+        target.push('?');
+        target.push_str(&query);
+    }
+    // The target was normalised and what remains of its query is a part of it: it parses.
+    let _ = super::target::set_target(req, &target);
+}
+
+/// Whether the query name `raw` (still encoded) names the parameter `wanted`, by flowgate's
+/// rule or by PHP's.
+fn same_param(raw: &str, wanted: &str) -> bool {
+    if !raw.contains(['%', '+', '.', ' ', '[']) {
+        return raw == wanted;
+    }
+    let decoded = percent_decode_str(raw).decode_utf8_lossy();
+    decoded == wanted || php_name(&raw.replace('+', " ")) == php_name(wanted)
+}
+
+/// The `$_GET` key PHP makes of a query name: decoded, leading spaces dropped, an array suffix
+/// (`[…]`) cut, spaces and dots (and an unmatched `[`) turned into `_`.
+fn php_name(raw: &str) -> String {
+    let decoded = percent_decode_str(raw).decode_utf8_lossy();
+    let name = decoded.trim_start_matches(' ');
+    let name = match name.find('[') {
+        Some(i) if name[i..].contains(']') => &name[..i],
+        _ => name,
+    };
+    name.replace([' ', '.', '['], "_")
 }
 
 /// A site or session id that failed validation (1–128 bytes of `[A-Za-z0-9._-]`).
@@ -129,6 +185,36 @@ mod tests {
         assert_eq!(find("siteid", &names()).site, Some(""));
         let t = find("visitor_context_token=a.b.c&visitor_context=e30", &names());
         assert_eq!((t.token, t.context), (Some("a.b.c"), Some("e30")));
+    }
+
+    #[test]
+    fn raw_parameters_are_removed_in_every_spelling() {
+        let n = names();
+        assert_eq!(without_raw("siteid=a&jsSessionId=b", &n), None);
+        assert_eq!(without_raw("", &n), None);
+        for (q, want) in [
+            ("siteid=a&visitor_context=e30%3D&x=1", "siteid=a&x=1"),
+            ("visitor_context=a&visitor_context=b", ""),
+            ("visitor_context_token=t&siteid=a", "siteid=a"),
+            ("visitor%5Fcontext=a&siteid=a", "siteid=a"),
+            ("visitor%5fcontext%5Ftoken=a&siteid=a", "siteid=a"),
+            ("visitor.context=a&siteid=a", "siteid=a"),
+            ("visitor+context=a&visitor%20context_token=b&s=1", "s=1"),
+            ("visitor_context[]=a&visitor_context[x]=b&s=1", "s=1"),
+            ("%20visitor_context=a&s=1", "s=1"),
+            ("visitor_context&s=1", "s=1"),
+            ("a=visitor_context&s=1", "a=visitor_context&s=1"),
+            (
+                "visitor_contextx=1&xvisitor_context=2",
+                "visitor_contextx=1&xvisitor_context=2",
+            ),
+        ] {
+            assert_eq!(
+                without_raw(q, &n).as_deref(),
+                Some(want).filter(|_| q != want),
+                "{q}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::execute::{Found, Report};
+use super::target::Refusal;
 use crate::headers::Status;
 use crate::metrics::{Metrics, RouteKind, UpstreamError};
 
@@ -55,4 +56,15 @@ pub(crate) fn upstream_failed(metrics: &Metrics, kind: UpstreamError) {
 /// Counts a finished request and its duration.
 pub(crate) fn finished(metrics: &Metrics, route: RouteKind, elapsed: Duration) {
     metrics.request(route, elapsed);
+}
+
+/// Counts a request whose target was refused with 400.
+pub(crate) fn target_refused(metrics: &Metrics, why: Refusal) {
+    let i = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0);
+    metrics.target_refused(i);
+}
+
+/// Sets the signing gauge from the runtime in force.
+pub(crate) fn signing(metrics: &Metrics, signed: bool) {
+    metrics.signing_enabled(signed);
 }

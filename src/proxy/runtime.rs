@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use super::identity::ClientIp;
 use super::route::Routes;
 use super::trusted::TrustedNames;
 use super::upstreams::Upstreams;
@@ -28,6 +29,7 @@ pub struct Runtime {
     pub(super) params: ParamNames,
     pub(super) spoof: SpoofMatcher,
     pub(super) names: TrustedNames,
+    pub(super) client_ip: ClientIp,
     pub(super) trust: TrustPolicy,
     pub(super) signer: Option<Signer>,
     pub(super) access_log: bool,
@@ -40,7 +42,7 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("routes", &self.routes)
             .field("params", &self.params)
-            .field("signed", &self.signer.is_some())
+            .field("signer", &self.signer.as_ref().map(|s| s.versions()))
             .field("access_log", &self.access_log)
             .field("store_deadline", &self.store_deadline)
             .field("upstreams", &self.upstreams.len())
@@ -62,6 +64,7 @@ impl Runtime {
             params: config.params.clone(),
             spoof: SpoofMatcher::new(&config.headers.prefix),
             names: TrustedNames::new(&config.headers.prefix),
+            client_ip: ClientIp::new(&config.client_ip),
             trust,
             signer,
             access_log: config.log.access,

@@ -101,13 +101,25 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Signs what [`apply`] sent (SPEC §4) and sets the `Signature` header; called on every
-/// proxied request when a secret is configured, so the backend can verify all of them.
+/// What the signature covers besides the trusted headers: the identity headers' values.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Identity<'a> {
+    /// The request id header value sent.
+    pub(crate) request_id: &'a str,
+    /// The client address header value sent (`""` when none).
+    pub(crate) client_ip: &'a str,
+}
+
+/// Signs the upstream request as it will be sent (the canonical strings are in
+/// [`crate::headers::signature`]) and sets the `Signature` header; called on every proxied
+/// request when a secret is configured, so the backend can verify all of them.
 ///
-/// The path is the one forwarded upstream, without the query; absent values sign as `""`.
+/// Method, `Host` and target are read from `upstream` itself, after normalisation and the
+/// query rewrite, so they are exactly what the backend receives; absent values sign as `""`.
 pub(crate) fn sign(
     names: &TrustedNames,
     values: &TrustedHeaders,
+    identity: Identity<'_>,
     signer: &Signer,
     t: u64,
     upstream: &mut RequestHeader,
@@ -115,8 +127,21 @@ pub(crate) fn sign(
     fn text(v: &Option<String>) -> &str {
         v.as_deref().unwrap_or("")
     }
+    let target = match upstream.uri.query() {
+        Some(q) if !q.is_empty() => format!("{}?{q}", upstream.uri.path()),
+        _ => upstream.uri.path().to_owned(),
+    };
+    let host = upstream
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let fields = SignedFields {
-        path: upstream.uri.path(),
+        method: upstream.method.as_str(),
+        host,
+        target: &target,
+        request_id: identity.request_id,
+        client_ip: identity.client_ip,
         site: text(&values.site),
         session: text(&values.session),
         status: text(&values.status),

@@ -88,7 +88,8 @@ pub fn evaluate(
     };
     let mode = site.mode;
     if let Some(token) = token {
-        let (status, token) = match token::verify(token, input.site, &site.keys, site.leeway_secs) {
+        let (status, token) = match token::verify(token, input.site, &site.keys, &site.time_rules())
+        {
             Ok(verified) => {
                 let status = match pipeline.run_json(&verified.context_json, out) {
                     Ok(()) => Status::Verified,

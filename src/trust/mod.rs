@@ -35,10 +35,13 @@ use std::fmt;
 
 pub use crate::secret::Secret;
 pub use evaluate::{InitInput, Outcome, TokenOutcome, evaluate};
-pub use token::{SiteKey, TokenError, VerifiedToken};
+pub use token::{SiteKey, TimeRules, TokenError, VerifiedToken};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
+
+/// The default maximum age of a token (`now - iat`), in seconds.
+pub const DEFAULT_MAX_TOKEN_AGE_SECS: u64 = 3_600;
 
 /// How a site treats signed visitor context.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -88,7 +91,7 @@ pub fn is_valid_site_id(s: &str) -> bool {
 }
 
 /// One site's signed-context settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SitePolicy {
     /// The site's mode.
     pub mode: Mode,
@@ -96,6 +99,18 @@ pub struct SitePolicy {
     pub keys: Vec<SiteKey>,
     /// Allowed clock skew for `exp`, `nbf` and `iat`, in seconds.
     pub leeway_secs: u64,
+    /// Oldest a token may be (`now - iat`), in seconds; `iat` is required.
+    pub max_token_age_secs: u64,
+}
+
+impl SitePolicy {
+    /// The time rules its tokens are checked against.
+    pub fn time_rules(&self) -> TimeRules {
+        TimeRules {
+            leeway: self.leeway_secs,
+            max_age: self.max_token_age_secs,
+        }
+    }
 }
 
 /// Every site's settings; a site that is not listed is [`Mode::Off`].

@@ -41,15 +41,21 @@ pub(crate) fn explain(e: TokenError) -> &'static str {
         }
         TokenError::AlgNotAllowed => "alg must be HS256, HS384 or HS512",
         TokenError::MissingKid => "the header has no kid; set it to a kid configured for the site",
+        TokenError::BadKid => "the header's kid is not a string; write it as \"kid\": \"…\"",
         TokenError::UnknownKid => "no key of this site has the token's kid",
         TokenError::BadSignature => {
             "the MAC does not match: wrong secret for this kid, or the token was altered"
         }
         TokenError::Expired => "exp is in the past (beyond the site's leeway)",
         TokenError::NotYetValid => "nbf or iat is in the future (beyond the site's leeway)",
+        TokenError::TooOld => {
+            "iat is older than the site's max_token_age_seconds: sign a fresh token for each page"
+        }
         TokenError::WrongAudience => "aud is not this site's id",
-        TokenError::MissingClaim => "exp and aud are required (exp as a number)",
-        TokenError::BadClaim => "exp, nbf or iat is not a whole number of seconds",
+        TokenError::MissingClaim => "exp, iat and aud are required",
+        TokenError::BadClaim => {
+            "exp, nbf or iat is not a whole number of seconds, or aud is not a string (or list of strings)"
+        }
     }
 }
 
@@ -71,7 +77,7 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
     match site {
         Some(s) => writeln!(
             out,
-            "site: {} (mode {mode}, {} key(s): {}, leeway {} s)",
+            "site: {} (mode {mode}, {} key(s): {}, leeway {} s, max token age {} s)",
             req.site,
             s.keys.len(),
             s.keys
@@ -79,7 +85,8 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
                 .map(|k| k.kid())
                 .collect::<Vec<_>>()
                 .join(", "),
-            s.leeway_secs
+            s.leeway_secs,
+            s.max_token_age_secs
         )?,
         None if req.config.is_some() => writeln!(
             out,
