@@ -606,3 +606,42 @@ fn php_signed_tokens_for_the_wrong_site_or_key_are_refused() {
         }
     }
 }
+
+/// The README's worked example, verified by the PHP kit (the Rust signer's side is a unit test
+/// in `headers::signature`).
+#[test]
+fn the_readme_worked_example_verifies_in_php() {
+    let mac = "7e0283d66857ed8e9a19bd652ad7048e12d21ff4abd7292a25fc957cddadb7ab";
+    let req = Req {
+        method: "GET".into(),
+        target: "/public_FlowWidget/init?siteid=site-12345&jsSessionId=sess-6f1c9a0e".into(),
+        headers: [
+            ("Host", "chat.example.com"),
+            ("X-Request-Id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+            ("X-Real-IP", "203.0.113.7"),
+            ("X-Flowgate-Site", "site-12345"),
+            ("X-Flowgate-Session", "sess-6f1c9a0e"),
+            ("X-Flowgate-Status", "accepted"),
+            (
+                "X-Flowgate-Context",
+                "eyJhY2NvdW50X2lkIjoiVVNSLTg0OTIwIiwiaW1zX2VtYWlsIjoiamFuZUBleGFtcGxlLmNvbSJ9",
+            ),
+            (
+                "X-Flowgate-Prefill",
+                "eyJ2aXNpdG9yX2VtYWlsIjoiamFuZUBleGFtcGxlLmNvbSIsImVtYWlsIjoiamFuZUBleGFtcGxlLmNvbSJ9",
+            ),
+            ("X-Flowgate-Signature", &format!("t=1767225600,v2={mac}")),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+    };
+    let secret = "3f1d9c0e7a5b4c2d8e6f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d";
+    let php = php_verify(&req, &[secret], 1_767_225_600);
+    assert_eq!(php["ok"], true, "{php}");
+    assert_eq!(
+        php["result"]["context"][1],
+        json!(["ims_email", "jane@example.com"])
+    );
+    assert_eq!(rust_reason(&req, &[secret], 1_767_225_600), "ok");
+}

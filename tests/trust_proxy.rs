@@ -543,6 +543,54 @@ async fn every_bad_token_is_refused_with_its_reason() {
             "missing_claim",
         ),
         ("garbage", "not.a.jwt!".to_owned(), "malformed"),
+        // Issue 17: tokens that cannot live forever, integer times only, precise reasons.
+        (
+            "exp 2^63-1, iat 1",
+            forge(
+                &hs("k1"),
+                &claims(json!({"exp": i64::MAX, "iat": 1})),
+                Some(K1),
+            ),
+            "too_old",
+        ),
+        (
+            "issued two hours ago",
+            forge(&hs("k1"), &claims(json!({"iat": n - 7200})), Some(K1)),
+            "too_old",
+        ),
+        (
+            "no iat",
+            forge(&hs("k1"), &claims(json!({"iat": null})), Some(K1)),
+            "missing_claim",
+        ),
+        (
+            "float exp",
+            forge(
+                &hs("k1"),
+                &claims(json!({"exp": (n + 300) as f64 + 0.5})),
+                Some(K1),
+            ),
+            "bad_claim",
+        ),
+        (
+            "string iat",
+            forge(&hs("k1"), &claims(json!({"iat": n.to_string()})), Some(K1)),
+            "bad_claim",
+        ),
+        (
+            "negative exp",
+            forge(&hs("k1"), &claims(json!({"exp": -1})), Some(K1)),
+            "expired",
+        ),
+        (
+            "numeric kid",
+            forge(
+                &json!({"alg": "HS256", "kid": 1}),
+                &claims(json!({})),
+                Some(K1),
+            ),
+            "bad_kid",
+        ),
     ];
     for (what, token, reason) in &cases {
         assert_eq!(
@@ -567,6 +615,12 @@ async fn every_bad_token_is_refused_with_its_reason() {
             "{what}: never a fallback"
         );
         assert_eq!(r.header("x-flowgate-prefill"), None, "{what}");
+        // Neither the token nor the context reaches the backend's access log (issue 17).
+        assert_eq!(
+            r.query.as_deref(),
+            Some("siteid=s-opt&jsSessionId=sess-s-opt"),
+            "{what}"
+        );
         let sample = format!(r#"flowgate_context_tokens_total{{result="{reason}"}}"#);
         assert!(fg.metric(&sample).await >= 1.0, "{what}: {sample}");
         assert!(verify_received(&r, &[SIGN_NEW], None).is_ok());

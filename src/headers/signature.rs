@@ -481,6 +481,33 @@ mod tests {
         assert_eq!(Versions::new(&[]), None);
     }
 
+    /// The worked example of the README's trust section (and `/work/notes/signature-v2.md`):
+    /// these numbers were also computed with `openssl dgst -sha256 -hmac` and Python's `hmac`.
+    #[test]
+    fn the_readme_worked_example() {
+        let secret =
+            Secret::new("3f1d9c0e7a5b4c2d8e6f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d");
+        let fields = SignedFields {
+            method: "GET",
+            host: "chat.example.com",
+            target: "/public_FlowWidget/init?siteid=site-12345&jsSessionId=sess-6f1c9a0e",
+            request_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+            client_ip: "203.0.113.7",
+            site: "site-12345",
+            session: "sess-6f1c9a0e",
+            status: "accepted",
+            context: "eyJhY2NvdW50X2lkIjoiVVNSLTg0OTIwIiwiaW1zX2VtYWlsIjoiamFuZUBleGFtcGxlLmNvbSJ9",
+            prefill: "eyJ2aXNpdG9yX2VtYWlsIjoiamFuZUBleGFtcGxlLmNvbSIsImVtYWlsIjoiamFuZUBleGFtcGxlLmNvbSJ9",
+        };
+        let both = Versions::new(&[Version::V1, Version::V2]).unwrap();
+        assert_eq!(
+            Signer::new(&secret, both).header_value(1_767_225_600, &fields),
+            "t=1767225600,\
+             v1=8526d006a6e19dc3bd5168fc433373495fab3024b5cd3b6cb18c98b7fb664450,\
+             v2=7e0283d66857ed8e9a19bd652ad7048e12d21ff4abd7292a25fc957cddadb7ab"
+        );
+    }
+
     #[test]
     fn decimal_covers_the_range() {
         let mut buf = [0u8; 20];

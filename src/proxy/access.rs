@@ -19,7 +19,7 @@ pub(crate) fn log(session: &Session, e: Option<&Error>, ctx: &RequestCtx, elapse
     let store_time = store.map_or(Duration::ZERO, |c| c.elapsed);
     tracing::info!(
         target: "flowgate::access",
-        request_id = ctx.identity.request_id.as_str(),
+        request_id = %ctx.identity.request_id,
         method = %req.method,
         path = req.uri.path(),
         route = ctx.route.as_str(),

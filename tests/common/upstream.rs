@@ -26,6 +26,8 @@ pub struct Received {
     pub path: String,
     /// Query string, if any.
     pub query: Option<String>,
+    /// The request target exactly as received (origin-form `path?query`, or a whole URL).
+    pub target: String,
     /// Every header, in order, names lower-cased.
     pub headers: Vec<(String, String)>,
 }
@@ -158,6 +160,7 @@ async fn handle(
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
         query: req.uri().query().map(str::to_owned),
+        target: req.uri().to_string(),
         headers: req
             .headers()
             .iter()
