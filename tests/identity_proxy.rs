@@ -458,13 +458,14 @@ fn a_captured_request_does_not_verify_as_another_and_replays_are_refused() {
     assert!(sig.contains(",v2=") && !sig.contains("v1="), "{sig}");
     verify(&r, &kit()).unwrap();
     // The same headers with another method, query, path, host, client address or request id.
-    let variants: Vec<Box<dyn Fn(&mut Received)>> = vec![
-        Box::new(|r| r.method = "POST".into()),
-        Box::new(|r| r.target = format!("{INIT}?siteid=s1&jsSessionId=j2")),
-        Box::new(|r| r.target = "/public_FlowWidget/admin?siteid=s1&jsSessionId=j1".into()),
-        Box::new(|r| set(r, "host", "evil.example")),
-        Box::new(|r| set(r, "x-real-ip", "6.6.6.6")),
-        Box::new(|r| set(r, "x-request-id", "0123456789abcdef0123456789abcdef")),
+    type Change = fn(&mut Received);
+    let variants: [Change; 6] = [
+        |r| r.method = "POST".into(),
+        |r| r.target = format!("{INIT}?siteid=s1&jsSessionId=j2"),
+        |r| r.target = "/public_FlowWidget/admin?siteid=s1&jsSessionId=j1".into(),
+        |r| set(r, "host", "evil.example"),
+        |r| set(r, "x-real-ip", "6.6.6.6"),
+        |r| set(r, "x-request-id", "0123456789abcdef0123456789abcdef"),
     ];
     for (i, change) in variants.iter().enumerate() {
         let mut moved = r.clone();

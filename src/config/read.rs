@@ -360,6 +360,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_file_is_the_defaults() {
+        let shipped = include_str!("../../conf/flowgate.yaml");
+        assert_eq!(Config::from_yaml(shipped).unwrap(), Config::default());
+    }
+
+    #[test]
     fn syntax_errors_name_the_line() {
         let err = Config::from_yaml("listen: [\n").unwrap_err();
         assert!(err.0[0].key.starts_with("line"), "{err}");
