@@ -14,6 +14,8 @@
 //! argument for why no `char` boundary is ever split is given at each function. Neither
 //! allocates beyond growing `out`.
 
+use std::mem::MaybeUninit;
+
 use memchr::{memchr, memchr2};
 
 /// The named references PHP decodes with `ENT_HTML5`: the 2,125 names of PHP's
@@ -246,9 +248,9 @@ pub fn sanitize_prefix_into(input: &str, min_chars: usize, scratch: &mut String,
         // SAFETY: `fused_into` only appends whole UTF-8 sequences — stretches of `input` (a
         // `&str`) cut before or after ASCII bytes, ASCII bytes, and the UTF-8 of decoded
         // references (see `Decoded`) — so `out` holds valid UTF-8 whenever it returns; the
-        // over-long copies of `push_run` and `Decoded::push_to` are cut back right after
-        // the copy, with nothing in between that could unwind. On `Err` it is truncated back
-        // to `start`, a `char` boundary. Checked in debug builds below; a `from_utf8` check in
+        // scratch bytes past its write position (zero fill, over-long copies) are cut off when
+        // its `Output` is dropped, also on unwinding. On `Err` it is truncated back to
+        // `start`, a `char` boundary. Checked in debug builds below; a `from_utf8` check in
         // release would cost a tenth of the pass.
         let bytes = unsafe { out.as_mut_vec() };
         let fused = fused_into(input, min_chars.saturating_mul(4), bytes);
@@ -291,9 +293,8 @@ struct Bail;
 /// - the C-whitespace test after `<` looks at the next decoded byte ([`next_decoded`]).
 fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail> {
     let bytes = input.as_bytes();
-    let limit = out.len().saturating_add(budget);
-    // Room for the usual output and for the over-long copies of `push_run`.
-    out.reserve(input.len().min(budget) + 16);
+    let mut out = Output::new(out, bytes.len());
+    let limit = out.w.saturating_add(budget);
     let mut fresh = 0;
     // The decoded byte `back` positions before raw position `i`.
     let prev = |i: usize, back: usize, fresh: usize| -> Result<u8, Bail> {
@@ -318,7 +319,7 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
     'states: while i < bytes.len() {
         match state {
             State::Text => loop {
-                if out.len() >= limit {
+                if out.w >= limit {
                     return Ok(());
                 }
                 let next = if depth == 0 {
@@ -339,11 +340,11 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                         if in_q != 0 {
                             return Err(Bail);
                         }
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         copied = end;
                         fresh = end;
                         match decoded.single_ascii() {
-                            Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.push(b'<'),
+                            Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.byte(b'<'),
                             Some(b'<') => {
                                 // A `!` or `?` right after it would look back at it.
                                 if matches!(bytes.get(end), Some(b'!' | b'?')) {
@@ -363,14 +364,14 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                             {
                                 return Err(Bail);
                             }
-                            _ => decoded.push_to(out),
+                            _ => out.decoded(decoded),
                         }
                         i = end;
                         continue;
                     }
                     b'<' if in_q == 0 && c_isspace(next_decoded(bytes, i + 1)) => {}
                     b'<' if in_q == 0 => {
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         lc = b'<';
                         i += 1;
                         state = State::Tag;
@@ -391,11 +392,12 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                     }
                     b'>' => {
                         depth -= 1;
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         copied = i + 1;
                     }
+                    // NUL.
                     _ => {
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         copied = i + 1;
                     }
                 }
@@ -594,23 +596,83 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
         }
     }
     if state == State::Text && copied < bytes.len() {
-        out.extend_from_slice(&bytes[copied..]);
+        out.run(bytes, copied, bytes.len());
     }
     Ok(())
 }
 
-/// Appends `bytes[from..to]` to `out`. The stretches between markup are short: one fixed
-/// 16-byte copy cut back to length is cheaper than a `memcpy` call for them.
-#[inline]
-fn push_run(out: &mut Vec<u8>, bytes: &[u8], from: usize, to: usize) {
-    let len = to - from;
-    match bytes.get(from..).and_then(<[u8]>::first_chunk::<16>) {
-        Some(block) if len <= 16 => {
-            let keep = out.len() + len;
-            out.extend_from_slice(block);
-            out.truncate(keep);
+/// The fused pass's output: `buf`'s capacity is reserved once, up front, for the longest
+/// result, and the spare capacity is written at `w`, so an append is a store, not a capacity
+/// check. Dropping it sets `buf`'s length to `w`.
+///
+/// Invariant: every byte of `buf` below `w` has been written — an append writes at least the
+/// bytes from `w` to its new `w` before `w` moves — and `w` only ever moves past whole UTF-8
+/// sequences; what lies past `w` (the tails of the fixed-size copies) is never exposed.
+struct Output<'a> {
+    buf: &'a mut Vec<u8>,
+    w: usize,
+}
+
+impl<'a> Output<'a> {
+    /// Room for the result of a `len`-byte input: each input byte is copied at most once, and
+    /// a reference (at least four bytes: `&lt;`) decodes to at most eight bytes, so the output
+    /// is at most `2 * len` bytes; 16 more for the fixed-size copies.
+    fn new(buf: &'a mut Vec<u8>, len: usize) -> Self {
+        buf.reserve(2 * len + 16);
+        Output { w: buf.len(), buf }
+    }
+
+    /// The capacity past the initial length, where the output goes (`w` counts from the
+    /// start of `buf`, so it is offset by the length the buffer had).
+    #[inline(always)]
+    fn spare(&mut self) -> (&mut [MaybeUninit<u8>], usize) {
+        let len = self.buf.len();
+        (self.buf.spare_capacity_mut(), self.w - len)
+    }
+
+    /// Appends `bytes[from..to]`. The stretches between markup are short: one fixed 16-byte
+    /// copy (the bytes past `to` are overwritten later or never exposed) is cheaper than a
+    /// `memcpy` call.
+    #[inline(always)]
+    fn run(&mut self, bytes: &[u8], from: usize, to: usize) {
+        let len = to - from;
+        let (spare, at) = self.spare();
+        match bytes.get(from..).and_then(<[u8]>::first_chunk::<16>) {
+            Some(block) if len <= 16 => {
+                spare[at..at + 16].copy_from_slice(&block.map(MaybeUninit::new));
+            }
+            _ => {
+                for (dst, src) in spare[at..at + len].iter_mut().zip(&bytes[from..to]) {
+                    dst.write(*src);
+                }
+            }
         }
-        _ => out.extend_from_slice(&bytes[from..to]),
+        self.w += len;
+    }
+
+    /// Appends one ASCII byte.
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        let (spare, at) = self.spare();
+        spare[at].write(b);
+        self.w += 1;
+    }
+
+    /// Appends a decoded reference: all eight bytes, then `w` moves past its length.
+    #[inline(always)]
+    fn decoded(&mut self, decoded: Decoded) {
+        let (spare, at) = self.spare();
+        spare[at..at + 8].copy_from_slice(&decoded.utf8.map(MaybeUninit::new));
+        self.w += usize::from(decoded.len);
+    }
+}
+
+impl Drop for Output<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `w` is within the capacity (every append indexed the spare capacity up to
+        // its new `w`, bounds-checked), and every byte below it was written (the invariant
+        // above); also on unwinding, since `w` moves only after its bytes are written.
+        unsafe { self.buf.set_len(self.w) }
     }
 }
 
@@ -722,15 +784,6 @@ impl Decoded {
     }
 
     /// Appends the value to `out`.
-    #[inline]
-    fn push_to(self, out: &mut Vec<u8>) {
-        // All eight bytes, then cut back: a fixed-size copy, no `memcpy` call.
-        let keep = out.len() + usize::from(self.len);
-        out.extend_from_slice(&self.utf8);
-        out.truncate(keep);
-    }
-
-    /// Appends the value to `out`.
     fn push_to_string(self, out: &mut String) {
         // Built from a `&str` or a `char`, so always valid.
         out.push_str(std::str::from_utf8(self.as_bytes()).unwrap_or_default());
@@ -814,31 +867,44 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
 
 /// PHP's `process_numeric_entity`: parses the digits after `&#` (starting at `from`) and
 /// returns the index of the closing `;` and the value, or `None` on any failure.
+#[inline]
 fn numeric_reference(bytes: &[u8], from: usize) -> Option<(usize, u32)> {
     let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    let hex = matches!(at(from), b'x' | b'X');
-    let mut i = if hex { from + 1 } else { from };
-    // PHP checks the first digit itself, because strtol would skip spaces and take a sign.
-    let first_ok = if hex {
-        at(i).is_ascii_hexdigit()
-    } else {
-        at(i).is_ascii_digit()
-    };
-    if !first_ok {
-        return None;
-    }
-    // glibc's strtol(.., 16) skips a `0x`/`0X` prefix when a hex digit follows it; otherwise
-    // it reads the `0` alone and stops at the `x`.
-    if hex && at(i) == b'0' && matches!(at(i + 1), b'x' | b'X') && at(i + 2).is_ascii_hexdigit() {
-        i += 2;
-    }
-    let radix = if hex { 16 } else { 10 };
     // strtol saturates on overflow but still consumes every digit; anything above U+10FFFF
     // fails the same way, so the value is clamped just above the limit.
     let mut value: u32 = 0;
-    while let Some(d) = (at(i) as char).to_digit(radix) {
-        value = (value * radix + d).min(MAX_CODE_POINT + 1);
-        i += 1;
+    let mut i;
+    if matches!(at(from), b'x' | b'X') {
+        i = from + 1;
+        // PHP checks the first digit itself, because strtol would skip spaces and take a sign.
+        if !at(i).is_ascii_hexdigit() {
+            return None;
+        }
+        // glibc's strtol(.., 16) skips a `0x`/`0X` prefix when a hex digit follows it;
+        // otherwise it reads the `0` alone and stops at the `x`.
+        if at(i) == b'0' && matches!(at(i + 1), b'x' | b'X') && at(i + 2).is_ascii_hexdigit() {
+            i += 2;
+        }
+        loop {
+            let c = at(i);
+            let digit = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => break,
+            };
+            value = (value * 16 + u32::from(digit)).min(MAX_CODE_POINT + 1);
+            i += 1;
+        }
+    } else {
+        i = from;
+        if !at(i).is_ascii_digit() {
+            return None;
+        }
+        while let c @ b'0'..=b'9' = at(i) {
+            value = (value * 10 + u32::from(c - b'0')).min(MAX_CODE_POINT + 1);
+            i += 1;
+        }
     }
     if at(i) != b';' || value > MAX_CODE_POINT {
         return None;
