@@ -41,19 +41,29 @@ pub struct Span {
     in_scratch: bool,
 }
 
-/// The body of a string value in the document (between the quotes), still escaped.
+/// The body of a string in the document (between the quotes), still escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawStr {
+struct RawStr {
     start: u32,
     end: u32,
     escaped: bool,
 }
 
+/// A string member value: its body in the document, still escaped, and where its escapes
+/// are in [`Object`]'s list of them (`escapes_from..escapes_to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrValue {
+    start: u32,
+    end: u32,
+    escapes_from: u32,
+    escapes_to: u32,
+}
+
 /// A member value, as PHP holds it after `json_decode`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
-    /// A string; see [`Object::string`].
-    Str(RawStr),
+    /// A string; its text is [`Object::string`].
+    Str(StrValue),
     /// An integer that fits `i64`.
     Int(i64),
     /// A float, or an integer beyond `i64`; may be infinite.
@@ -82,6 +92,8 @@ pub struct Object {
     members: Vec<Member>,
     /// Keys that had escapes, unescaped.
     scratch: String,
+    /// Where the backslashes of string member values are in the document, in order.
+    escapes: Vec<u32>,
     /// Member indices by key; built once there are many members.
     index: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
@@ -108,6 +120,7 @@ impl Object {
     pub fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
         self.members.clear();
         self.scratch.clear();
+        self.escapes.clear();
         self.index.clear();
         if json.len() >= u32::MAX as usize {
             return Err(JsonError::Invalid);
@@ -135,7 +148,7 @@ impl Object {
                 r.skip_ws();
                 r.expect(b':')?;
                 r.skip_ws();
-                let value = r.read_member_value()?;
+                let value = r.read_member_value(&mut self.escapes)?;
                 self.push_member(doc, key, value);
                 r.skip_ws();
                 match r.next() {
@@ -163,15 +176,28 @@ impl Object {
         resolve(doc, &self.scratch, span)
     }
 
-    /// The unescaped text of a string value; `buf` is used when it had escapes.
-    pub fn string<'a>(doc: &'a str, s: RawStr, buf: &'a mut String) -> &'a str {
-        let body = &doc[s.start as usize..s.end as usize];
-        if !s.escaped {
-            return body;
+    /// The unescaped text of a string value; `buf` is used when it had escapes. The escapes
+    /// were validated and their places recorded by [`Object::parse`], so the body is not
+    /// searched again.
+    pub fn string<'a>(&self, doc: &'a str, s: StrValue, buf: &'a mut String) -> &'a str {
+        let body = s.start as usize..s.end as usize;
+        let escapes = &self.escapes[s.escapes_from as usize..s.escapes_to as usize];
+        if escapes.is_empty() {
+            return &doc[body];
         }
         buf.clear();
-        // Escapes were validated by `parse`.
-        let _ = unescape_into(body, buf);
+        let mut copied = body.start;
+        for &at in escapes {
+            let at = at as usize;
+            buf.push_str(&doc[copied..at]);
+            // Validated by `parse`; an error cannot happen here.
+            let Ok((c, used)) = escape(&doc.as_bytes()[at + 1..]) else {
+                break;
+            };
+            buf.push(c);
+            copied = at + 1 + used;
+        }
+        buf.push_str(&doc[copied..body.end]);
         buf
     }
 
@@ -204,6 +230,7 @@ impl Object {
             scratch,
             index,
             hasher,
+            ..
         } = self;
         let scratch: &str = scratch;
         let key_text = resolve(doc, scratch, key);
@@ -322,12 +349,43 @@ impl Reader<'_> {
         }
     }
 
-    /// Reads a member value of the top-level object.
-    fn read_member_value(&mut self) -> Result<Value> {
+    /// Scans a string whose opening quote was consumed, like [`Reader::scan_string`], and
+    /// records where its escapes are in `escapes`, so that [`Object::string`] can unescape it
+    /// later without searching it again (and only if its pair is accepted).
+    fn scan_string_recording(&mut self, escapes: &mut Vec<u32>) -> Result<StrValue> {
+        let start = self.i;
+        let from = escapes.len() as u32;
+        loop {
+            let Some(off) = find_string_stop(&self.b[self.i..]) else {
+                return Err(JsonError::Invalid);
+            };
+            self.i += off;
+            match self.b[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(StrValue {
+                        start: start as u32,
+                        end: (self.i - 1) as u32,
+                        escapes_from: from,
+                        escapes_to: escapes.len() as u32,
+                    });
+                }
+                b'\\' => {
+                    escapes.push(self.i as u32);
+                    self.i += 1 + escape_len(&self.b[self.i + 1..])?;
+                }
+                _ => return Err(JsonError::Invalid),
+            }
+        }
+    }
+
+    /// Reads a member value of the top-level object; the escapes of a string are recorded in
+    /// `escapes`.
+    fn read_member_value(&mut self, escapes: &mut Vec<u32>) -> Result<Value> {
         match self.peek() {
             Some(b'"') => {
                 self.i += 1;
-                Ok(Value::Str(self.scan_string()?))
+                Ok(Value::Str(self.scan_string_recording(escapes)?))
             }
             Some(b'[' | b'{') => {
                 // The top-level object is one level already.
@@ -540,29 +598,32 @@ fn escape_len(rest: &[u8]) -> Result<usize> {
     }
 }
 
+/// The character an escape stands for and its length after the backslash (`rest` starts
+/// after it); rejects unpaired surrogates.
+#[inline]
+fn escape(rest: &[u8]) -> Result<(char, usize)> {
+    let c = match rest.first() {
+        Some(b'"') => '"',
+        Some(b'\\') => '\\',
+        Some(b'/') => '/',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        Some(b'u') => return unicode_escape(&rest[1..]).map(|(c, used)| (c, 1 + used)),
+        _ => return Err(JsonError::Invalid),
+    };
+    Ok((c, 1))
+}
+
 /// Unescapes the body of a JSON string, rejecting unpaired surrogates.
 fn unescape_into(inner: &str, out: &mut String) -> Result<()> {
     let mut rest = inner;
     while let Some(pos) = memchr::memchr(b'\\', rest.as_bytes()) {
         out.push_str(&rest[..pos]);
-        let esc = rest.as_bytes().get(pos + 1).copied();
-        rest = rest.get(pos + 2..).ok_or(JsonError::Invalid)?;
-        let c = match esc {
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => {
-                let (c, used) = unicode_escape(rest.as_bytes())?;
-                rest = &rest[used..];
-                c
-            }
-            _ => return Err(JsonError::Invalid),
-        };
+        let (c, used) = escape(&rest.as_bytes()[pos + 1..])?;
+        rest = &rest[pos + 1 + used..];
         out.push(c);
     }
     out.push_str(rest);
@@ -614,7 +675,7 @@ mod tests {
             .iter()
             .map(|m| {
                 let v = match m.value {
-                    Value::Str(s) => format!("s:{}", Object::string(doc, s, &mut buf)),
+                    Value::Str(s) => format!("s:{}", o.string(doc, s, &mut buf)),
                     Value::Int(i) => format!("i:{i}"),
                     Value::Float(f) => format!("f:{f:?}"),
                     Value::Bool(b) => format!("b:{b}"),

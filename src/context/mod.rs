@@ -251,7 +251,7 @@ impl Pipeline {
                 continue;
             }
             let value: &str = match member.value {
-                Value::Str(raw) => json::Object::string(json, raw, &mut self.value),
+                Value::Str(raw) => self.object.string(json, raw, &mut self.value),
                 Value::Int(i) => {
                     self.value.clear();
                     scalar::push_int(&mut self.value, i);
@@ -317,10 +317,31 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
-    match s.char_indices().nth(max) {
-        Some((end, _)) => &s[..end],
-        None => s,
+    let bytes = s.as_bytes();
+    // Eight bytes at a time while a whole word cannot hold the cut: a code point starts at
+    // every byte that is not a continuation byte (`10xxxxxx`).
+    let mut chars = 0;
+    let mut i = 0;
+    while chars + 8 <= max
+        && let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>)
+    {
+        let word = u64::from_le_bytes(*chunk);
+        // Bit 7 of each continuation byte: its bit 7 set and its bit 6 (shifted up) clear.
+        let continuation = word & !(word << 1) & 0x8080_8080_8080_8080;
+        // Their number, summed into the top byte.
+        let skipped = ((continuation >> 7).wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize;
+        chars += 8 - skipped;
+        i += 8;
     }
+    for (offset, &b) in bytes[i..].iter().enumerate() {
+        if b & 0xC0 != 0x80 {
+            if chars == max {
+                return &s[..i + offset];
+            }
+            chars += 1;
+        }
+    }
+    s
 }
 
 #[cfg(test)]
@@ -427,6 +448,21 @@ mod tests {
         let json = format!(r#"{{"a":"{}"}}"#, "é".repeat(600));
         let ctx = sanitize(b64(&json).as_bytes()).unwrap_or_default();
         assert_eq!(ctx.get("a").map(|v| v.chars().count()), Some(500));
+    }
+
+    #[test]
+    fn truncate_chars_matches_char_indices() {
+        let pieces = ["a", "é", "日", "😀", "<", "\0"];
+        for n in 0..300usize {
+            let s: String = (0..n).map(|i| pieces[(i * 7 + n) % pieces.len()]).collect();
+            for max in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 299, 500] {
+                let want = s
+                    .char_indices()
+                    .nth(max)
+                    .map_or(&s[..], |(end, _)| &s[..end]);
+                assert_eq!(truncate_chars(&s, max), want, "{n} {max}");
+            }
+        }
     }
 
     #[test]
