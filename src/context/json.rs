@@ -84,12 +84,15 @@ pub struct Member {
 }
 
 /// Members at most this many are checked for duplicates by a linear scan; beyond, by hash.
-const LINEAR_DUPLICATE_SCAN: usize = 16;
+const LINEAR_DUPLICATE_SCAN: usize = 8;
 
 /// The top-level object of one document, in reusable buffers.
 #[derive(Default)]
 pub struct Object {
     members: Vec<Member>,
+    /// Per member, its key's [`key_tag`]: most keys that differ differ there, so a duplicate
+    /// check compares one word before it compares text.
+    tags: Vec<u64>,
     /// Keys that had escapes, unescaped.
     scratch: String,
     /// Where the backslashes of string member values are in the document, in order.
@@ -119,6 +122,7 @@ impl Object {
     /// [`Object::text`] and [`Object::string`].
     pub fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
         self.members.clear();
+        self.tags.clear();
         self.scratch.clear();
         self.escapes.clear();
         self.index.clear();
@@ -227,6 +231,7 @@ impl Object {
     fn push_member(&mut self, doc: &str, key: Span, value: Value) {
         let Self {
             members,
+            tags,
             scratch,
             index,
             hasher,
@@ -234,14 +239,23 @@ impl Object {
         } = self;
         let scratch: &str = scratch;
         let key_text = resolve(doc, scratch, key);
+        let tag = key_tag(key_text);
+        // Equal tags and lengths mean equal keys up to eight bytes; longer ones are compared.
+        let same = |i: usize| {
+            tags[i] == tag && {
+                let other = members[i].key;
+                other.end - other.start == key.end - key.start
+                    && (key_text.len() <= 8 || resolve(doc, scratch, other) == key_text)
+            }
+        };
         let n = members.len();
         if n < LINEAR_DUPLICATE_SCAN {
-            match members
-                .iter()
-                .position(|m| resolve(doc, scratch, m.key) == key_text)
-            {
+            match (0..n).position(same) {
                 Some(i) => members[i].value = value,
-                None => members.push(Member { key, value }),
+                None => {
+                    members.push(Member { key, value });
+                    tags.push(tag);
+                }
             }
             return;
         }
@@ -254,20 +268,30 @@ impl Object {
             }
         }
         let hash = hasher.hash_one(key_text);
-        let found = index
-            .find(hash, |&i| {
-                resolve(doc, scratch, members[i as usize].key) == key_text
-            })
-            .copied();
+        let found = index.find(hash, |&i| same(i as usize)).copied();
         match found {
             Some(i) => members[i as usize].value = value,
             None => {
                 members.push(Member { key, value });
+                tags.push(tag);
                 index.insert_unique(hash, n as u32, |&j| {
                     hasher.hash_one(resolve(doc, scratch, members[j as usize].key))
                 });
             }
         }
+    }
+}
+
+/// A key's first eight bytes as a word, zero-padded when it is shorter.
+#[inline]
+fn key_tag(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    match bytes.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => bytes
+            .iter()
+            .rev()
+            .fold(0, |acc, b| (acc << 8) | u64::from(*b)),
     }
 }
 
@@ -700,6 +724,22 @@ mod tests {
         );
         // Escaped and plain spellings of one key are one key.
         assert_eq!(parse(r#"{"a":1,"\u0061":2}"#), Ok(pairs(&[("a", "i:2")])));
+        // Keys that share their first eight bytes, or differ only by a trailing NUL, or by
+        // length, are different keys; before and after the index takes over.
+        let keys = r#""a":1,"a\u0000":2,"":3,"x\u0000y":4,"abcdefgh1":5,"abcdefgh2":6,"abcdefgh":7,"abcdefgh1":8,"a":9"#;
+        let want = [
+            ("a", "i:9"),
+            ("a\0", "i:2"),
+            ("", "i:3"),
+            ("x\0y", "i:4"),
+            ("abcdefgh1", "i:8"),
+            ("abcdefgh2", "i:6"),
+            ("abcdefgh", "i:7"),
+        ];
+        assert_eq!(parse(&format!("{{{keys}}}")), Ok(pairs(&want)));
+        let filler: String = (0..20).map(|i| format!("\"f{i}\":0,")).collect();
+        let got = parse(&format!("{{{filler}{keys}}}")).unwrap_or_default();
+        assert_eq!(got[20..], pairs(&want)[..]);
     }
 
     #[test]
