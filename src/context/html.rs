@@ -386,7 +386,25 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                                 state = State::Php;
                                 i += 1;
                             }
-                            _ => {}
+                            _ => {
+                                // The tag state's first stop, found here: a `>` closes an
+                                // ordinary tag at once (no nesting, quote or `<?xml` open —
+                                // `in_q` is 0 and `is_xml` false in text), exactly as the tag
+                                // state's `>` arm does, without going through it. Any other
+                                // stop is where the tag state would stop first.
+                                let Some(next) = find_any(bytes, i, TAG_STOPS) else {
+                                    break 'states;
+                                };
+                                if bytes[next] == b'>' && depth == 0 && !is_xml {
+                                    // (`lc` would become `>`; every way into a state that
+                                    // reads it sets it first.)
+                                    state = State::Text;
+                                    i = next + 1;
+                                    copied = i;
+                                    continue;
+                                }
+                                i = next;
+                            }
                         }
                         continue 'states;
                     }
@@ -406,7 +424,7 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
             State::Tag => loop {
                 // `!` and `?` matter only right after a `<`, so they are checked there and
                 // the search skips them.
-                let Some(next) = find_any(bytes, i, [b'<', b'>', b'"', b'\'', b'&']) else {
+                let Some(next) = find_any(bytes, i, TAG_STOPS) else {
                     break 'states;
                 };
                 i = next;
@@ -577,10 +595,10 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                 i += 1;
             },
             State::Comment => loop {
-                let Some(offset) = memchr2(b'>', b'&', &bytes[i..]) else {
+                let Some(next) = find_any(bytes, i, [b'>', b'&']) else {
                     break 'states;
                 };
-                i += offset;
+                i = next;
                 if bytes[i] == b'&' {
                     i = skip_reference(bytes, i, &GT, &mut fresh)?;
                     continue;
@@ -1276,6 +1294,8 @@ const fn byte_set(set: &[u8]) -> [bool; 256] {
 /// Bytes of a reference name (PHP's `process_named_entity_html`: ASCII letters and digits).
 static NAME_BYTES: [bool; 256] =
     byte_set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+/// The fused pass's stops in the tag state.
+const TAG_STOPS: [u8; 5] = [b'<', b'>', b'"', b'\'', b'&'];
 /// Bytes that can change anything in each markup state (every other byte is skipped).
 static TAG_BYTES: [bool; 256] = byte_set(b"<>\"'!?");
 static PHP_BYTES: [bool; 256] = byte_set(b"()>\"'lL");
