@@ -356,10 +356,10 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                                 continue 'states;
                             }
                             Some(b'>') if depth > 0 => depth -= 1,
-                            _ if decoded.has_any(if depth == 0 {
-                                &TEXT_BYTES
+                            _ if decoded.has_marked(if depth == 0 {
+                                Decoded::IN_TEXT
                             } else {
-                                &NESTED_TEXT_BYTES
+                                Decoded::IN_NESTED_TEXT
                             }) =>
                             {
                                 return Err(Bail);
@@ -436,7 +436,7 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                     };
                     // `&gt;` closing a tag is common (`&lt;b&gt;`): a single decoded byte is
                     // handled as the raw one would be, at the same decoded position.
-                    if decoded.has_any(&TAG_BYTES) {
+                    if decoded.has_marked(Decoded::IN_TAG) {
                         match decoded.single_ascii() {
                             Some(b'<') if matches!(bytes.get(end), Some(b'!' | b'?')) => {
                                 return Err(Bail);
@@ -733,6 +733,10 @@ fn next_decoded(bytes: &[u8], at: usize) -> u8 {
 struct Decoded {
     utf8: [u8; 8],
     len: u8,
+    /// Which of the bytes the text and tag states react to the value contains
+    /// ([`Decoded::LT`], [`Decoded::GT`], [`Decoded::OTHER_TAG`]): the fused pass's usual checks
+    /// are one test, not a loop over the bytes.
+    marks: u8,
 }
 
 impl Decoded {
@@ -740,7 +744,27 @@ impl Decoded {
     const EMPTY: Decoded = Decoded {
         utf8: [0; 8],
         len: 0,
+        marks: 0,
     };
+    /// Marks: the value contains `<`; `>`; one of the other bytes of [`TAG_BYTES`].
+    const LT: u8 = 1;
+    const GT: u8 = 2;
+    const OTHER_TAG: u8 = 4;
+    /// The marks of the bytes the text state reacts to (`<`), the text state inside a nested
+    /// tag (`<`, `>`), and the tag state ([`TAG_BYTES`]).
+    const IN_TEXT: u8 = Self::LT;
+    const IN_NESTED_TEXT: u8 = Self::LT | Self::GT;
+    const IN_TAG: u8 = Self::LT | Self::GT | Self::OTHER_TAG;
+
+    /// The mark of one byte.
+    const fn mark_of(b: u8) -> u8 {
+        match b {
+            b'<' => Self::LT,
+            b'>' => Self::GT,
+            b'"' | b'\'' | b'!' | b'?' => Self::OTHER_TAG,
+            _ => 0,
+        }
+    }
 
     /// The value `s` (compile time; fails the build unless it is one or two code points
     /// without NUL).
@@ -753,18 +777,21 @@ impl Decoded {
         let mut utf8 = [0; 8];
         let mut i = 0;
         let mut chars = 0;
+        let mut marks = 0;
         while i < b.len() {
             assert!(b[i] != 0, "no named value contains NUL");
             if b[i] & 0xC0 != 0x80 {
                 chars += 1;
             }
             utf8[i] = b[i];
+            marks |= Self::mark_of(b[i]);
             i += 1;
         }
         assert!(chars <= 2, "a named value is one or two code points");
         Decoded {
             utf8,
             len: b.len() as u8,
+            marks,
         }
     }
 
@@ -773,7 +800,15 @@ impl Decoded {
     fn from_char(c: char) -> Decoded {
         let mut utf8 = [0; 8];
         let len = c.encode_utf8(&mut utf8).len() as u8;
-        Decoded { utf8, len }
+        // The bytes of a non-ASCII character are never marked.
+        let marks = if len == 1 { Self::mark_of(utf8[0]) } else { 0 };
+        Decoded { utf8, len, marks }
+    }
+
+    /// Whether the value contains a byte with one of `marks`.
+    #[inline]
+    fn has_marked(self, marks: u8) -> bool {
+        self.marks & marks != 0
     }
 
     /// The UTF-8 bytes.
@@ -1304,8 +1339,6 @@ static BANG_BYTES: [bool; 256] = byte_set(b">\"'-eE");
 /// text must not contain (else that pass bails; no reference decodes to NUL).
 static PHP_BYTES_AMP: [bool; 256] = byte_set(b"()>\"'lL&");
 static BANG_BYTES_AMP: [bool; 256] = byte_set(b">\"'-eE&");
-static TEXT_BYTES: [bool; 256] = byte_set(b"<");
-static NESTED_TEXT_BYTES: [bool; 256] = byte_set(b"<>");
 static GT: [bool; 256] = byte_set(b">");
 
 /// A quote inside a tag opens when none is open and closes only the quote that opened.
@@ -1383,6 +1416,30 @@ mod tests {
                 .iter()
                 .all(|(n, _)| n.iter().all(u8::is_ascii_alphanumeric))
         );
+    }
+
+    #[test]
+    fn marks_match_the_byte_sets() {
+        let sets: [(u8, &[u8]); 3] = [
+            (Decoded::IN_TEXT, b"<"),
+            (Decoded::IN_NESTED_TEXT, b"<>"),
+            (Decoded::IN_TAG, b"<>\"'!?"),
+        ];
+        let check = |decoded: Decoded| {
+            for (marks, set) in sets {
+                let want = decoded.as_bytes().iter().any(|b| set.contains(b));
+                assert_eq!(decoded.has_marked(marks), want, "{:?}", decoded.as_bytes());
+            }
+            assert_eq!(
+                decoded.has_marked(Decoded::IN_TAG),
+                decoded.has_any(&TAG_BYTES)
+            );
+        };
+        NAMED_VALUES.iter().copied().for_each(check);
+        (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .map(Decoded::from_char)
+            .for_each(check);
     }
 
     #[test]

@@ -613,7 +613,7 @@ pub(crate) fn find_string_stop(b: &[u8]) -> Option<usize> {
 }
 
 /// Length of the escape after a backslash (`rest` starts after it); validates `\u` pairs.
-#[inline]
+#[inline(always)]
 fn escape_len(rest: &[u8]) -> Result<usize> {
     match rest.first() {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(1),
