@@ -322,7 +322,11 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                 if out.w >= limit {
                     return Ok(());
                 }
-                let next = if depth == 0 {
+                let next = if matches!(bytes.get(i), Some(b'&' | b'<')) {
+                    // Back-to-back references and tags (`&nbsp;&copy;`, `</a><b>`) skip the
+                    // search.
+                    Some(i)
+                } else if depth == 0 {
                     find_any(bytes, i, [b'<', b'&', 0])
                 } else {
                     find_any(bytes, i, [b'<', b'>', b'&', 0])
