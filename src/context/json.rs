@@ -576,17 +576,21 @@ impl Reader<'_> {
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline]
 pub(crate) fn find_string_stop(b: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8, _mm_xor_si128,
+    };
     let scanned = super::simd::scan_blocks(b, 0, |v| {
         // SAFETY: SSE2 only, guaranteed by the cfg above; values, not memory.
         unsafe {
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            // Flipping bit 1 maps `"` (0x22) to 0x20 and the control bytes onto themselves
+            // (0x00–0x1f), and nothing else to 0x20 or below: one unsigned `<= 0x20` test
+            // finds both.
+            let flipped = _mm_xor_si128(v, _mm_set1_epi8(0x02));
+            let quote_or_control =
+                _mm_cmpeq_epi8(_mm_min_epu8(flipped, _mm_set1_epi8(0x20)), flipped);
             _mm_or_si128(
-                _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-                ),
-                control,
+                quote_or_control,
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
             )
         }
     });
@@ -770,6 +774,18 @@ mod tests {
                     let want = b.iter().position(|&x| is_string_stop(x));
                     assert_eq!(find_string_stop(&b), want, "{len} {at}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_value_is_classified_like_the_scalar_test() {
+        for c in 0..=255u8 {
+            for at in 0..40 {
+                let mut b = vec![b'a'; 40];
+                b[at] = c;
+                let want = is_string_stop(c).then_some(at);
+                assert_eq!(find_string_stop(&b), want, "{c:#x} at {at}");
             }
         }
     }
