@@ -226,6 +226,14 @@ pub fn entity_decode_into(input: &str, out: &mut String) {
     }
 }
 
+/// Whether `input` has a byte that `html_entity_decode` or `strip_tags` reacts to (`&`, `<`,
+/// NUL): both are the identity on text without one. Inline, 16 bytes at a time: values are
+/// short, and markup usually shows early.
+#[inline]
+pub fn has_trigger(input: &str) -> bool {
+    find_any(input.as_bytes(), 0, [b'&', b'<', 0]).is_some()
+}
+
 /// Appends `strip_tags(html_entity_decode(input, ENT_QUOTES | ENT_HTML5, 'UTF-8'))` to `out`,
 /// the sanitising step of the pipeline, with `scratch` as the reusable intermediate buffer.
 pub fn sanitize_into(input: &str, scratch: &mut String, out: &mut String) {
@@ -1444,6 +1452,22 @@ mod tests {
             .filter_map(char::from_u32)
             .map(Decoded::from_char)
             .for_each(check);
+    }
+
+    #[test]
+    fn trigger_bytes_are_found_anywhere() {
+        for len in 0..70 {
+            for at in 0..=len {
+                for c in ['&', '<', '\0', '>', 'é'] {
+                    let mut s: String = "x".repeat(len);
+                    if at < len {
+                        s.replace_range(at..at + 1, &c.to_string());
+                    }
+                    let want = s.bytes().any(|b| matches!(b, b'&' | b'<' | 0));
+                    assert_eq!(has_trigger(&s), want, "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -301,7 +301,7 @@ pub fn is_valid_key(key: &str) -> bool {
 /// Appends the sanitised `value`: `html_entity_decode` → `strip_tags` → first 500 code points.
 pub fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) {
     // Both steps are the identity on text without their trigger bytes.
-    if memchr::memchr3(b'&', b'<', b'\0', value.as_bytes()).is_none() {
+    if !html::has_trigger(value) {
         out.push_str(truncate_chars(value, MAX_VALUE_CHARS));
         return;
     }
