@@ -292,11 +292,20 @@ pub fn sanitize(raw: &[u8]) -> Result<Context, Discard> {
 
 /// `^[A-Za-z0-9_-]+\z`.
 pub fn is_valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !key.is_empty() && key.bytes().all(|b| KEY_BYTES[usize::from(b)])
 }
+
+/// The bytes of a valid key, as a table: one load per byte.
+static KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 /// Appends the sanitised `value`: `html_entity_decode` → `strip_tags` → first 500 code points.
 pub fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) {
@@ -448,6 +457,18 @@ mod tests {
         let json = format!(r#"{{"a":"{}"}}"#, "é".repeat(600));
         let ctx = sanitize(b64(&json).as_bytes()).unwrap_or_default();
         assert_eq!(ctx.get("a").map(|v| v.chars().count()), Some(500));
+    }
+
+    #[test]
+    fn key_bytes_are_ascii_alphanumerics_underscore_and_dash() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            assert_eq!(KEY_BYTES[usize::from(b)], want, "{b:#x}");
+        }
+        assert!(!is_valid_key(""));
+        assert!(is_valid_key("a-Z_09"));
+        assert!(!is_valid_key("a\n"));
+        assert!(!is_valid_key("é"));
     }
 
     #[test]
