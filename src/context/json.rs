@@ -194,6 +194,20 @@ impl Object {
         for &at in escapes {
             let at = at as usize;
             buf.push_str(&doc[copied..at]);
+            // The one-letter escapes stand for ASCII bytes; only `\u` needs `escape`.
+            let simple = match doc.as_bytes().get(at + 1) {
+                Some(b'"') => Some('"'),
+                Some(b'\\') => Some('\\'),
+                Some(b'/') => Some('/'),
+                Some(b'n') => Some('\n'),
+                Some(b't') => Some('\t'),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                buf.push(c);
+                copied = at + 2;
+                continue;
+            }
             // Validated by `parse`; an error cannot happen here.
             let Ok((c, used)) = escape(&doc.as_bytes()[at + 1..]) else {
                 break;
