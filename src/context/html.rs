@@ -271,6 +271,20 @@ pub fn sanitize_prefix_into(input: &str, min_chars: usize, scratch: &mut String,
     debug_assert!(
         out.is_char_boundary(start) && std::str::from_utf8(&out.as_bytes()[start..]).is_ok()
     );
+    // In debug builds (tests, `cargo fuzz run -a`) the fused pass is checked against the two
+    // plain passes it stands for: a prefix of their result, at least `min_chars` long.
+    #[cfg(debug_assertions)]
+    if fused.is_ok() {
+        let mut decoded = String::new();
+        entity_decode_into(input, &mut decoded);
+        let mut full = String::new();
+        strip_tags_into(&decoded, &mut full);
+        let got = &out[start..];
+        assert!(
+            full.starts_with(got) && (got.len() == full.len() || got.chars().count() >= min_chars),
+            "the fused sanitiser differs from html_entity_decode + strip_tags"
+        );
+    }
     if fused.is_err() {
         scratch.clear();
         entity_decode_into(input, scratch);
