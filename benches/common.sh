@@ -1,4 +1,4 @@
-# Shared by benches/load.sh and benches/instructions.sh (sourced, not run).
+# Shared by benches/load.sh, benches/instructions.sh and benches/instructions-context.sh (sourced, not run).
 
 # install_missing COMMAND:PACKAGE…: apt-get installs the packages whose command is missing.
 install_missing() {
