@@ -369,6 +369,12 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                         out.run(bytes, copied, i);
                         copied = end;
                         fresh = end;
+                        // Most references decode to neither `<` nor `>`: the last arm below.
+                        if !decoded.has_marked(Decoded::IN_NESTED_TEXT) {
+                            out.decoded(decoded);
+                            i = end;
+                            continue;
+                        }
                         match decoded.single_ascii() {
                             Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.byte(b'<'),
                             Some(b'<') => {
