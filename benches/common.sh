@@ -1,18 +1,8 @@
 # Shared by benches/load.sh, benches/instructions.sh and benches/instructions-context.sh (sourced, not run).
 
-# install_missing COMMAND:PACKAGE…: apt-get installs the packages whose command is missing.
-install_missing() {
-  local need=() pair
-  for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
-  done
-  [ ${#need[@]} -eq 0 ] && return 0
-  echo "$(basename "$0"): installing ${need[*]}"
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
-}
+# The system packages (wrk, nginx, valgrind, Redis): ensure_packages load|callgrind.
+# shellcheck source=scripts/lib/packages.sh
+. scripts/lib/packages.sh
 
 # Builds the release binaries and sets FLOWGATE, PASSTHROUGH and NGINX.
 build_release() {

@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 # shellcheck source=benches/common.sh
 . benches/common.sh
-install_missing wrk:wrk nginx:nginx valgrind:valgrind
+ensure_packages build callgrind
 build_release
 
 WORK=$(mktemp -d /tmp/flowgate-instr.XXXXXX)

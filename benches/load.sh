@@ -28,7 +28,7 @@ WORK_STEALING=${WORK_STEALING:-true}
 
 # shellcheck source=benches/common.sh
 . benches/common.sh
-install_missing wrk:wrk nginx:nginx redis-server:redis-server redis-cli:redis-tools
+ensure_packages build load
 build_release
 
 WORK=$(mktemp -d /tmp/flowgate-load.XXXXXX)

@@ -6,21 +6,37 @@
 //! questions — headers nobody can forge from the browser.
 //!
 //! # Layout
-//! - [`context`] — the pure, I/O-free visitor-context pipeline (base64 → JSON → pairs).
-//! - [`prefill`] — `ims_*` keys → the workflow's pre-fill slots.
-//! - [`headers`] — trusted header names and values, anti-spoof matching, the header signature.
-//! - [`store`] — the [`store::SessionStore`] trait with the in-process and Redis backends.
-//! - [`proxy`] — the thin Pingora `ProxyHttp`: per-request state and route matching.
-//! - [`metrics`] — Prometheus counters by outcome and reason; the admin service.
-//! - [`config`] — configuration file → validated [`config::Config`], every problem with its key.
-//! - [`cli`] — the `run`, `inspect`, `check` and `demo` commands.
-//! - [`trust`] — signed visitor context (JWT) per site.
-//! - [`upstream`] — the verification kit a chat backend uses on flowgate's headers.
-//! - [`workflow`] — the reference workflow engine behind the demo's sample backend.
-//! - [`sample_backend`] — the demo's chat backend: echoes the trusted headers, serves the demo page.
+//! Imports only go down this list; nothing imports upwards, and the core imports nothing but
+//! itself.
+//!
+//! 1. Core, pure and I/O-free:
+//!    - [`context`] — the visitor-context pipeline (base64 → JSON → pairs), PHP-exact;
+//!    - [`prefill`] — `ims_*` keys → the workflow's pre-fill slots.
+//! 2. Values:
+//!    - [`headers`] — trusted header names, `Status`, value encoding, anti-spoof matching, and
+//!      the header signature ([`headers::signature`]);
+//!    - `secret` — the [`trust::Secret`] type and its loaders (environment, files).
+//! 3. [`trust`] — signed visitor context (JWT) per site: the site policy, token verification,
+//!    the pure per-init [`trust::evaluate`], and [`trust::sign`] for host sites.
+//! 4. [`store`] — the [`store::SessionStore`] trait, the in-process and Redis backends, the
+//!    circuit breaker; built from its own [`store::StoreSettings`].
+//! 5. [`metrics`] — Prometheus counters by outcome and reason, and their label values.
+//! 6. [`config`] — the configuration as plain data: defaults, the one YAML walker, the checks,
+//!    the secrets it names, one [`config::Problem`] type.
+//! 7. [`proxy`] — the thin Pingora `ProxyHttp` and its small pieces: the swappable
+//!    [`proxy::Runtime`], route matching, query parameters, the pure plan, the store calls, the
+//!    one place that counts, failure handling, the access log.
+//! 8. `admin` — the `/metrics` and `/healthz` listener.
+//! 9. [`server`] — the Pingora `Server` assembled from a [`config::Config`], and its signals.
+//! 10. [`upstream`] — the verification kit a chat backend uses on flowgate's headers;
+//!     [`workflow`] — the reference workflow engine; [`sample_backend`] — the demo's chat
+//!     backend (echo, demo page, chat protocol).
+//! 11. [`cli`] — the `run`, `inspect`, `check` and `demo` commands, and logging.
 
 #![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
+mod admin;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -29,6 +45,8 @@ pub mod metrics;
 pub mod prefill;
 pub mod proxy;
 pub mod sample_backend;
+mod secret;
+pub mod server;
 pub mod store;
 pub mod trust;
 pub mod upstream;

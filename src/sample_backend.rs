@@ -19,7 +19,7 @@
 mod chat;
 mod page;
 
-pub use page::{DEMO_SITE, WIDGET_JS, escape_html};
+pub use page::{DEMO_SITE, SAMPLE_CONTEXT, WIDGET_JS, escape_html};
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -37,21 +37,21 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::headers::spoof::SpoofMatcher;
-use crate::trust::secret::Secret;
+use crate::secret::Secret;
 use crate::upstream;
 use crate::workflow::{Prefill, Workflow};
 use chat::{Chats, Refused};
 
 /// The widget's init path (the default of flowgate's `routes.init_path`).
-pub const INIT_PATH: &str = "/public_FlowWidget/init";
+pub(crate) const INIT_PATH: &str = "/public_FlowWidget/init";
 /// Where the widget posts answers (a session route).
-pub const CHAT_PATH: &str = "/public_FlowWidget/chat";
+pub(crate) const CHAT_PATH: &str = "/public_FlowWidget/chat";
 /// The operator's view of one chat session (a session route).
-pub const OPERATOR_PATH: &str = "/public_FlowWidget/operator";
+pub(crate) const OPERATOR_PATH: &str = "/public_FlowWidget/operator";
 /// The media type the widget asks the init route for.
-pub const CHAT_TYPE: &str = "application/vnd.flowgate.chat+json";
+pub(crate) const CHAT_TYPE: &str = "application/vnd.flowgate.chat+json";
 /// The demo's workflow.
-pub const DEMO_WORKFLOW: &str = include_str!("../widget/demo/workflow.json");
+pub(crate) const DEMO_WORKFLOW: &str = include_str!("../widget/demo/workflow.json");
 
 /// Largest answer body read.
 const MAX_BODY: usize = 16 * 1024;
@@ -62,7 +62,7 @@ const MAX_FIELDS: usize = 32;
 ///
 /// `prefix` is the trusted header prefix the proxy is configured with; `secrets` are the
 /// header-signing secrets the echo checks each request's signature with (none: not checked).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     prefix: &str,
     secrets: Vec<Secret>,

@@ -399,7 +399,7 @@ impl<'de> Visitor<'de> for PairsVisitor {
 mod tests {
     use super::*;
     use crate::headers::signature::Signer;
-    use crate::trust::Secret;
+    use crate::secret::Secret;
 
     const NOW: u64 = 1_800_000_000;
 

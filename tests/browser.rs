@@ -6,6 +6,9 @@
 //! One screenshot per case in `target/browser-artifacts/`.
 #![allow(clippy::unwrap_used)]
 
+// The whole harness, named by path: `tests/browser/` beside this file confuses rustfmt.
+#[path = "common/mod.rs"]
+mod common;
 #[path = "browser/harness.rs"]
 mod harness;
 

@@ -5,6 +5,9 @@
 //! own contract at the request level.
 #![allow(clippy::unwrap_used)]
 
+// The whole harness, named by path: `tests/browser/` beside this file confuses rustfmt.
+#[path = "common/mod.rs"]
+mod common;
 #[path = "browser/harness.rs"]
 mod harness;
 

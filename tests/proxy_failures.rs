@@ -161,3 +161,17 @@ async fn clients_that_go_away_are_not_logged_as_errors() {
         "client disconnects logged as errors:\n{log}"
     );
 }
+
+/// The harness never hands one test two equal ports (a flowgate once got the same port for
+/// `listen` and `admin` and refused to start).
+#[test]
+fn harness_ports_are_distinct() {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..50 {
+        let [a, b] = common::ports::free_ports::<2>();
+        assert!(seen.insert(a), "{a} handed out twice");
+        assert!(seen.insert(b), "{b} handed out twice");
+        let c = free_addr().port();
+        assert!(seen.insert(c), "{c} handed out twice");
+    }
+}

@@ -10,16 +10,17 @@ use common::inprocess::InProcess;
 use common::upstream::Upstream;
 use flowgate::config::Config;
 use flowgate::metrics::Metrics;
-use flowgate::proxy::Flowgate;
-use flowgate::proxy::upstreams::Upstreams;
+use flowgate::proxy::{Flowgate, Runtime, Upstreams};
+use flowgate::trust::TrustPolicy;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 
 fn proxy(config: &Config) -> Flowgate {
     let metrics = Arc::new(Metrics::new());
-    let store = flowgate::store::build(&config.store, &metrics).unwrap();
+    let store = flowgate::store::build(&config.store, None).unwrap();
     let (upstreams, _) = Upstreams::build(config).unwrap();
-    Flowgate::new(config, store, upstreams, metrics)
+    let runtime = Runtime::new(config, upstreams, TrustPolicy::new(), None);
+    Flowgate::new(runtime, store, metrics)
 }
 
 async fn session(request: &str) -> Session {
@@ -97,4 +98,43 @@ async fn the_library_entry_runs_a_real_server_in_a_thread() {
     assert_eq!(up.last().header("x-flowgate-status"), Some("accepted"));
     let text = String::from_utf8(server.metrics.encode()).unwrap();
     assert!(text.contains(r#"flowgate_init_total{outcome="accepted",reason=""} 1"#));
+}
+
+/// The runtime seam a reload will use: a swap changes what new requests see, while a request
+/// that already took the old runtime finishes with it.
+#[tokio::test]
+async fn a_swapped_runtime_serves_new_requests_and_in_flight_ones_keep_theirs() {
+    let fg = proxy(&Config::default());
+    let request = "GET /public_FlowWidget/init?siteid=s&jsSessionId=j HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut before = session(request).await;
+    let mut before_ctx = fg.new_ctx();
+
+    let mut edge = Config::default();
+    edge.headers.prefix = "X-Edge-".to_owned();
+    let (upstreams, _) = Upstreams::build(&edge).unwrap();
+    let old = fg
+        .runtime()
+        .swap(Runtime::new(&edge, upstreams, TrustPolicy::new(), None));
+    assert!(
+        std::sync::Arc::strong_count(&old) >= 2,
+        "the request in flight holds it"
+    );
+
+    let mut after = session(request).await;
+    let mut after_ctx = fg.new_ctx();
+    let mut sent = Vec::new();
+    for (s, ctx) in [(&mut before, &mut before_ctx), (&mut after, &mut after_ctx)] {
+        assert!(!fg.request_filter(s, ctx).await.unwrap());
+        let mut upstream = RequestHeader::build("GET", b"/public_FlowWidget/init", None).unwrap();
+        fg.upstream_request_filter(s, &mut upstream, ctx)
+            .await
+            .unwrap();
+        let names: Vec<String> = upstream.headers.keys().map(|n| n.to_string()).collect();
+        sent.push(names);
+    }
+    assert_eq!(
+        sent[0],
+        ["x-flowgate-site", "x-flowgate-session", "x-flowgate-status"]
+    );
+    assert_eq!(sent[1], ["x-edge-site", "x-edge-session", "x-edge-status"]);
 }

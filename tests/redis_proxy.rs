@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::flowgate::{Flowgate, bin};
-use common::redis::{Options, RedisCluster, RedisSentinel, RedisServer, free_port};
+use common::ports::free_port;
+use common::redis::{Options, RedisCluster, RedisSentinel, RedisServer};
 use common::upstream::{Received, Upstream};
 use common::{b64, decode_json, wait_until_async};
 use serde_json::json;
@@ -267,7 +268,7 @@ async fn redis_killed_under_load_means_no_5xx_and_recovery_after_restart() {
 
 #[tokio::test]
 async fn redis_absent_at_start_is_picked_up_when_it_appears() {
-    let port = free_port(false);
+    let port = free_port();
     let up = Upstream::start();
     let fg = Flowgate::options()
         .upstream(up.host_port())

@@ -4,14 +4,13 @@
 //! one session takes.
 #![allow(clippy::unwrap_used)]
 
-mod common {
-    pub mod redis;
-}
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::redis::{Options, RedisCluster, RedisSentinel, RedisServer, TlsFiles, free_port};
+use common::ports::free_port;
+use common::redis::{Options, RedisCluster, RedisSentinel, RedisServer, TlsFiles};
 use flowgate::store::redis::{RedisSettings, RedisStore};
 use flowgate::store::{SessionEntry, SessionKey, SessionStore, StoreError};
 
@@ -365,7 +364,7 @@ async fn killed_redis_fails_fast_then_recovers() {
 
 #[tokio::test]
 async fn absent_redis_at_start_is_picked_up_later() {
-    let port = free_port(false);
+    let port = free_port();
     let store = production_store(&format!("redis://127.0.0.1:{port}"));
     for _ in 0..20 {
         assert!(store.get(key("site", "early")).await.is_err());

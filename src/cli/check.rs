@@ -3,33 +3,22 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, Problem, Problems};
+use crate::config::Config;
 
 /// Arguments of `flowgate check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The configuration file to check.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
 }
 
 /// Runs `flowgate check`: exit 0 and `ok` when valid, else every problem and exit 1.
 pub fn main(args: Args) -> ExitCode {
     // The secrets the file names (environment variables, files) are checked too: a file that
     // parses but names a missing secret would still stop `flowgate run`.
-    let loaded = Config::load(&args.config).and_then(|config| {
-        let problems: Vec<Problem> = config
-            .trust
-            .check_secrets()
-            .into_iter()
-            .map(|(key, message)| Problem { key, message })
-            .collect();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(Problems(problems))
-        }
-    });
+    let loaded =
+        Config::load(&args.config).and_then(|config| config.trust.check_secrets().or(config));
     match loaded {
         Ok(_) => {
             println!("{}: ok", args.config.display());

@@ -10,21 +10,19 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::{BackgroundService, background_service};
 
 use crate::config::Config;
-use crate::sample_backend;
-use crate::trust::secret::Secret;
-
-/// The context of the product docs' example: a logged-in customer.
-pub const SAMPLE_CONTEXT: &str = r##"{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}"##;
+use crate::sample_backend::{self, SAMPLE_CONTEXT};
+use crate::secret::Secret;
+use crate::server;
 
 /// Arguments of `flowgate demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address the proxy listens on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Admin listener (/metrics, /healthz).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
-    pub admin: String,
+    pub(crate) admin: String,
 }
 
 /// Runs the sample backend inside the server, so it stops with it.
@@ -102,13 +100,13 @@ pub fn main(args: Args) -> ExitCode {
             ),
             None => (Vec::new(), "off (no random source for a secret)"),
         },
-        Err((key, message)) => {
-            eprintln!("flowgate demo: {key}: {message}");
+        Err(problem) => {
+            eprintln!("flowgate demo: {problem}");
             return ExitCode::from(2);
         }
     };
     let given = (!secrets.is_empty()).then(|| secrets.clone());
-    let mut built = match super::run::build_server_signing_with(&config, None, given) {
+    let mut built = match server::build_signing_with(&config, None, given) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("flowgate demo: {e}");
@@ -124,7 +122,7 @@ pub fn main(args: Args) -> ExitCode {
         },
     ));
     print!("{}", instructions(&config, backend_addr, signing));
-    super::run::run_until_signalled(built.server)
+    server::run_until_signalled(built.server)
 }
 
 /// A fresh 256-bit signing secret (64 hex characters), or `None` without a random source.
@@ -137,7 +135,11 @@ fn generated_secret() -> Option<Secret> {
 
 /// The text printed on start: what runs where, and the lines to paste. `signing` says where
 /// the header-signing secret came from.
-pub fn instructions(config: &Config, backend: std::net::SocketAddr, signing: &str) -> String {
+pub(crate) fn instructions(
+    config: &Config,
+    backend: std::net::SocketAddr,
+    signing: &str,
+) -> String {
     let base = format!("http://{}", config.listen);
     let ctx = base64::engine::general_purpose::STANDARD.encode(SAMPLE_CONTEXT);
     let init = &config.routes.init_path;

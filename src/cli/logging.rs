@@ -18,7 +18,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Call once.
-pub fn init(config: &LogConfig) {
+pub(crate) fn init(config: &LogConfig) {
     let directives = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -52,7 +52,7 @@ pub fn init(config: &LogConfig) {
 
 /// Pingora's debug and trace lines dump request lines and headers — visitor values — so they
 /// stay at `info` unless the directives name Pingora explicitly (`debug,pingora=debug`).
-pub fn cap_pingora(directives: &str) -> String {
+pub(crate) fn cap_pingora(directives: &str) -> String {
     let verbose = directives.contains("debug") || directives.contains("trace");
     if verbose && !directives.contains("pingora") {
         format!("{directives},pingora=info")

@@ -3,5 +3,5 @@
 pub mod check;
 pub mod demo;
 pub mod inspect;
-pub mod logging;
+pub(crate) mod logging;
 pub mod run;

@@ -11,11 +11,11 @@
 
 /// The input is not PHP-strict base64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidBase64;
+pub(crate) struct InvalidBase64;
 
 /// Reusable buffers for [`Decoder::decode`].
 #[derive(Debug, Default)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     /// The input without whitespace, used only when it has some.
     compact: Vec<u8>,
     /// Output buffer; only its first `len` bytes belong to the last call. It is never shrunk,
@@ -24,13 +24,8 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder with empty buffers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Decodes `input` like PHP's `base64_decode($input, true)`; the result borrows the decoder.
-    pub fn decode(&mut self, input: &[u8]) -> Result<&[u8], InvalidBase64> {
+    pub(crate) fn decode(&mut self, input: &[u8]) -> Result<&[u8], InvalidBase64> {
         // Optimistic: payloads rarely carry whitespace, so decode first and look for the
         // skipped bytes only when that fails.
         let len = match decode_symbols(input, &mut self.out) {
@@ -114,7 +109,7 @@ mod tests {
     use super::*;
 
     fn php(input: &str) -> Option<Vec<u8>> {
-        Decoder::new()
+        Decoder::default()
             .decode(input.as_bytes())
             .ok()
             .map(<[u8]>::to_vec)
@@ -161,7 +156,7 @@ mod tests {
         use base64::Engine as _;
         use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
         let data: Vec<u8> = (0..300u32).map(|i| (i * 7919 % 251) as u8).collect();
-        let mut d = Decoder::new();
+        let mut d = Decoder::default();
         for n in 0..data.len() {
             let padded = STANDARD.encode(&data[..n]);
             assert_eq!(d.decode(padded.as_bytes()), Ok(&data[..n]), "{n}");

@@ -230,7 +230,7 @@ pub fn entity_decode_into(input: &str, out: &mut String) {
 /// NUL): both are the identity on text without one. Inline, 16 bytes at a time: values are
 /// short, and markup usually shows early.
 #[inline]
-pub fn has_trigger(input: &str) -> bool {
+pub(crate) fn has_trigger(input: &str) -> bool {
     find_any(input.as_bytes(), 0, [b'&', b'<', 0]).is_some()
 }
 

@@ -24,7 +24,7 @@ use super::limits::MAX_JSON_DEPTH;
 
 /// Why a document was not accepted as an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JsonError {
+pub(crate) enum JsonError {
     /// `json_decode` would fail.
     Invalid,
     /// Valid JSON whose top-level value is not an object.
@@ -35,7 +35,7 @@ type Result<T> = std::result::Result<T, JsonError>;
 
 /// A byte range in either the document or [`Object`]'s scratch buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     start: u32,
     end: u32,
     in_scratch: bool,
@@ -52,7 +52,7 @@ struct RawStr {
 /// A string member value: its body in the document, still escaped, and where its escapes
 /// are in [`Object`]'s list of them (`escapes_from..escapes_to`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StrValue {
+pub(crate) struct StrValue {
     start: u32,
     end: u32,
     escapes_from: u32,
@@ -61,7 +61,7 @@ pub struct StrValue {
 
 /// A member value, as PHP holds it after `json_decode`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     /// A string; its text is [`Object::string`].
     Str(StrValue),
     /// An integer that fits `i64`.
@@ -76,11 +76,11 @@ pub enum Value {
 
 /// One member of the top-level object after duplicates have collapsed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Member {
+pub(crate) struct Member {
     /// The key (unescaped).
-    pub key: Span,
+    pub(crate) key: Span,
     /// The last value given for the key.
-    pub value: Value,
+    pub(crate) value: Value,
 }
 
 /// Members at most this many are checked for duplicates by a linear scan; beyond, by hash.
@@ -88,7 +88,7 @@ const LINEAR_DUPLICATE_SCAN: usize = 8;
 
 /// The top-level object of one document, in reusable buffers.
 #[derive(Default)]
-pub struct Object {
+pub(crate) struct Object {
     members: Vec<Member>,
     /// Per member, its key's [`key_tag`]: most keys that differ differ there, so a duplicate
     /// check compares one word before it compares text.
@@ -111,16 +111,11 @@ impl fmt::Debug for Object {
 }
 
 impl Object {
-    /// An empty object with empty buffers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Parses `json` like PHP's `json_decode($json)` and keeps the top-level members.
     ///
     /// Returns the document as `&str` (it is valid UTF-8 once parsed): the `doc` argument of
     /// [`Object::text`] and [`Object::string`].
-    pub fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
+    pub(crate) fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
         self.members.clear();
         self.tags.clear();
         self.scratch.clear();
@@ -171,19 +166,19 @@ impl Object {
     }
 
     /// The members, in order of first appearance.
-    pub fn members(&self) -> &[Member] {
+    pub(crate) fn members(&self) -> &[Member] {
         &self.members
     }
 
     /// The text of a key `span`, from the document `doc` given to [`Object::parse`].
-    pub fn text<'a>(&'a self, doc: &'a str, span: Span) -> &'a str {
+    pub(crate) fn text<'a>(&'a self, doc: &'a str, span: Span) -> &'a str {
         resolve(doc, &self.scratch, span)
     }
 
     /// The unescaped text of a string value; `buf` is used when it had escapes. The escapes
     /// were validated and their places recorded by [`Object::parse`], so the body is not
     /// searched again.
-    pub fn string<'a>(&self, doc: &'a str, s: StrValue, buf: &'a mut String) -> &'a str {
+    pub(crate) fn string<'a>(&self, doc: &'a str, s: StrValue, buf: &'a mut String) -> &'a str {
         let body = s.start as usize..s.end as usize;
         let escapes = &self.escapes[s.escapes_from as usize..s.escapes_to as usize];
         if escapes.is_empty() {
@@ -710,7 +705,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<Vec<(String, String)>> {
-        let mut o = Object::new();
+        let mut o = Object::default();
         let doc = o.parse(json.as_bytes())?;
         let mut buf = String::new();
         Ok(o.members()
@@ -929,7 +924,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8() {
-        let mut o = Object::new();
+        let mut o = Object::default();
         assert_eq!(o.parse(b"{\"a\":\"\xff\"}"), Err(JsonError::Invalid));
         assert_eq!(
             o.parse(b"{\"a\":[\"\xed\xa0\x80\"]}"),

@@ -9,4 +9,4 @@ pub const MAX_VALUE_CHARS: usize = 500;
 /// At most this many pairs are accepted.
 pub const MAX_PAIRS: usize = 50;
 /// `json_decode`'s default depth: at most 511 nested containers, the top level included.
-pub const MAX_JSON_DEPTH: usize = 512;
+pub(crate) const MAX_JSON_DEPTH: usize = 512;

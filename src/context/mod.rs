@@ -4,11 +4,11 @@
 //! PHP 8.2's (`base64_decode(.., true)`, `json_decode`, `(string)`, `html_entity_decode`,
 //! `strip_tags`, `mb_substr`), with keys anchored by `\z` instead of `$`.
 
-pub mod base64;
+pub(crate) mod base64;
 pub mod html;
-pub mod json;
+pub(crate) mod json;
 pub mod limits;
-pub mod scalar;
+pub(crate) mod scalar;
 mod simd;
 
 use std::fmt;
@@ -33,7 +33,7 @@ pub enum Discard {
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub const ALL: [Discard; 5] = [
+    pub(crate) const ALL: [Discard; 5] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
@@ -70,7 +70,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every drop reason, in a stable order (for metrics).
-    pub const ALL: [DropReason; 5] = [
+    pub(crate) const ALL: [DropReason; 5] = [
         DropReason::KeyTooLong,
         DropReason::KeyInvalid,
         DropReason::ValueType,
@@ -164,7 +164,7 @@ impl Context {
     }
 
     /// Drops every accepted pair whose key matches `pred`, recording `reason`; order is kept.
-    pub fn drop_where(&mut self, mut pred: impl FnMut(&str) -> bool, reason: DropReason) {
+    pub(crate) fn drop_where(&mut self, mut pred: impl FnMut(&str) -> bool, reason: DropReason) {
         let mut kept = 0;
         for i in 0..self.pairs.len() {
             let (k, v, end) = self.pairs[i];
@@ -308,7 +308,7 @@ static KEY_BYTES: [bool; 256] = {
 };
 
 /// Appends the sanitised `value`: `html_entity_decode` → `strip_tags` → first 500 code points.
-pub fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) {
+pub(crate) fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) {
     // Both steps are the identity on text without their trigger bytes.
     if !html::has_trigger(value) {
         out.push_str(truncate_chars(value, MAX_VALUE_CHARS));
@@ -322,7 +322,7 @@ pub fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) 
 }
 
 /// The first `max` Unicode code points of `s` (PHP `mb_substr($s, 0, $max)`).
-pub fn truncate_chars(s: &str, max: usize) -> &str {
+pub(crate) fn truncate_chars(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 const PRECISION: i32 = 14;
 
 /// Appends PHP's `(string)$i`.
-pub fn push_int(out: &mut String, i: i64) {
+pub(crate) fn push_int(out: &mut String, i: i64) {
     // Writing an integer into a String cannot fail.
     let _ = write!(out, "{i}");
 }
 
 /// Appends PHP's `(string)$b`: `"1"` or `""`.
-pub fn push_bool(out: &mut String, b: bool) {
+pub(crate) fn push_bool(out: &mut String, b: bool) {
     if b {
         out.push('1');
     }
@@ -21,7 +21,7 @@ pub fn push_bool(out: &mut String, b: bool) {
 /// Appends PHP's `(string)$f` (`zend_gcvt` with 14 significant digits, `E` exponent).
 ///
 /// `scratch` is a reused buffer for the digit generation.
-pub fn push_float(out: &mut String, f: f64, scratch: &mut String) {
+pub(crate) fn push_float(out: &mut String, f: f64, scratch: &mut String) {
     if f.is_nan() {
         out.push_str("NAN");
         return;

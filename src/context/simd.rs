@@ -7,7 +7,7 @@
 
 #![cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 
-pub use std::arch::x86_64::__m128i;
+pub(crate) use std::arch::x86_64::__m128i;
 
 /// Scans `bytes[from..]` in whole 16-byte blocks. `classify` maps a block to a mask with
 /// `0xff` in each byte that is wanted; the result is the index of the first wanted byte, or
@@ -16,7 +16,7 @@ pub use std::arch::x86_64::__m128i;
 /// The block is built from two `u64`s read safely from the slice, so no pointer is read by
 /// the intrinsics.
 #[inline]
-pub fn scan_blocks(
+pub(crate) fn scan_blocks(
     bytes: &[u8],
     from: usize,
     classify: impl Fn(__m128i) -> __m128i,

@@ -4,7 +4,7 @@
 //! base64 of a UTF-8 JSON object whose members keep the pipeline's order.
 
 pub mod signature;
-pub mod spoof;
+pub(crate) mod spoof;
 
 use std::fmt;
 
@@ -15,17 +15,17 @@ use crate::prefill::Prefill;
 /// The default prefix of every trusted header name.
 pub const DEFAULT_PREFIX: &str = "X-Flowgate-";
 /// Suffix of the header carrying the accepted pairs.
-pub const CONTEXT: &str = "Context";
+pub(crate) const CONTEXT: &str = "Context";
 /// Suffix of the header carrying the pre-fill slots.
-pub const PREFILL: &str = "Prefill";
+pub(crate) const PREFILL: &str = "Prefill";
 /// Suffix of the header carrying the [`Status`].
-pub const STATUS: &str = "Status";
+pub(crate) const STATUS: &str = "Status";
 /// Suffix of the header carrying the site id.
-pub const SITE: &str = "Site";
+pub(crate) const SITE: &str = "Site";
 /// Suffix of the header carrying the chat session id.
-pub const SESSION: &str = "Session";
+pub(crate) const SESSION: &str = "Session";
 /// Suffix of the header carrying the signature over the trusted headers.
-pub const SIGNATURE: &str = "Signature";
+pub(crate) const SIGNATURE: &str = "Signature";
 
 /// The `Context` header value: base64 of the JSON object of accepted pairs, in order.
 pub fn context_value(ctx: &Context) -> String {

@@ -9,21 +9,21 @@ use pingora::http::{RequestHeader, ResponseHeader};
 
 /// Matches header names against the trusted prefix; built once from the configured prefix.
 #[derive(Debug, Clone)]
-pub struct SpoofMatcher {
+pub(crate) struct SpoofMatcher {
     /// The prefix, lower-cased, with `_` folded to `-`.
     folded_prefix: Box<[u8]>,
 }
 
 impl SpoofMatcher {
     /// A matcher for `prefix` (e.g. `X-Flowgate-`).
-    pub fn new(prefix: &str) -> SpoofMatcher {
+    pub(crate) fn new(prefix: &str) -> SpoofMatcher {
         SpoofMatcher {
             folded_prefix: prefix.bytes().map(fold).collect(),
         }
     }
 
     /// Whether a header named `name` must be removed.
-    pub fn matches(&self, name: &[u8]) -> bool {
+    pub(crate) fn matches(&self, name: &[u8]) -> bool {
         name.len() >= self.folded_prefix.len()
             && name
                 .iter()
@@ -32,7 +32,7 @@ impl SpoofMatcher {
     }
 
     /// Removes every matching client header (every duplicate); returns how many values went.
-    pub fn strip_request(&self, req: &mut RequestHeader) -> usize {
+    pub(crate) fn strip_request(&self, req: &mut RequestHeader) -> usize {
         // The common case is a clean request: scan without allocating first.
         if !req
             .headers
@@ -50,7 +50,7 @@ impl SpoofMatcher {
     }
 
     /// Removes every matching upstream response header; returns how many values went.
-    pub fn strip_response(&self, resp: &mut ResponseHeader) -> usize {
+    pub(crate) fn strip_response(&self, resp: &mut ResponseHeader) -> usize {
         if !resp
             .headers
             .keys()

@@ -12,23 +12,23 @@ use crate::config::ParamNames;
 use crate::context::limits::MAX_RAW_BYTES;
 
 /// Longest site or session id, in bytes.
-pub const MAX_ID_LEN: usize = 128;
+pub(crate) const MAX_ID_LEN: usize = 128;
 
 /// The widget's parameters as they appear in the query (still percent-encoded).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RawParams<'q> {
+pub(crate) struct RawParams<'q> {
     /// The site id, if present.
-    pub site: Option<&'q str>,
+    pub(crate) site: Option<&'q str>,
     /// The chat session id, if present.
-    pub session: Option<&'q str>,
+    pub(crate) session: Option<&'q str>,
     /// The visitor context, if present.
-    pub context: Option<&'q str>,
+    pub(crate) context: Option<&'q str>,
     /// The signed-context token, if present.
-    pub token: Option<&'q str>,
+    pub(crate) token: Option<&'q str>,
 }
 
 /// Finds the widget's parameters in a query string (the part after `?`).
-pub fn find<'q>(query: &'q str, names: &ParamNames) -> RawParams<'q> {
+pub(crate) fn find<'q>(query: &'q str, names: &ParamNames) -> RawParams<'q> {
     let mut found = RawParams::default();
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -52,10 +52,10 @@ pub fn find<'q>(query: &'q str, names: &ParamNames) -> RawParams<'q> {
 
 /// A site or session id that failed validation (1–128 bytes of `[A-Za-z0-9._-]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BadId;
+pub(crate) struct BadId;
 
 /// Percent-decodes and validates a site or session id.
-pub fn decode_id(raw: &str) -> Result<Cow<'_, str>, BadId> {
+pub(crate) fn decode_id(raw: &str) -> Result<Cow<'_, str>, BadId> {
     let id: Cow<'_, str> = if raw.contains('%') {
         // Invalid UTF-8 cannot pass the byte check below anyway.
         percent_decode_str(raw).decode_utf8().map_err(|_| BadId)?
@@ -75,7 +75,7 @@ pub fn decode_id(raw: &str) -> Result<Cow<'_, str>, BadId> {
 /// Decoding stops one byte past the pipeline's size limit: the pipeline then discards the
 /// value as oversized, and a huge query never costs more than that much memory. Runs without
 /// `%` (all of a typical base64 value) are copied whole rather than byte by byte.
-pub fn decode_context_into(raw: &str, out: &mut Vec<u8>) {
+pub(crate) fn decode_context_into(raw: &str, out: &mut Vec<u8>) {
     out.clear();
     let raw = raw.as_bytes();
     let limit = MAX_RAW_BYTES + 1;

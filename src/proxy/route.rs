@@ -9,7 +9,7 @@ use crate::metrics::RouteKind;
 
 /// The compiled route table.
 #[derive(Debug, Clone)]
-pub struct Routes {
+pub(crate) struct Routes {
     init_path: String,
     init_match: PathMatch,
     session_prefixes: Vec<String>,
@@ -17,7 +17,7 @@ pub struct Routes {
 
 impl Routes {
     /// Builds the table from the validated configuration.
-    pub fn new(config: &RoutesConfig) -> Routes {
+    pub(crate) fn new(config: &RoutesConfig) -> Routes {
         Routes {
             init_path: config.init_path.clone(),
             init_match: config.init_match,
@@ -29,7 +29,7 @@ impl Routes {
     ///
     /// A percent-encoded path is decoded first, so `/public_FlowWidget/%69nit` is the init
     /// route just as the backend will see it. Matching is case-sensitive.
-    pub fn classify(&self, path: &str) -> RouteKind {
+    pub(crate) fn classify(&self, path: &str) -> RouteKind {
         let path: Cow<'_, str> = if path.contains('%') {
             percent_decode_str(path).decode_utf8_lossy()
         } else {

@@ -11,24 +11,24 @@ use crate::headers::signature::{SignedFields, Signer};
 /// The trusted header names, with the configured prefix (`X-Flowgate-Context`, …), spelt as
 /// configured (cheap to clone: `Bytes`).
 #[derive(Debug, Clone)]
-pub struct TrustedNames {
+pub(crate) struct TrustedNames {
     /// `<prefix>Context`.
-    pub context: Bytes,
+    pub(crate) context: Bytes,
     /// `<prefix>Prefill`.
-    pub prefill: Bytes,
+    pub(crate) prefill: Bytes,
     /// `<prefix>Status`.
-    pub status: Bytes,
+    pub(crate) status: Bytes,
     /// `<prefix>Site`.
-    pub site: Bytes,
+    pub(crate) site: Bytes,
     /// `<prefix>Session`.
-    pub session: Bytes,
+    pub(crate) session: Bytes,
     /// `<prefix>Signature`.
-    pub signature: Bytes,
+    pub(crate) signature: Bytes,
 }
 
 impl TrustedNames {
     /// Names for `prefix`, which the configuration has validated as a header-name token.
-    pub fn new(prefix: &str) -> TrustedNames {
+    pub(crate) fn new(prefix: &str) -> TrustedNames {
         let name = |suffix: &str| Bytes::from(format!("{prefix}{suffix}"));
         TrustedNames {
             context: name(headers::CONTEXT),
@@ -74,7 +74,7 @@ impl TrustedHeaders {
 ///
 /// Client headers with the prefix were already stripped in `request_filter`, so `insert`
 /// here never merges with anything the client sent.
-pub fn apply(
+pub(crate) fn apply(
     names: &TrustedNames,
     values: &TrustedHeaders,
     upstream: &mut RequestHeader,
@@ -95,7 +95,7 @@ pub fn apply(
 }
 
 /// Unix time in whole seconds for the signature's `t` (0 if the clock is before 1970).
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -105,7 +105,7 @@ pub fn unix_now() -> u64 {
 /// proxied request when a secret is configured, so the backend can verify all of them.
 ///
 /// The path is the one forwarded upstream, without the query; absent values sign as `""`.
-pub fn sign(
+pub(crate) fn sign(
     names: &TrustedNames,
     values: &TrustedHeaders,
     signer: &Signer,

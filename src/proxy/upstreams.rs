@@ -63,17 +63,12 @@ impl Upstreams {
     }
 
     /// Number of configured upstreams.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count
     }
 
-    /// Whether no upstream is configured (never, after validation).
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// The next healthy upstream as a plain-HTTP peer, or `None` when none is healthy.
-    pub fn pick(&self) -> Option<Box<HttpPeer>> {
+    pub(crate) fn pick(&self) -> Option<Box<HttpPeer>> {
         match &self.single {
             Some(peer) => Some(Box::new(peer.clone())),
             None => self.select(),

@@ -1,23 +1,22 @@
 //! Runs the context pipeline (and, for sites with signed context, the token check) for one
-//! init request and turns the result into header values.
+//! init request and turns the result into header values, plus what happened on the way.
 //!
 //! One [`Pipeline`], one [`Context`] and one decode buffer per worker thread are reused for
 //! every request, so the hot path allocates only the header values it hands on.
 
 use std::cell::RefCell;
 
-use crate::context::{Context, Discard, Pipeline};
+use crate::context::{Context, Discard, DropReason, Pipeline};
 use crate::headers::{self, Status};
-use crate::metrics::Metrics;
 use crate::prefill::prefill;
 use crate::store::SessionEntry;
-use crate::trust::{InitInput, TrustPolicy};
+use crate::trust::{InitInput, TokenOutcome, TrustPolicy};
 
 use super::params;
 
 /// What the edge made of an init request's context.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Accepted: these are the header values (and what gets stored).
     Accepted(SessionEntry),
     /// No context parameter, or an empty one.
@@ -28,22 +27,54 @@ pub enum Verdict {
 
 impl Verdict {
     /// The `Status` header value.
-    pub fn status(&self) -> String {
+    pub(crate) fn status(&self) -> String {
         match self {
             Verdict::Accepted(entry) => entry.status.clone(),
             Verdict::Absent => Status::Absent.to_string(),
             Verdict::Discarded(d) => Status::Discarded(*d).to_string(),
         }
     }
+}
 
-    /// Outcome and reason labels for the access log.
-    pub fn label(&self) -> (&'static str, Option<&'static str>) {
-        match self {
-            Verdict::Accepted(_) => ("accepted", None),
-            Verdict::Absent => ("absent", None),
-            Verdict::Discarded(d) => ("discarded", Some(d.as_str())),
+/// Pairs dropped while the rest of a context was kept, counted by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DropCounts([u32; DropReason::ALL.len()]);
+
+impl DropCounts {
+    fn add(&mut self, reason: DropReason) {
+        if let Some(i) = DropReason::ALL.iter().position(|r| *r == reason) {
+            self.0[i] += 1;
         }
     }
+
+    /// Each reason that dropped at least one pair, with its count.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (DropReason, u32)> + '_ {
+        DropReason::ALL
+            .iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (*r, n))
+    }
+}
+
+/// What happened while an init's context was evaluated, for metrics and the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InitFindings {
+    /// The decision, as the `Status` header says it.
+    pub(crate) status: Status,
+    /// What happened to the signed-context token.
+    pub(crate) token: TokenOutcome,
+    /// Pairs dropped from an accepted context.
+    pub(crate) dropped: DropCounts,
+}
+
+/// The verdict on an init's context, and how it was reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Evaluated {
+    /// The header values to send and store, or why there are none.
+    pub(crate) verdict: Verdict,
+    /// What happened on the way.
+    pub(crate) findings: InitFindings,
 }
 
 struct Scratch {
@@ -68,57 +99,40 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
-/// Evaluates the (still percent-encoded) context parameter of a site without signed context.
-pub fn evaluate(param: Option<&str>, metrics: &Metrics) -> Verdict {
-    let raw = params::RawParams {
-        context: param,
-        ..Default::default()
-    };
-    evaluate_init(&raw, "", &TrustPolicy::new(), metrics)
-}
-
 /// Evaluates an init request's context and signed-context token (still percent-encoded) for
-/// `site` under the site's trust mode, and counts the outcome.
-pub fn evaluate_init(
+/// `site` under the site's trust mode. Empty values count as absent (decided once, by
+/// [`crate::trust::evaluate`]).
+pub(crate) fn evaluate_init(
     raw: &params::RawParams<'_>,
     site: &str,
     trust: &TrustPolicy,
-    metrics: &Metrics,
-) -> Verdict {
-    let context = raw.context.filter(|p| !p.is_empty());
-    let token = raw.token.filter(|p| !p.is_empty());
-    if context.is_none() && token.is_none() {
-        metrics.init_absent();
-        return Verdict::Absent;
-    }
+) -> Evaluated {
     SCRATCH.with(|cell| {
         let Ok(mut scratch) = cell.try_borrow_mut() else {
             // Unreachable (no re-entrancy), but a fresh scratch is always correct.
-            return run(&mut Scratch::new(), context, token, site, trust, metrics);
+            return run(&mut Scratch::new(), raw, site, trust);
         };
-        run(&mut scratch, context, token, site, trust, metrics)
+        run(&mut scratch, raw, site, trust)
     })
 }
 
 fn run(
     scratch: &mut Scratch,
-    context: Option<&str>,
-    token: Option<&str>,
+    raw: &params::RawParams<'_>,
     site: &str,
     trust: &TrustPolicy,
-    metrics: &Metrics,
-) -> Verdict {
+) -> Evaluated {
     let Scratch {
         pipeline,
         context: out,
-        raw,
+        raw: context_raw,
         token: token_raw,
     } = scratch;
-    let context = context.map(|c| {
-        params::decode_context_into(c, raw);
-        &raw[..]
+    let context = raw.context.map(|c| {
+        params::decode_context_into(c, context_raw);
+        &context_raw[..]
     });
-    let token = token.map(|t| {
+    let token = raw.token.map(|t| {
         params::decode_context_into(t, token_raw);
         &token_raw[..]
     });
@@ -128,30 +142,26 @@ fn run(
         token,
     };
     let outcome = crate::trust::evaluate(trust, &input, pipeline, out);
+    let mut dropped = DropCounts::default();
     for (_key, reason) in out.dropped() {
-        metrics.pair_dropped(reason);
+        dropped.add(reason);
     }
-    metrics.context_token(&outcome.token);
-    match outcome.status {
-        Status::Absent => {
-            metrics.init_absent();
-            Verdict::Absent
-        }
-        Status::Discarded(why) => {
-            metrics.init_discarded(why);
-            Verdict::Discarded(why)
-        }
-        status => {
-            metrics.init_accepted();
-            if status != Status::Accepted {
-                metrics.init_verification(status == Status::Verified);
-            }
-            Verdict::Accepted(SessionEntry {
-                context: headers::context_value(out),
-                prefill: headers::prefill_value(&prefill(out)),
-                status: status.to_string(),
-            })
-        }
+    let verdict = match outcome.status {
+        Status::Absent => Verdict::Absent,
+        Status::Discarded(why) => Verdict::Discarded(why),
+        status => Verdict::Accepted(SessionEntry {
+            context: headers::context_value(out),
+            prefill: headers::prefill_value(&prefill(out)),
+            status: status.to_string(),
+        }),
+    };
+    Evaluated {
+        verdict,
+        findings: InitFindings {
+            status: outcome.status,
+            token: outcome.token,
+            dropped,
+        },
     }
 }
 
@@ -164,20 +174,25 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(s)
     }
 
+    /// The verdict on a `visitor_context` value (still percent-encoded) of an unsigned site.
+    fn evaluate(param: Option<&str>) -> Verdict {
+        let raw = params::RawParams {
+            context: param,
+            ..Default::default()
+        };
+        evaluate_init(&raw, "", &TrustPolicy::new()).verdict
+    }
+
     #[test]
     fn verdicts() {
-        let m = Metrics::new();
-        assert_eq!(evaluate(None, &m), Verdict::Absent);
-        assert_eq!(evaluate(Some(""), &m), Verdict::Absent);
+        assert_eq!(evaluate(None), Verdict::Absent);
+        assert_eq!(evaluate(Some("")), Verdict::Absent);
+        assert_eq!(evaluate(Some("!!")), Verdict::Discarded(Discard::Base64));
         assert_eq!(
-            evaluate(Some("!!"), &m),
-            Verdict::Discarded(Discard::Base64)
-        );
-        assert_eq!(
-            evaluate(Some(&b64("[1]")), &m),
+            evaluate(Some(&b64("[1]"))),
             Verdict::Discarded(Discard::NotObject)
         );
-        let Verdict::Accepted(e) = evaluate(Some(&b64(r#"{"ims_email":"a@b.c"}"#)), &m) else {
+        let Verdict::Accepted(e) = evaluate(Some(&b64(r#"{"ims_email":"a@b.c"}"#))) else {
             panic!("not accepted");
         };
         assert_eq!(e.status, "accepted");

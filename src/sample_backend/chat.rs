@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 use crate::workflow::{Analytics, AnswerError, Conversation, Prefill, Workflow};
 
 /// Most chat sessions kept at once; the oldest is forgotten first.
-pub const MAX_CHATS: usize = 10_000;
+pub(crate) const MAX_CHATS: usize = 10_000;
 
 /// (site, session), as the edge validated them.
-pub type ChatKey = (String, String);
+pub(crate) type ChatKey = (String, String);
 
 /// One line of the transcript the widget shows.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +30,7 @@ struct Chat {
 
 /// Why an answer was not taken; the body is the unchanged state with an `error`.
 #[derive(Debug)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// No chat for this session (no init yet, or it was forgotten).
     NoChat,
     /// The answer was for another step than the one being asked (a stale page).
@@ -41,7 +41,7 @@ pub enum Refused {
 
 /// Every chat session of the sample backend.
 #[derive(Debug)]
-pub struct Chats {
+pub(crate) struct Chats {
     workflow: Arc<Workflow>,
     chats: HashMap<ChatKey, Chat>,
     order: VecDeque<ChatKey>,
@@ -50,7 +50,7 @@ pub struct Chats {
 
 impl Chats {
     /// No chats yet, for `workflow`.
-    pub fn new(workflow: Arc<Workflow>) -> Self {
+    pub(crate) fn new(workflow: Arc<Workflow>) -> Self {
         Chats {
             workflow,
             chats: HashMap::new(),
@@ -62,7 +62,7 @@ impl Chats {
     /// (Re)starts the session's chat with the pre-fill the edge sent; returns the state.
     ///
     /// An init after a login or logout starts over, so the new identity (or none) applies.
-    pub fn start(&mut self, key: ChatKey, prefill: Prefill) -> Value {
+    pub(crate) fn start(&mut self, key: ChatKey, prefill: Prefill) -> Value {
         let name = prefill.get("visitor_name").map(str::to_owned);
         let known = !prefill.is_empty();
         let conversation = Conversation::start(Arc::clone(&self.workflow), prefill);
@@ -96,7 +96,7 @@ impl Chats {
     }
 
     /// Takes the visitor's answer to step `node`; returns the new state.
-    pub fn answer(
+    pub(crate) fn answer(
         &mut self,
         key: &ChatKey,
         node: &str,
@@ -141,7 +141,7 @@ impl Chats {
 
     /// The operator's view of one session: the stored visitor context (as the edge re-attached
     /// it), the captured data, the steps, and the workflow's node analytics.
-    pub fn operator_view(
+    pub(crate) fn operator_view(
         &self,
         key: &ChatKey,
         status: Option<&str>,

@@ -19,21 +19,25 @@ pub const WIDGET_JS: &str = "/widget/visitor-context.js";
 
 /// A page that a person can open: who is "logged in", and how the page passes the context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Persona {
+pub(crate) struct Persona {
     /// The `?as=` value.
-    pub id: &'static str,
+    pub(crate) id: &'static str,
     /// Shown in the page header.
-    pub display: &'static str,
+    pub(crate) display: &'static str,
     /// The context the host page's server would build for this visitor (None: anonymous).
-    pub context: Option<&'static str>,
+    pub(crate) context: Option<&'static str>,
 }
 
+/// The context of the product docs' example: a logged-in customer (the demo's Jane, and the
+/// first `curl` line `flowgate demo` prints).
+pub const SAMPLE_CONTEXT: &str = r##"{"account_id":"USR-84920","plan":"Pro","last_order":"#ORD-20241122","ims_username":"Jane Smith","ims_email":"jane@example.com"}"##;
+
 /// The demo's visitors.
-pub const PERSONAS: [Persona; 4] = [
+pub(crate) const PERSONAS: [Persona; 4] = [
     Persona {
         id: "jane",
         display: "Jane Smith",
-        context: Some(crate::cli::demo::SAMPLE_CONTEXT),
+        context: Some(SAMPLE_CONTEXT),
     },
     Persona {
         id: "zoe",
@@ -57,11 +61,11 @@ pub const PERSONAS: [Persona; 4] = [
 ];
 
 /// The context a "both" page puts in the config object, to show that the attribute wins.
-pub const CONFIG_CONTEXT: &str = r#"{"account_id":"USR-CONFIG","plan":"Free","ims_username":"Sam Config","ims_email":"sam@config.example"}"#;
+pub(crate) const CONFIG_CONTEXT: &str = r#"{"account_id":"USR-CONFIG","plan":"Free","ims_username":"Sam Config","ims_email":"sam@config.example"}"#;
 
 /// How the page hands the context to the widget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// `data-visitor-context` on the script tag (the docs' recommended option).
     Attribute,
     /// `window.imsFlowConfig.visitorContext`.
@@ -114,7 +118,7 @@ fn script_json(json: &str) -> String {
 }
 
 /// A fresh nonce for one response's Content-Security-Policy.
-pub fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     let mut bytes = [0u8; 18];
     if getrandom::fill(&mut bytes).is_err() {
         // No randomness: a page without its inline config still works (the attribute wins).
@@ -124,7 +128,7 @@ pub fn nonce() -> String {
 }
 
 /// The Content-Security-Policy the demo pages are served with.
-pub fn csp(nonce: &str) -> String {
+pub(crate) fn csp(nonce: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; \
          img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
@@ -133,7 +137,7 @@ pub fn csp(nonce: &str) -> String {
 }
 
 /// The host page for `?as=<persona>&via=<attribute|config|both>`.
-pub fn host_page(query: &str, nonce: &str) -> String {
+pub(crate) fn host_page(query: &str, nonce: &str) -> String {
     let mut persona_id = "jane";
     let mut via = Via::Attribute;
     for pair in query.split('&') {
@@ -238,7 +242,7 @@ pub fn host_page(query: &str, nonce: &str) -> String {
 }
 
 /// The widget's and the demo page's static files: (path, content type, body).
-pub const ASSETS: [(&str, &str, &str); 4] = [
+pub(crate) const ASSETS: [(&str, &str, &str); 4] = [
     (
         WIDGET_JS,
         "text/javascript; charset=utf-8",

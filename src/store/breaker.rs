@@ -51,7 +51,7 @@ pub enum Outcome {
 
 /// The circuit breaker; share it behind an `Arc` or a field of a shared store.
 #[derive(Debug)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     threshold: u32,
     cool_down: Duration,
     /// Consecutive failures; `>= threshold` means open or half-open.
@@ -67,7 +67,7 @@ pub struct Breaker {
 /// counts as a failure.
 #[derive(Debug)]
 #[must_use = "report the call's outcome with Permit::finish"]
-pub struct Permit<'a> {
+pub(crate) struct Permit<'a> {
     breaker: &'a Breaker,
     probe: bool,
     done: bool,
@@ -76,7 +76,7 @@ pub struct Permit<'a> {
 impl Breaker {
     /// A closed breaker that opens after `threshold` consecutive failures (at least 1) and stays
     /// open for `cool_down` before probing.
-    pub fn new(threshold: u32, cool_down: Duration) -> Self {
+    pub(crate) fn new(threshold: u32, cool_down: Duration) -> Self {
         Breaker {
             threshold: threshold.max(1),
             cool_down,
@@ -88,12 +88,12 @@ impl Breaker {
     }
 
     /// Asks to make one call now; `None` means the breaker is open (or another probe is running).
-    pub fn try_acquire(&self) -> Option<Permit<'_>> {
+    pub(crate) fn try_acquire(&self) -> Option<Permit<'_>> {
         self.try_acquire_at(Instant::now())
     }
 
     /// [`Breaker::try_acquire`] at a given instant.
-    pub fn try_acquire_at(&self, now: Instant) -> Option<Permit<'_>> {
+    pub(crate) fn try_acquire_at(&self, now: Instant) -> Option<Permit<'_>> {
         if self.failures.load(Ordering::Acquire) < self.threshold {
             return Some(Permit {
                 breaker: self,
@@ -116,12 +116,12 @@ impl Breaker {
     }
 
     /// The state at this instant.
-    pub fn state(&self) -> BreakerState {
+    pub(crate) fn state(&self) -> BreakerState {
         self.state_at(Instant::now())
     }
 
     /// The state at a given instant.
-    pub fn state_at(&self, now: Instant) -> BreakerState {
+    pub(crate) fn state_at(&self, now: Instant) -> BreakerState {
         if self.failures.load(Ordering::Acquire) < self.threshold {
             BreakerState::Closed
         } else if self.nanos(now) < self.open_until.load(Ordering::Acquire) {
@@ -176,17 +176,18 @@ impl Breaker {
 
 impl Permit<'_> {
     /// Whether this call is the half-open probe.
-    pub fn is_probe(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_probe(&self) -> bool {
         self.probe
     }
 
     /// Reports how the call ended; returns `true` when this report opened the breaker.
-    pub fn finish(self, outcome: Outcome) -> bool {
+    pub(crate) fn finish(self, outcome: Outcome) -> bool {
         self.finish_at(outcome, Instant::now())
     }
 
     /// [`Permit::finish`] at a given instant.
-    pub fn finish_at(mut self, outcome: Outcome, now: Instant) -> bool {
+    pub(crate) fn finish_at(mut self, outcome: Outcome, now: Instant) -> bool {
         self.done = true;
         self.breaker.record(self.probe, outcome, now)
     }

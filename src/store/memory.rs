@@ -16,13 +16,10 @@ use async_trait::async_trait;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
-use super::{SessionEntry, SessionKey, SessionStore, StoreError};
+use super::{EvictionCallback, SessionEntry, SessionKey, SessionStore, StoreError};
 
 /// Bytes charged per entry on top of its strings: moka's node, the `Arc`s and string headers.
 const ENTRY_OVERHEAD_BYTES: usize = 160;
-
-/// Called with the number of entries evicted to respect the byte bound.
-pub type EvictionCounter = Arc<dyn Fn() + Send + Sync>;
 
 /// The in-process session store.
 #[derive(Clone)]
@@ -42,7 +39,7 @@ impl std::fmt::Debug for MemoryStore {
 impl MemoryStore {
     /// A store whose entries expire `ttl` after their `put`, holding at most `max_bytes`;
     /// `on_evict` is called once per entry evicted by the byte bound.
-    pub fn new(ttl: Duration, max_bytes: u64, on_evict: Option<EvictionCounter>) -> MemoryStore {
+    pub fn new(ttl: Duration, max_bytes: u64, on_evict: Option<EvictionCallback>) -> MemoryStore {
         let mut builder = Cache::builder()
             .name("flowgate-sessions")
             .max_capacity(max_bytes)

@@ -3,14 +3,18 @@
 //! An init with an accepted context `put`s the precomputed header values for its
 //! (site, session); an init without one `delete`s them; session routes `get` and re-attach them.
 //! The time-to-live is a property of the store, set when it is built.
+//!
+//! The store knows nothing of the configuration file or of metrics: it is built from its own
+//! [`StoreSettings`], and reports what the operator should see through a callback and its own
+//! Redis metrics.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::StoreConfig;
-use crate::metrics::Metrics;
+use self::redis::RedisSettings;
 
 pub mod breaker;
 pub mod memory;
@@ -89,29 +93,48 @@ pub enum StoreHealth {
     Degraded(String),
 }
 
+/// Everything a store is built from (the `store` and `redis` sections of the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// How long a stored session lives after its init.
+    pub ttl: Duration,
+    /// Deadline of one store call; past it the request goes on without the store.
+    pub deadline: Duration,
+    /// Byte bound of the in-process store.
+    pub memory_max_bytes: u64,
+    /// A non-empty `url` selects the Redis store. Its `ttl` and `timeout` are taken from `ttl`
+    /// and `deadline` above when the store is built.
+    pub redis: RedisSettings,
+}
+
+impl StoreSettings {
+    /// The Redis settings with the store-wide TTL and deadline filled in.
+    pub fn redis_settings(&self) -> RedisSettings {
+        RedisSettings {
+            ttl: self.ttl,
+            timeout: self.deadline,
+            ..self.redis.clone()
+        }
+    }
+}
+
+/// Called once per session the in-process store evicts to respect its byte bound.
+pub type EvictionCallback = Arc<dyn Fn() + Send + Sync>;
+
 /// Builds the configured store: the one place that picks a backend.
 ///
-/// A Redis URL in the configuration selects the Redis backend (nothing connects yet: the first
-/// call does, inside the running server); otherwise the in-process store.
+/// A Redis URL in the settings selects the Redis backend (nothing connects yet: the first call
+/// does, inside the running server); otherwise the in-process store, which calls `on_evict`
+/// for every session its byte bound pushes out.
 pub fn build(
-    config: &StoreConfig,
-    metrics: &Arc<Metrics>,
+    settings: &StoreSettings,
+    on_evict: Option<EvictionCallback>,
 ) -> Result<Arc<dyn SessionStore>, StoreError> {
-    if !config.redis.url.is_empty() {
-        let settings = redis::RedisSettings {
-            ttl: config.ttl,
-            timeout: config.deadline,
-            ..config.redis.clone()
-        };
-        let store = redis::RedisStore::new(&settings)
+    if !settings.redis.url.is_empty() {
+        let store = redis::RedisStore::new(&settings.redis_settings())
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         return Ok(Arc::new(store));
     }
-    let evictions = metrics.store_evictions.clone();
-    let store = memory::MemoryStore::new(
-        config.ttl,
-        config.memory_max_bytes,
-        Some(Arc::new(move || evictions.inc())),
-    );
+    let store = memory::MemoryStore::new(settings.ttl, settings.memory_max_bytes, on_evict);
     Ok(Arc::new(store))
 }

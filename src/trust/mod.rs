@@ -25,19 +25,16 @@
 //! value is base64 JSON or a JWT; and a page can migrate site by site with both in place (when a
 //! token is present, the unsigned `visitor_context` of the same request is ignored).
 
-pub mod config;
-pub mod evaluate;
-pub mod inspect;
-pub mod provider;
-pub mod secret;
+mod evaluate;
+pub(crate) mod provider;
 pub mod sign;
 pub mod token;
 
 use std::collections::HashMap;
 use std::fmt;
 
+pub use crate::secret::Secret;
 pub use evaluate::{InitInput, Outcome, TokenOutcome, evaluate};
-pub use secret::Secret;
 pub use token::{SiteKey, TokenError, VerifiedToken};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
@@ -80,6 +77,14 @@ impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Site ids follow the widget's rule: 1–128 characters of `[A-Za-z0-9._-]`.
+pub fn is_valid_site_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// One site's signed-context settings.

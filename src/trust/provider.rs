@@ -17,7 +17,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 use sha2::{Sha256, Sha384, Sha512};
 
 /// The algorithms signed visitor context accepts.
-pub const ALGORITHMS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+pub(crate) const ALGORITHMS: [Algorithm; 3] =
+    [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
 
 static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: signer,
@@ -29,7 +30,7 @@ static PROVIDER: CryptoProvider = CryptoProvider {
 ///
 /// If another provider was installed first (an embedding application's), that one is kept:
 /// `jsonwebtoken` providers all implement the same HMAC algorithms.
-pub fn ensure_installed() {
+pub(crate) fn ensure_installed() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = PROVIDER.install_default();

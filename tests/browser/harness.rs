@@ -5,13 +5,15 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::common::ports::free_ports;
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -36,14 +38,6 @@ fn unique(prefix: &str) -> String {
         .unwrap()
         .subsec_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A chromedriver process in its own process group (so the Chromium it starts goes with it).
@@ -299,9 +293,9 @@ impl Demo {
     /// Starts the real binary's `demo` command and waits until the proxy and admin accept.
     pub fn start() -> Demo {
         let mut last = String::new();
-        // A port picked by binding :0 can be taken before flowgate binds it: retry.
+        // A free port can be taken by another program before flowgate binds it: retry.
         for _ in 0..5 {
-            let (listen, admin) = (free_port(), free_port());
+            let [listen, admin] = free_ports::<2>();
             let log = std::env::temp_dir().join(unique("flowgate-demo") + ".log");
             let file = std::fs::File::create(&log).unwrap();
             let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))

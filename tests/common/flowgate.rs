@@ -3,12 +3,13 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Instant;
 
 use super::DEADLINE;
-use super::ports::{accepts, free_addr};
+use super::ports::{accepts, free_addrs};
+pub use super::temp::TempDir;
 
 /// Path of the binary under test.
 pub fn bin() -> &'static str {
@@ -109,8 +110,7 @@ impl Flowgate {
 
     fn try_start(o: &Options) -> Result<Flowgate, String> {
         let dir = TempDir::new("flowgate");
-        let addr = free_addr();
-        let admin = free_addr();
+        let [addr, admin] = free_addrs::<2>();
         let mut yaml = String::new();
         writeln!(yaml, "listen: \"{addr}\"").unwrap();
         writeln!(yaml, "admin: \"{admin}\"").unwrap();
@@ -311,34 +311,5 @@ impl Drop for Flowgate {
         if std::thread::panicking() {
             eprintln!("---- flowgate log ----\n{}", self.log());
         }
-    }
-}
-
-/// A directory removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A fresh directory under the system temp dir.
-    pub fn new(tag: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let p = std::env::temp_dir().join(format!("{tag}-{}-{n}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    /// The path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

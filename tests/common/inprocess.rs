@@ -42,7 +42,7 @@ impl InProcess {
         let dir = super::flowgate::TempDir::new("flowgate-inprocess");
         config.server.pid_file = dir.path().join("pid").display().to_string();
         config.server.upgrade_sock = dir.path().join("upgrade.sock").display().to_string();
-        let built = flowgate::cli::run::build_server(&config, None).unwrap();
+        let built = flowgate::server::build(&config, None).unwrap();
         let metrics = built.metrics.clone();
         let stop = Arc::new(Notify::new());
         let signal = StopOnNotify(stop.clone());

@@ -7,6 +7,7 @@ pub mod inprocess;
 pub mod ports;
 pub mod process;
 pub mod redis;
+pub mod temp;
 pub mod upstream;
 
 use std::time::{Duration, Instant};
@@ -16,9 +17,20 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Polls `cond` until it holds or [`DEADLINE`] passes; panics with `what` on timeout.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    wait_for(DEADLINE, what, || cond().then_some(()));
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, or panics with `what` after `deadline`.
+pub fn wait_for<T>(deadline: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

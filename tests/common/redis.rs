@@ -10,56 +10,20 @@
 
 use std::fs;
 use std::io;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use super::ports::{free_cluster_port, free_port};
+use super::temp::TempDir;
+use super::wait_for;
 
 /// How long a server may take to answer `PING` after spawning (a loaded 2-core machine).
 pub const READY_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a Cluster or a Sentinel may take to settle.
 pub const SETTLE_DEADLINE: Duration = Duration::from_secs(40);
-
-/// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `deadline`.
-pub fn wait_for<T>(deadline: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + deadline;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > end {
-            panic!("timed out after {deadline:?} waiting for {what}");
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
-/// A port where nothing listens now (and, with `with_bus`, port + 10000 too).
-pub fn free_port(with_bus: bool) -> u16 {
-    loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        if !with_bus {
-            return port;
-        }
-        if port <= 55_535 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("flowgate-redis-{}-{}-{tag}", std::process::id(), n));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
 
 /// Server certificates for a TLS test, made with the `openssl` command.
 #[derive(Debug, Clone)]
@@ -161,7 +125,7 @@ pub struct Options {
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
-    dir: PathBuf,
+    dir: TempDir,
     options: Options,
 }
 
@@ -175,7 +139,11 @@ impl RedisServer {
     pub fn start_with(options: Options) -> RedisServer {
         let mut last = String::new();
         for _ in 0..5 {
-            let port = free_port(options.cluster);
+            let port = if options.cluster {
+                free_cluster_port()
+            } else {
+                free_port()
+            };
             match RedisServer::try_start_on(port, options.clone()) {
                 Ok(server) => return server,
                 Err(log) => last = log,
@@ -194,7 +162,7 @@ impl RedisServer {
         let mut server = RedisServer {
             child: None,
             port,
-            dir: temp_dir(&format!("{tag}-{port}")),
+            dir: TempDir::new(&format!("flowgate-redis-{tag}-{port}")),
             options,
         };
         server
@@ -205,12 +173,12 @@ impl RedisServer {
     }
 
     fn conf_path(&self) -> PathBuf {
-        self.dir.join("redis.conf")
+        self.dir.path().join("redis.conf")
     }
 
     /// The server log file.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("redis.log")
+        self.dir.path().join("redis.log")
     }
 
     /// Writes the config file (first start only, so `CONFIG REWRITE` by Sentinel survives a
@@ -222,7 +190,7 @@ impl RedisServer {
                 "save \"\"".into(),
                 "appendonly no".into(),
                 "daemonize no".into(),
-                format!("dir {}", self.dir.display()),
+                format!("dir {}", self.dir.path().display()),
                 format!("logfile {}", self.log_path().display()),
             ];
             match &self.options.tls {
@@ -391,7 +359,6 @@ impl Drop for RedisServer {
             );
         }
         self.kill();
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

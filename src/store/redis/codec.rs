@@ -14,10 +14,10 @@ use crate::store::{SessionEntry, SessionKey, StoreError};
 const VERSION: u8 = 1;
 
 /// Longest accepted key prefix, in bytes.
-pub const MAX_PREFIX_LEN: usize = 64;
+pub(crate) const MAX_PREFIX_LEN: usize = 64;
 
 /// Checks an operator-supplied key prefix; the message says what to change.
-pub fn validate_prefix(prefix: &str) -> Result<(), String> {
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
     if prefix.len() > MAX_PREFIX_LEN {
         return Err(format!(
             "the key prefix is {} bytes; use at most {MAX_PREFIX_LEN}",
@@ -37,7 +37,7 @@ pub fn validate_prefix(prefix: &str) -> Result<(), String> {
 }
 
 /// The Redis key of one session.
-pub fn session_key(prefix: &str, key: SessionKey<'_>) -> String {
+pub(crate) fn session_key(prefix: &str, key: SessionKey<'_>) -> String {
     let mut out = String::with_capacity(prefix.len() + key.site.len() + key.session.len() + 3);
     out.push_str(prefix);
     out.push('{');
@@ -61,7 +61,7 @@ pub fn encode(entry: &SessionEntry) -> Vec<u8> {
 }
 
 /// Decodes a stored value; anything malformed — or not a valid header value — is `Corrupt`.
-pub fn decode(bytes: &[u8]) -> Result<SessionEntry, StoreError> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<SessionEntry, StoreError> {
     let (&version, mut rest) = bytes.split_first().ok_or(StoreError::Corrupt)?;
     if version != VERSION {
         return Err(StoreError::Corrupt);

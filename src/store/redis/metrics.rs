@@ -19,7 +19,7 @@ use crate::store::breaker::BreakerState;
 
 /// The command a store call sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// `GET` (session routes).
     Get,
     /// `SET … EX` (init with an accepted context).
@@ -30,7 +30,7 @@ pub enum Command {
 
 impl Command {
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Command::Get => "get",
             Command::Set => "set",
@@ -41,7 +41,7 @@ impl Command {
 
 /// How a call failed, as labelled in `flowgate_redis_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// The deadline passed.
     Timeout,
     /// Connection or server error.
@@ -61,7 +61,7 @@ impl ErrorKind {
 }
 
 /// The store's metric handles.
-pub struct Metrics {
+pub(crate) struct Metrics {
     duration: HistogramVec,
     errors: IntCounterVec,
     rejected: IntCounterVec,
@@ -75,7 +75,7 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// The process-wide metrics, registered on first use.
-pub fn metrics() -> &'static Metrics {
+pub(crate) fn metrics() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(|| {
         let m = Metrics {
@@ -134,26 +134,26 @@ pub fn metrics() -> &'static Metrics {
 
 impl Metrics {
     /// A call that reached Redis took `elapsed`.
-    pub fn observe(&self, command: Command, elapsed: Duration) {
+    pub(crate) fn observe(&self, command: Command, elapsed: Duration) {
         self.duration
             .with_label_values(&[command.as_str()])
             .observe(elapsed.as_secs_f64());
     }
 
     /// A call failed.
-    pub fn error(&self, command: Command, kind: ErrorKind) {
+    pub(crate) fn error(&self, command: Command, kind: ErrorKind) {
         self.errors
             .with_label_values(&[command.as_str(), kind.as_str()])
             .inc();
     }
 
     /// A call was refused by the open breaker.
-    pub fn rejected(&self, command: Command) {
+    pub(crate) fn rejected(&self, command: Command) {
         self.rejected.with_label_values(&[command.as_str()]).inc();
     }
 
     /// The breaker is now in `state`; `opened` when this call opened it.
-    pub fn breaker(&self, state: BreakerState, opened: bool) {
+    pub(crate) fn breaker(&self, state: BreakerState, opened: bool) {
         self.breaker_state.set(state.as_gauge());
         if opened {
             self.breaker_opened.inc();

@@ -7,17 +7,22 @@
 //! lets a probe through after a short cool-down and the connection is remade on demand.
 //!
 //! - [`url`] — the `--redis` URL forms;
+//! - `settings` — what the store is built from, and what can be wrong with it;
 //! - [`codec`] — key layout (Cluster hash tag) and the compact value encoding;
-//! - [`link`] — lazily made connections per topology;
-//! - [`metrics`] — the store's Prometheus metrics.
+//! - `connector` — what a connection is per topology, and how one is made;
+//! - `link` — the store's one connection, made lazily and remade when lost;
+//! - `metrics` — the store's Prometheus metrics.
 
 pub mod codec;
-pub mod link;
-pub mod metrics;
+mod connector;
+pub(crate) mod link;
+pub(crate) mod metrics;
+mod settings;
 pub mod url;
 
+pub use settings::{RedisConfigError, RedisSettings, SettingsError};
+
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,149 +34,6 @@ use self::metrics::{Command, ErrorKind, metrics};
 use self::url::{RedisUrl, Topology};
 use crate::store::breaker::{Breaker, BreakerState, Outcome};
 use crate::store::{SessionEntry, SessionKey, SessionStore, StoreError, StoreHealth};
-
-/// Default key prefix.
-pub const DEFAULT_KEY_PREFIX: &str = "flowgate:";
-/// Default per-call deadline.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
-/// Default consecutive failures that open the breaker.
-pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
-/// Default time the breaker stays open before a probe.
-pub const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_millis(250);
-/// Default bound on one connection attempt.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Default session time-to-live.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// Everything the Redis store is built from (the config file's `redis` section and `--redis`).
-/// Its `Debug` output hides the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisSettings {
-    /// The URL; see [`url`] for the forms.
-    pub url: String,
-    /// Prepended to every key; printable ASCII, no braces.
-    pub key_prefix: String,
-    /// Session time-to-live (`SET … EX`); sub-second parts use `PX`.
-    pub ttl: Duration,
-    /// Deadline of each call, connection wait included.
-    pub timeout: Duration,
-    /// Bound on one connection attempt (runs in the background, not on a request).
-    pub connect_timeout: Duration,
-    /// Consecutive failures that open the breaker.
-    pub breaker_failures: u32,
-    /// How long the open breaker refuses calls before one probe.
-    pub breaker_cool_down: Duration,
-    /// PEM file with the CA certificate(s) that sign the servers' TLS certificates
-    /// (`rediss://`); without it the system's roots are used.
-    pub tls_ca_file: Option<PathBuf>,
-}
-
-impl fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisSettings")
-            .field("url", &url::redact(&self.url))
-            .field("key_prefix", &self.key_prefix)
-            .field("ttl", &self.ttl)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("breaker_failures", &self.breaker_failures)
-            .field("breaker_cool_down", &self.breaker_cool_down)
-            .field("tls_ca_file", &self.tls_ca_file)
-            .finish()
-    }
-}
-
-impl RedisSettings {
-    /// Settings for `url` with every other value at its default.
-    pub fn new(url: impl Into<String>) -> Self {
-        RedisSettings {
-            url: url.into(),
-            key_prefix: DEFAULT_KEY_PREFIX.to_string(),
-            ttl: DEFAULT_TTL,
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            breaker_failures: DEFAULT_BREAKER_FAILURES,
-            breaker_cool_down: DEFAULT_BREAKER_COOL_DOWN,
-            tls_ca_file: None,
-        }
-    }
-
-    /// Every problem with these settings, each as `(config key, message)`; empty when valid.
-    /// Reads nothing but `tls_ca_file`.
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let parsed = url::parse(&self.url);
-        if let Err(e) = &parsed {
-            out.push(("redis.url", e.to_string()));
-        }
-        if let Err(e) = codec::validate_prefix(&self.key_prefix) {
-            out.push(("redis.key_prefix", e));
-        }
-        if self.ttl < Duration::from_millis(1) {
-            out.push((
-                "store.ttl_seconds",
-                "must be at least 1 (default 86400)".into(),
-            ));
-        }
-        if self.timeout.is_zero() {
-            out.push((
-                "store.deadline_ms",
-                "must be at least 1 (default 50)".into(),
-            ));
-        }
-        if self.connect_timeout.is_zero() {
-            out.push((
-                "redis.connect_timeout_ms",
-                "must be at least 1 (default 500)".into(),
-            ));
-        }
-        if self.breaker_failures == 0 {
-            out.push((
-                "redis.breaker_failures",
-                "must be at least 1 (default 5)".into(),
-            ));
-        }
-        if let Some(path) = &self.tls_ca_file {
-            if !matches!(&parsed, Ok(u) if u.tls) {
-                out.push((
-                    "redis.tls_ca_file",
-                    "set, but the URL does not use TLS; use rediss:// or remove the key".into(),
-                ));
-            }
-            if let Err(e) = std::fs::metadata(path) {
-                out.push((
-                    "redis.tls_ca_file",
-                    format!(
-                        "cannot read {} ({e}); give the path of a PEM file",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-        out
-    }
-}
-
-/// Why the Redis store could not be built; names the config key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisConfigError {
-    /// Each problem as `(config key, message)`.
-    pub problems: Vec<(&'static str, String)>,
-}
-
-impl fmt::Display for RedisConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (key, message)) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{key}: {message}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for RedisConfigError {}
 
 /// A snapshot for `/healthz`: Redis being down degrades flowgate, it does not kill it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,19 +78,18 @@ impl RedisStore {
     /// Builds the store without connecting (connections are made on first use, inside the
     /// runtime); reads `tls_ca_file` if set.
     pub fn new(settings: &RedisSettings) -> Result<Self, RedisConfigError> {
-        let problems = settings.problems();
-        let fail = |problems| RedisConfigError { problems };
+        let problems = settings.check();
         if !problems.is_empty() {
-            return Err(fail(problems));
+            return Err(RedisConfigError(problems));
         }
-        let url: RedisUrl =
-            url::parse(&settings.url).map_err(|e| fail(vec![("redis.url", e.to_string())]))?;
+        let fail = |e: SettingsError| RedisConfigError(vec![e]);
+        let url: RedisUrl = url::parse(&settings.url).map_err(|e| fail(SettingsError::Url(e)))?;
         let root_cert = match &settings.tls_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| {
-                fail(vec![(
-                    "redis.tls_ca_file",
-                    format!("cannot read {}: {e}", path.display()),
-                )])
+                fail(SettingsError::CaFileRead {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })
             })?),
             None => None,
         };
@@ -239,8 +100,12 @@ impl RedisStore {
                 .max(Duration::from_millis(250))
                 .saturating_mul(4),
         };
-        let link = Link::new(&url, root_cert.as_deref(), timeouts)
-            .map_err(|e| fail(vec![("redis.url", format!("{}: {e}", url.describe()))]))?;
+        let link = Link::new(&url, root_cert.as_deref(), timeouts).map_err(|e| {
+            fail(SettingsError::Client {
+                endpoint: url.describe(),
+                why: e.to_string(),
+            })
+        })?;
         let expiry = if settings.ttl.subsec_nanos() == 0 {
             ("EX", settings.ttl.as_secs())
         } else {

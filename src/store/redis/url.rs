@@ -14,17 +14,17 @@ use std::fmt;
 use percent_encoding::percent_decode_str;
 
 /// Port of a Redis data node when the URL leaves it out.
-pub const DEFAULT_PORT: u16 = 6379;
+pub(crate) const DEFAULT_PORT: u16 = 6379;
 /// Port of a Sentinel when the URL leaves it out.
-pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+pub(crate) const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// One `host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub(crate) struct Node {
     /// Host name or IP address (IPv6 without brackets).
-    pub host: String,
+    pub(crate) host: String,
     /// TCP port.
-    pub port: u16,
+    pub(crate) port: u16,
 }
 
 impl fmt::Display for Node {
@@ -39,7 +39,7 @@ impl fmt::Display for Node {
 
 /// How the Redis deployment is laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Topology {
+pub(crate) enum Topology {
     /// One server (or a proxy in front of several).
     Standalone(Node),
     /// Redis Cluster: the seed nodes; the rest is discovered.
@@ -55,17 +55,17 @@ pub enum Topology {
 
 /// A parsed Redis URL.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl {
+pub(crate) struct RedisUrl {
     /// Where to connect.
-    pub topology: Topology,
+    pub(crate) topology: Topology,
     /// TLS to every data node.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// ACL user name, if any.
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// Password, if any; never printed.
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
     /// Database number (always 0 for Cluster).
-    pub db: i64,
+    pub(crate) db: i64,
 }
 
 impl fmt::Debug for RedisUrl {
@@ -82,7 +82,7 @@ impl fmt::Debug for RedisUrl {
 
 impl RedisUrl {
     /// A description for logs and health reports: scheme and nodes, no credentials.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let tls = if self.tls { "s" } else { "" };
         let join = |nodes: &[Node]| {
             nodes
@@ -126,7 +126,7 @@ const FORMS: &str = "expected redis://host:port[/db], rediss://host:port[/db], \
                      redis+cluster://host:port,host:port,… or redis+sentinel://host:port,…/master-name";
 
 /// Parses a Redis URL of any supported form.
-pub fn parse(url: &str) -> Result<RedisUrl, UrlError> {
+pub(crate) fn parse(url: &str) -> Result<RedisUrl, UrlError> {
     let fail = |reason: String| UrlError {
         url: redact(url),
         reason,
@@ -331,7 +331,7 @@ fn parse_node(text: &str, default_port: u16) -> Result<Node, String> {
 }
 
 /// The URL with the password (if any) replaced by `***`, for error messages.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

@@ -14,23 +14,24 @@
 use std::fmt;
 use std::path::Path;
 
+use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 /// Shortest secret accepted, in bytes (HMAC-SHA256's output size).
-pub const MIN_SECRET_BYTES: usize = 32;
+pub(crate) const MIN_SECRET_BYTES: usize = 32;
 
 /// A shared secret; its `Debug` never shows the bytes, and they are zeroed when it is dropped.
 #[derive(Clone)]
 pub struct Secret(Box<[u8]>);
 
 impl Secret {
-    /// Wraps `bytes` as a secret (no length check: see [`parse_list`] for operator input).
+    /// Wraps `bytes` as a secret (no length check: operator input goes through the loaders).
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Secret(bytes.into().into_boxed_slice())
     }
 
     /// The secret's bytes, for keying a MAC.
-    pub fn expose(&self) -> &[u8] {
+    pub(crate) fn expose(&self) -> &[u8] {
         &self.0
     }
 }
@@ -40,6 +41,15 @@ impl AsRef<[u8]> for Secret {
         &self.0
     }
 }
+
+/// Compared in constant time: equal secrets take as long to compare as unequal ones.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose().ct_eq(other.expose()).into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -55,7 +65,7 @@ impl Drop for Secret {
 
 /// Why a list of secrets could not be loaded; names where it came from, never a secret's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     /// The source held no secret at all.
     Empty {
         /// Where the list came from (`environment FLOWGATE_SIGNING_SECRET`, `file /path`).
@@ -106,12 +116,12 @@ impl fmt::Display for SecretError {
 impl std::error::Error for SecretError {}
 
 /// Parses a comma-separated list (the environment format); `source` names it in errors.
-pub fn parse_list(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
+pub(crate) fn parse_list(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
     collect(text.split(','), source)
 }
 
 /// Parses a one-secret-per-line list (the file format); `source` names it in errors.
-pub fn parse_lines(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
+pub(crate) fn parse_lines(text: &str, source: &str) -> Result<Vec<Secret>, SecretError> {
     collect(
         text.lines()
             .filter(|line| !line.trim_start().starts_with('#')),
@@ -142,7 +152,7 @@ fn collect<'a>(
 }
 
 /// Reads the environment variable `name`: `Ok(None)` when it is unset or blank.
-pub fn from_env(name: &str) -> Result<Option<Vec<Secret>>, SecretError> {
+pub(crate) fn from_env(name: &str) -> Result<Option<Vec<Secret>>, SecretError> {
     let source = format!("environment {name}");
     match std::env::var(name) {
         Ok(text) if text.trim().is_empty() => Ok(None),
@@ -157,7 +167,7 @@ pub fn from_env(name: &str) -> Result<Option<Vec<Secret>>, SecretError> {
 }
 
 /// Reads a secrets file (one per line).
-pub fn from_file(path: &Path) -> Result<Vec<Secret>, SecretError> {
+pub(crate) fn from_file(path: &Path) -> Result<Vec<Secret>, SecretError> {
     let source = format!("file {}", path.display());
     let mut text = std::fs::read_to_string(path).map_err(|e| SecretError::Unreadable {
         source: source.clone(),

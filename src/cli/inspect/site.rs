@@ -11,30 +11,29 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::config::TrustConfig;
-use super::token::TokenError;
-use super::{InitInput, Mode, TokenOutcome, TrustPolicy, evaluate};
-use crate::cli::inspect::{write_context_headers, write_pairs};
+use super::{write_context_headers, write_pairs};
+use crate::config::TrustConfig;
 use crate::context::{Context, Pipeline};
 use crate::headers;
+use crate::trust::{InitInput, Mode, TokenError, TokenOutcome, TrustPolicy, evaluate};
 
 /// What `inspect` was asked about.
 #[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// The site id the init request names.
-    pub site: &'a str,
+    pub(crate) site: &'a str,
     /// The `visitor_context_token` value, if any.
-    pub token: Option<&'a str>,
+    pub(crate) token: Option<&'a str>,
     /// The unsigned `visitor_context` value, if any.
-    pub context: Option<&'a [u8]>,
+    pub(crate) context: Option<&'a [u8]>,
     /// The configuration file holding `sites:` (keys and modes), if any.
-    pub config: Option<&'a Path>,
+    pub(crate) config: Option<&'a Path>,
     /// Trusted header prefix for the header lines.
-    pub prefix: &'a str,
+    pub(crate) prefix: &'a str,
 }
 
 /// A sentence for each refusal, for people reading `inspect` output.
-pub fn explain(e: TokenError) -> &'static str {
+pub(crate) fn explain(e: TokenError) -> &'static str {
     match e {
         TokenError::TooLong => "the token is longer than 20000 characters",
         TokenError::Malformed => {
@@ -55,29 +54,14 @@ pub fn explain(e: TokenError) -> &'static str {
 }
 
 /// Reads the config's `signing`/`sites` sections and resolves the site keys.
-pub fn load_policy(path: &Path) -> Result<TrustPolicy, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
-    let yaml: yaml_serde::Value = yaml_serde::from_str(&text)
-        .map_err(|e| format!("{}: not valid YAML ({e})", path.display()))?;
-    let mut problems = Vec::new();
-    let config = TrustConfig::from_yaml(yaml.get("signing"), yaml.get("sites"), &mut problems);
-    let policy = config.policy();
-    if let Err(p) = &policy {
-        problems.extend(p.iter().cloned());
-    }
-    match policy {
-        Ok(policy) if problems.is_empty() => Ok(policy),
-        _ => Err(problems
-            .iter()
-            .map(|(k, m)| format!("{k}: {m}"))
-            .collect::<Vec<_>>()
-            .join("\n")),
-    }
+pub(crate) fn load_policy(path: &Path) -> Result<TrustPolicy, String> {
+    TrustConfig::load(path)
+        .and_then(|config| config.policy())
+        .map_err(|problems| problems.to_string())
 }
 
 /// Writes the report; a configuration that cannot be used is an error.
-pub fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Result<()> {
     let policy = match req.config {
         Some(path) => load_policy(path).map_err(io::Error::other)?,
         None => TrustPolicy::new(),

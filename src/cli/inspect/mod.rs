@@ -6,6 +6,8 @@
 //! one `{"id","pairs","prefill","reason"}` object per line out, in input order; a malformed
 //! line is answered with `{"id","error"}` on its line.
 
+mod site;
+
 use std::borrow::Cow;
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
@@ -23,22 +25,22 @@ use crate::prefill::prefill;
 pub struct Args {
     /// The context value as the proxy sees it after URL decoding (base64); `-` or nothing
     /// reads it from stdin (one trailing line ending is ignored).
-    pub payload: Option<String>,
+    pub(crate) payload: Option<String>,
     /// Read `{"id":…,"b64":…}` lines from stdin and write one JSON result line for each.
     #[arg(long, conflicts_with = "payload")]
-    pub jsonl: bool,
+    pub(crate) jsonl: bool,
     /// Header name prefix to show in human mode.
     #[arg(long, default_value = headers::DEFAULT_PREFIX)]
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Site id of the init request: decides the signed-context mode (see `--config`).
     #[arg(long, conflicts_with = "jsonl")]
-    pub site: Option<String>,
+    pub(crate) site: Option<String>,
     /// Signed-context token (`visitor_context_token`) to verify for `--site`.
     #[arg(long, requires = "site")]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Configuration file whose `sites:` section holds the site's mode and keys.
     #[arg(short = 'c', long = "config", requires = "site")]
-    pub config: Option<std::path::PathBuf>,
+    pub(crate) config: Option<std::path::PathBuf>,
 }
 
 /// Runs `flowgate inspect`.
@@ -69,14 +71,14 @@ fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
             (None, Some(_)) => None,
             _ => Some(read_stdin_payload()?),
         };
-        let req = crate::trust::inspect::Request {
+        let req = site::Request {
             site,
             token: args.token.as_deref(),
             context: context.as_deref(),
             config: args.config.as_deref(),
             prefix: &args.prefix,
         };
-        return crate::trust::inspect::write_report(&req, out);
+        return site::write_report(&req, out);
     }
     let raw: Vec<u8> = match args.payload.as_deref() {
         Some(p) if p != "-" => p.as_bytes().to_vec(),
@@ -98,7 +100,7 @@ fn read_stdin_payload() -> io::Result<Vec<u8>> {
 }
 
 /// Writes the human report for one raw payload.
-pub fn write_report(raw: &[u8], prefix: &str, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_report(raw: &[u8], prefix: &str, out: &mut impl Write) -> io::Result<()> {
     let mut ctx = Context::new();
     let result = Pipeline::new().run(raw, &mut ctx);
     let status = match result {
@@ -120,7 +122,7 @@ pub fn write_report(raw: &[u8], prefix: &str, out: &mut impl Write) -> io::Resul
 
 /// Writes the accepted pairs, each dropped key with its reason (never its value), and the
 /// pre-fill slots.
-pub fn write_pairs(ctx: &Context, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_pairs(ctx: &Context, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "\naccepted pairs ({}):", ctx.len())?;
     for (k, v) in ctx.pairs() {
         writeln!(out, "  {k} = {v:?}")?;
@@ -139,7 +141,11 @@ pub fn write_pairs(ctx: &Context, out: &mut impl Write) -> io::Result<()> {
 }
 
 /// Writes the `Context` and `Prefill` header lines the proxy would send for `ctx`.
-pub fn write_context_headers(ctx: &Context, prefix: &str, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_context_headers(
+    ctx: &Context,
+    prefix: &str,
+    out: &mut impl Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "  {prefix}{}: {}",
@@ -173,7 +179,7 @@ struct Line<'a> {
 }
 
 /// `--jsonl`: reads `input` line by line and writes one result line per input line.
-pub fn jsonl(mut input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn jsonl(mut input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
     let mut pipeline = Pipeline::new();
     let mut ctx = Context::new();
     let mut line = Vec::new();

@@ -1,173 +1,23 @@
-//! Prometheus counters by outcome and reason, and the admin (`/metrics`, `/healthz`) service.
+//! Prometheus counters by outcome and reason.
 //!
 //! Every metric lives in one [`Metrics`] value with its own registry, built once at start-up
-//! and shared by the proxy, the store and the admin service. Labelled children are resolved
-//! when the value is built, so counting on the hot path is one atomic add with no label lookup.
+//! and shared by the proxy and the admin listener (which serves it; see `admin.rs`). Labelled
+//! children are resolved when the value is built, so counting on the hot path is one atomic add
+//! with no label lookup. The label values are in `labels`.
 
-use std::sync::Arc;
+mod labels;
+
 use std::time::Duration;
 
-use async_trait::async_trait;
-use http::Response;
-use pingora::apps::http_app::{HttpServer, ServeHttp};
-use pingora::protocols::http::ServerSession;
-use pingora::services::listening::Service;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
     TextEncoder,
 };
 
+pub use labels::{RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
+
 use crate::context::{Discard, DropReason};
-use crate::store::{SessionStore, StoreHealth};
 use crate::trust::{TokenError, TokenOutcome};
-
-/// Which kind of route a request took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteKind {
-    /// The widget's init request.
-    Init,
-    /// A request on a session route.
-    Session,
-    /// Anything else (proxied untouched, anti-spoofing aside).
-    Other,
-}
-
-impl RouteKind {
-    const ALL: [RouteKind; 3] = [RouteKind::Init, RouteKind::Session, RouteKind::Other];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteKind::Init => "init",
-            RouteKind::Session => "session",
-            RouteKind::Other => "other",
-        }
-    }
-}
-
-/// A session-store operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreOp {
-    /// Look-up on a session route.
-    Get,
-    /// Store an accepted context at init.
-    Put,
-    /// Forget a session at an init without (valid) context.
-    Delete,
-}
-
-impl StoreOp {
-    const ALL: [StoreOp; 3] = [StoreOp::Get, StoreOp::Put, StoreOp::Delete];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreOp::Get => "get",
-            StoreOp::Put => "put",
-            StoreOp::Delete => "delete",
-        }
-    }
-}
-
-/// How a store operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreResult {
-    /// A put or delete completed.
-    Ok,
-    /// A get found an entry.
-    Hit,
-    /// A get found nothing.
-    Miss,
-    /// The backend answered with an error (or is unreachable).
-    Error,
-    /// The deadline passed first; the request went on without the store.
-    Timeout,
-}
-
-impl StoreResult {
-    const ALL: [StoreResult; 5] = [
-        StoreResult::Ok,
-        StoreResult::Hit,
-        StoreResult::Miss,
-        StoreResult::Error,
-        StoreResult::Timeout,
-    ];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreResult::Ok => "ok",
-            StoreResult::Hit => "hit",
-            StoreResult::Miss => "miss",
-            StoreResult::Error => "error",
-            StoreResult::Timeout => "timeout",
-        }
-    }
-}
-
-/// Why a request to the upstream failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamError {
-    /// No healthy upstream to pick.
-    NoneHealthy,
-    /// Connecting failed.
-    Connect,
-    /// The upstream failed after the connection was made (reset, timeout, bad response).
-    Proxy,
-}
-
-impl UpstreamError {
-    const ALL: [UpstreamError; 3] = [
-        UpstreamError::NoneHealthy,
-        UpstreamError::Connect,
-        UpstreamError::Proxy,
-    ];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamError::NoneHealthy => "none_healthy",
-            UpstreamError::Connect => "connect",
-            UpstreamError::Proxy => "proxy",
-        }
-    }
-}
-
-/// What a session route did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionOutcome {
-    /// Stored headers were re-attached.
-    Hit,
-    /// Nothing stored for this session.
-    Miss,
-    /// The store did not answer in time or failed; the request went on without it.
-    Unavailable,
-    /// Site or session id invalid, or only one of them present: no look-up.
-    BadSession,
-    /// Neither id present (assets and the like): nothing to look up.
-    NoIds,
-}
-
-impl SessionOutcome {
-    const ALL: [SessionOutcome; 5] = [
-        SessionOutcome::Hit,
-        SessionOutcome::Miss,
-        SessionOutcome::Unavailable,
-        SessionOutcome::BadSession,
-        SessionOutcome::NoIds,
-    ];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionOutcome::Hit => "hit",
-            SessionOutcome::Miss => "miss",
-            SessionOutcome::Unavailable => "unavailable",
-            SessionOutcome::BadSession => "bad_session",
-            SessionOutcome::NoIds => "no_ids",
-        }
-    }
-}
 
 /// Every metric flowgate exports.
 pub struct Metrics {
@@ -185,7 +35,7 @@ pub struct Metrics {
     store_calls: [[IntCounter; 5]; 3],
     store_seconds: [Histogram; 3],
     /// Entries the in-process store evicted to respect its byte bound.
-    pub store_evictions: IntCounter,
+    pub(crate) store_evictions: IntCounter,
     upstream_errors: [IntCounter; 3],
     /// Signed-context tokens: verified, ignored (site off), then one per [`TokenError`].
     tokens: [IntCounter; 2 + TokenError::ALL.len()],
@@ -347,35 +197,35 @@ impl Metrics {
     }
 
     /// Counts a finished request and its duration.
-    pub fn request(&self, route: RouteKind, elapsed: Duration) {
+    pub(crate) fn request(&self, route: RouteKind, elapsed: Duration) {
         let i = RouteKind::ALL.iter().position(|r| *r == route).unwrap_or(0);
         self.requests[i].inc();
         self.request_seconds[i].observe(elapsed.as_secs_f64());
     }
 
     /// Counts an init whose context was accepted.
-    pub fn init_accepted(&self) {
+    pub(crate) fn init_accepted(&self) {
         self.init_accepted.inc();
     }
 
     /// Counts an init without a context.
-    pub fn init_absent(&self) {
+    pub(crate) fn init_absent(&self) {
         self.init_absent.inc();
     }
 
     /// Counts an init whose context was discarded.
-    pub fn init_discarded(&self, why: Discard) {
+    pub(crate) fn init_discarded(&self, why: Discard) {
         let i = Discard::ALL.iter().position(|d| *d == why).unwrap_or(0);
         self.init_discarded[i].inc();
     }
 
     /// Counts an init whose site or session id was missing or invalid.
-    pub fn init_bad_session(&self) {
+    pub(crate) fn init_bad_session(&self) {
         self.init_bad_session.inc();
     }
 
     /// Counts a session-route request by outcome.
-    pub fn session(&self, outcome: SessionOutcome) {
+    pub(crate) fn session(&self, outcome: SessionOutcome) {
         let i = SessionOutcome::ALL
             .iter()
             .position(|o| *o == outcome)
@@ -383,24 +233,24 @@ impl Metrics {
         self.session[i].inc();
     }
 
-    /// Counts one dropped pair.
-    pub fn pair_dropped(&self, why: DropReason) {
+    /// Counts `n` pairs dropped for the same reason.
+    pub(crate) fn pairs_dropped(&self, why: DropReason, n: u64) {
         let i = DropReason::ALL.iter().position(|d| *d == why).unwrap_or(0);
-        self.pairs_dropped[i].inc();
+        self.pairs_dropped[i].inc_by(n);
     }
 
     /// Counts header values stripped from a client request.
-    pub fn spoofed_request(&self, n: usize) {
+    pub(crate) fn spoofed_request(&self, n: usize) {
         self.spoofed_request.inc_by(n as u64);
     }
 
     /// Counts header values stripped from an upstream response.
-    pub fn spoofed_response(&self, n: usize) {
+    pub(crate) fn spoofed_response(&self, n: usize) {
         self.spoofed_response.inc_by(n as u64);
     }
 
     /// Counts one store call and its latency.
-    pub fn store_call(&self, op: StoreOp, result: StoreResult, elapsed: Duration) {
+    pub(crate) fn store_call(&self, op: StoreOp, result: StoreResult, elapsed: Duration) {
         let o = StoreOp::ALL.iter().position(|x| *x == op).unwrap_or(0);
         let r = StoreResult::ALL
             .iter()
@@ -411,7 +261,7 @@ impl Metrics {
     }
 
     /// Counts one failed upstream request.
-    pub fn upstream_error(&self, kind: UpstreamError) {
+    pub(crate) fn upstream_error(&self, kind: UpstreamError) {
         let i = UpstreamError::ALL
             .iter()
             .position(|k| *k == kind)
@@ -420,7 +270,7 @@ impl Metrics {
     }
 
     /// Counts what happened to an init's signed-context token (nothing when none was sent).
-    pub fn context_token(&self, outcome: &TokenOutcome) {
+    pub(crate) fn context_token(&self, outcome: &TokenOutcome) {
         let i = match outcome {
             TokenOutcome::Absent => return,
             TokenOutcome::Verified { .. } => 0,
@@ -433,13 +283,8 @@ impl Metrics {
     }
 
     /// Counts an accepted context on a site with signed context.
-    pub fn init_verification(&self, verified: bool) {
+    pub(crate) fn init_verification(&self, verified: bool) {
         self.verification[usize::from(!verified)].inc();
-    }
-
-    /// The registry, for components that register their own metrics next to these.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
     }
 
     /// Every metric in the Prometheus text format (this registry, then the process default).
@@ -453,59 +298,6 @@ impl Metrics {
     }
 }
 
-/// The admin HTTP app: `/metrics` (Prometheus text) and `/healthz`.
-pub struct AdminApp {
-    metrics: Arc<Metrics>,
-    store: Option<Arc<dyn SessionStore>>,
-}
-
-impl AdminApp {
-    /// `/healthz`: always 200 while the proxy serves; a store that does not answer is reported
-    /// as `degraded` (requests go on without stored context), not as the proxy being down.
-    fn healthz(&self) -> Vec<u8> {
-        match self.store.as_ref().map(|s| s.health()) {
-            None | Some(StoreHealth::Ok) => b"ok\n".to_vec(),
-            Some(StoreHealth::Degraded(why)) => format!("degraded: {why}\n").into_bytes(),
-        }
-    }
-}
-
-#[async_trait]
-impl ServeHttp for AdminApp {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let (status, content_type, body) = match session.req_header().uri.path() {
-            "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.encode()),
-            "/healthz" => (200, "text/plain; charset=utf-8", self.healthz()),
-            _ => (
-                404,
-                "text/plain; charset=utf-8",
-                b"not found: try /metrics or /healthz\n".to_vec(),
-            ),
-        };
-        let len = body.len();
-        Response::builder()
-            .status(status)
-            .header(http::header::CONTENT_TYPE, content_type)
-            .header(http::header::CONTENT_LENGTH, len)
-            .body(body)
-            .unwrap_or_else(|_| Response::new(Vec::new()))
-    }
-}
-
-/// The admin listener as a Pingora service on `addr`; `store` feeds `/healthz`.
-pub fn admin_service(
-    metrics: Arc<Metrics>,
-    store: Option<Arc<dyn SessionStore>>,
-    addr: &str,
-) -> Service<HttpServer<AdminApp>> {
-    let mut service = Service::new(
-        "flowgate admin".to_owned(),
-        HttpServer::new_app(AdminApp { metrics, store }),
-    );
-    service.add_tcp(addr);
-    service
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,7 +306,7 @@ mod tests {
     fn every_family_is_exported_with_its_labels() {
         let m = Metrics::new();
         m.init_discarded(Discard::Json);
-        m.pair_dropped(DropReason::OverCap);
+        m.pairs_dropped(DropReason::OverCap, 1);
         m.store_call(
             StoreOp::Get,
             StoreResult::Timeout,

@@ -1,0 +1,214 @@
+//! The semantic checks: what a value means, once it has been read (ranges, forms, values that
+//! must differ). They run after the file is read and again after command-line overrides.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::defaults;
+use super::{Config, Problems};
+use crate::headers::DEFAULT_PREFIX;
+
+/// Longest init path, session prefix or header prefix accepted (a sanity bound, not a policy).
+const MAX_PATH_LEN: usize = 1024;
+
+impl Config {
+    /// Re-validates after command-line overrides.
+    pub(crate) fn validate(&self) -> Result<(), Problems> {
+        let mut problems = Problems::default();
+        self.check(&mut problems);
+        problems.or(())
+    }
+
+    /// Semantic checks that do not depend on how a value was written.
+    pub(super) fn check(&self, problems: &mut Problems) {
+        if self.upstreams.is_empty() {
+            problems.push(
+                "upstreams",
+                "no upstream configured; list at least one chat backend as host:port",
+            );
+        }
+        for (i, u) in self.upstreams.iter().enumerate() {
+            if let Err(why) = check_host_port(u) {
+                problems.push(
+                    format!("upstreams[{i}]"),
+                    format!("{why}; write it as host:port, e.g. 127.0.0.1:8000"),
+                );
+            }
+        }
+        if let Some(admin) = self.admin
+            && admin == self.listen
+        {
+            problems.push(
+                "admin",
+                format!("same address as listen ({admin}); give the admin listener its own port"),
+            );
+        }
+        check_path(&self.routes.init_path, "routes.init_path", problems);
+        for (i, p) in self.routes.session_prefixes.iter().enumerate() {
+            check_path(p, &format!("routes.session_prefixes[{i}]"), problems);
+        }
+        for (key, name) in [
+            ("params.site", &self.params.site),
+            ("params.session", &self.params.session),
+            ("params.context", &self.params.context),
+            ("params.token", &self.params.token),
+        ] {
+            if name.is_empty() || name.len() > 128 || !name.bytes().all(is_param_byte) {
+                problems.push(
+                    key,
+                    "must be 1–128 characters of A-Z a-z 0-9 . _ - [ ]; use the name the widget sends",
+                );
+            }
+        }
+        let p = &self.params;
+        if p.site == p.session || p.site == p.context || p.session == p.context {
+            problems.push(
+                "params",
+                "site, session and context parameters must have three different names",
+            );
+        }
+        if [&p.site, &p.session, &p.context].contains(&&p.token) {
+            problems.push(
+                "params.token",
+                "must differ from the site, session and context parameter names",
+            );
+        }
+        let prefix = &self.headers.prefix;
+        if prefix.is_empty()
+            || prefix.len() > MAX_PATH_LEN
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            problems.push(
+                "headers.prefix",
+                format!(
+                    "must be letters, digits and '-' (default {}); pick a prefix no client header legitimately uses",
+                    DEFAULT_PREFIX
+                ),
+            );
+        }
+        if self.store.ttl.is_zero() {
+            problems.push("store.ttl_seconds", "must be at least 1 (default 86400)");
+        }
+        if self.store.deadline.is_zero() || self.store.deadline > Duration::from_secs(10) {
+            problems.push(
+                "store.deadline_ms",
+                "must be between 1 and 10000 milliseconds (default 50)",
+            );
+        }
+        if !self.store.redis.url.is_empty() {
+            // `store.*` keys are checked above; report the `redis.*` ones.
+            for e in self.store.redis_settings().check() {
+                if e.key().starts_with("redis.") {
+                    problems.push(e.key(), e.to_string());
+                }
+            }
+        }
+        if self.store.memory_max_bytes < 1024 * 1024 {
+            problems.push(
+                "store.memory_max_bytes",
+                "must be at least 1048576 (1 MiB; default 67108864 = 64 MiB)",
+            );
+        }
+        if self.upstream.connect_timeout.is_zero() {
+            problems.push(
+                "upstream.connect_timeout_ms",
+                "must be at least 1 (default 1000)",
+            );
+        }
+        if self.upstream.read_timeout.is_zero() {
+            problems.push(
+                "upstream.read_timeout_ms",
+                "must be at least 1 (default 60000)",
+            );
+        }
+        if self.upstream.health_check_interval < Duration::from_millis(100) {
+            problems.push(
+                "upstream.health_check_interval_ms",
+                "must be at least 100 (default 5000)",
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(
+                "log.level",
+                "not a level filter; use error, warn, info, debug or trace (or target=level pairs)",
+            );
+        }
+        if self.server.threads == 0 || self.server.threads > 1024 {
+            problems.push("server.threads", "must be between 1 and 1024 (default 1)");
+        }
+        if self.server.pid_file.is_empty() {
+            problems.push(
+                "server.pid_file",
+                format!("must not be empty (default {})", defaults::PID_FILE),
+            );
+        }
+        if self.server.upgrade_sock.is_empty() {
+            problems.push(
+                "server.upgrade_sock",
+                format!("must not be empty (default {})", defaults::UPGRADE_SOCK),
+            );
+        }
+        if self.server.upstream_keepalive_pool_size == 0 {
+            problems.push(
+                "server.upstream_keepalive_pool_size",
+                "must be at least 1 (default 128)",
+            );
+        }
+    }
+}
+
+fn is_param_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'[' | b']')
+}
+
+fn check_path(path: &str, key: &str, problems: &mut Problems) {
+    if !path.starts_with('/') || path.len() > MAX_PATH_LEN {
+        problems.push(key, "must be a path starting with '/'");
+    } else if path.contains(['?', '#', ' ', '%']) {
+        problems.push(
+            key,
+            "must be a plain path without '?', '#', '%' or spaces; the query is matched separately",
+        );
+    }
+}
+
+fn check_host_port(s: &str) -> Result<(), String> {
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("{s:?} has no port"));
+    };
+    if port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!("{s:?} has no valid port"));
+    }
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if host_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a host name or IP address with a port"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_checks() {
+        assert!(check_host_port("127.0.0.1:80").is_ok());
+        assert!(check_host_port("[::1]:80").is_ok());
+        assert!(check_host_port("chat.internal:8080").is_ok());
+        assert!(check_host_port("chat.internal").is_err());
+        assert!(check_host_port("chat internal:80").is_err());
+        assert!(check_host_port("x:0").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The defaults of the behaviour contract, in one place, and the [`Config`] they make.
+//!
+//! A missing key (or an explicit `null`) in the file takes the value here; so does every key
+//! when there is no file at all.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{
+    Config, HeadersConfig, LogConfig, LogFormat, ParamNames, PathMatch, RoutesConfig,
+    ServerSettings, TrustConfig, UpstreamConfig,
+};
+use crate::headers::DEFAULT_PREFIX;
+use crate::store::StoreSettings;
+use crate::store::redis::RedisSettings;
+
+/// Address the proxy listens on.
+pub(crate) const LISTEN: &str = "0.0.0.0:8080";
+/// Address of the admin listener (`/metrics`, `/healthz`).
+pub(crate) const ADMIN: &str = "127.0.0.1:9464";
+/// The chat backend.
+pub(crate) const UPSTREAM: &str = "127.0.0.1:8000";
+/// Upstream connect timeout, milliseconds.
+pub(crate) const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// Upstream read timeout (time to first byte and between reads), milliseconds.
+pub(crate) const UPSTREAM_READ_TIMEOUT_MS: u64 = 60_000;
+/// How often several upstreams are health-checked, milliseconds.
+pub(crate) const UPSTREAM_HEALTH_CHECK_INTERVAL_MS: u64 = 5_000;
+/// Path of the widget's init request.
+pub(crate) const INIT_PATH: &str = "/public_FlowWidget/init";
+/// Paths under these prefixes (other than the init path) are session routes.
+pub(crate) const SESSION_PREFIX: &str = "/public_FlowWidget/";
+/// Query parameter carrying the site id.
+pub(crate) const PARAM_SITE: &str = "siteid";
+/// Query parameter carrying the chat session id.
+pub(crate) const PARAM_SESSION: &str = "jsSessionId";
+/// Query parameter carrying the base64 visitor context.
+pub(crate) const PARAM_CONTEXT: &str = "visitor_context";
+/// Query parameter carrying the host site's signed-context token (JWT).
+pub(crate) const PARAM_TOKEN: &str = "visitor_context_token";
+/// Time a stored session lives after its init, seconds (24 h).
+pub(crate) const STORE_TTL_SECONDS: u64 = 86_400;
+/// Deadline of one store call before the request goes on without it, milliseconds.
+pub(crate) const STORE_DEADLINE_MS: u64 = 50;
+/// Byte bound of the in-process store (64 MiB).
+pub(crate) const STORE_MEMORY_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Worker threads of the proxy service.
+pub(crate) const THREADS: usize = 1;
+/// Seconds SIGTERM waits for in-flight requests before the runtimes stop.
+pub(crate) const GRACE_PERIOD_SECONDS: u64 = 5;
+/// Seconds the runtimes get to stop after the grace period.
+pub(crate) const GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
+/// Pid file written by the server.
+pub(crate) const PID_FILE: &str = "/tmp/flowgate.pid";
+/// Socket used to hand listeners over during a zero-downtime upgrade (`-u`).
+pub(crate) const UPGRADE_SOCK: &str = "/tmp/flowgate_upgrade.sock";
+/// Idle upstream connections kept for reuse.
+pub(crate) const UPSTREAM_KEEPALIVE_POOL_SIZE: usize = 128;
+/// Largest `sites.<id>.leeway_seconds` accepted (a day would make `exp` meaningless).
+pub(crate) const MAX_LEEWAY_SECS: u64 = 3_600;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: parse_addr(LISTEN),
+            admin: Some(parse_addr(ADMIN)),
+            upstreams: vec![UPSTREAM.to_owned()],
+            upstream: UpstreamConfig {
+                connect_timeout: Duration::from_millis(UPSTREAM_CONNECT_TIMEOUT_MS),
+                read_timeout: Duration::from_millis(UPSTREAM_READ_TIMEOUT_MS),
+                health_check_interval: Duration::from_millis(UPSTREAM_HEALTH_CHECK_INTERVAL_MS),
+            },
+            routes: RoutesConfig {
+                init_path: INIT_PATH.to_owned(),
+                init_match: PathMatch::Exact,
+                session_prefixes: vec![SESSION_PREFIX.to_owned()],
+            },
+            params: ParamNames {
+                site: PARAM_SITE.to_owned(),
+                session: PARAM_SESSION.to_owned(),
+                context: PARAM_CONTEXT.to_owned(),
+                token: PARAM_TOKEN.to_owned(),
+            },
+            headers: HeadersConfig {
+                prefix: DEFAULT_PREFIX.to_owned(),
+            },
+            store: StoreSettings {
+                ttl: Duration::from_secs(STORE_TTL_SECONDS),
+                deadline: Duration::from_millis(STORE_DEADLINE_MS),
+                memory_max_bytes: STORE_MEMORY_MAX_BYTES,
+                redis: RedisSettings::new(""),
+            },
+            log: LogConfig {
+                format: LogFormat::Text,
+                level: "info".to_owned(),
+                access: true,
+            },
+            server: ServerSettings {
+                threads: THREADS,
+                work_stealing: true,
+                grace_period_seconds: GRACE_PERIOD_SECONDS,
+                graceful_shutdown_timeout_seconds: GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
+                pid_file: PID_FILE.to_owned(),
+                upgrade_sock: UPGRADE_SOCK.to_owned(),
+                daemon: false,
+                error_log: None,
+                user: None,
+                group: None,
+                h2c: true,
+                upstream_keepalive_pool_size: UPSTREAM_KEEPALIVE_POOL_SIZE,
+            },
+            trust: TrustConfig::default(),
+        }
+    }
+}
+
+fn parse_addr(s: &str) -> SocketAddr {
+    // Only called on the constants above, which are valid addresses.
+    s.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}

@@ -1,0 +1,224 @@
+//! The configuration: the file's settings as plain data, read by one walker, checked once.
+//!
+//! The file is YAML. Every key is optional; a missing key (or an explicit `null`) takes the
+//! default of the behaviour contract (`defaults`), so an empty file — or no file at all — is a
+//! valid configuration. Unknown keys are errors, because a misspelt key silently falling back to
+//! a default is the kind of mistake an operator only finds in production.
+//!
+//! - this file — the [`Config`] types: plain data, `Clone`, no behaviour;
+//! - `defaults` — the contract's defaults and `Config::default()`;
+//! - `read` — file text → `Config`, section by section (`sites` reads `signing:` and
+//!   `sites:`), all through the one walker in `table`: each key is read on its own, so one run
+//!   reports every problem in the file, and an unknown key gets a "did you mean" computed from
+//!   the keys of its table;
+//! - `check` — the semantic checks that do not depend on how a value was written;
+//! - `secrets` — the secrets the file names (environment, files) → the trust policy and the
+//!   header-signing secrets;
+//! - [`Problem`] — the one problem type every part reports in.
+//!
+//! The layout of the file is documented in `conf/flowgate.yaml` and the README.
+
+mod check;
+pub(crate) mod defaults;
+mod problem;
+mod read;
+mod secrets;
+mod sites;
+mod table;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use problem::{Problem, Problems};
+pub(crate) use secrets::SIGNING_SECRET_ENV;
+
+use crate::secret::Secret;
+use crate::store::StoreSettings;
+use crate::trust::Mode;
+
+/// A validated configuration: what the proxy runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address the proxy listens on.
+    pub listen: SocketAddr,
+    /// Address of the admin listener; `None` turns it off.
+    pub admin: Option<SocketAddr>,
+    /// The chat backends (`host:port`); round robin with health checks when there are several.
+    pub upstreams: Vec<String>,
+    /// Timeouts and health checks towards the upstreams.
+    pub upstream: UpstreamConfig,
+    /// Which paths are init and session routes.
+    pub routes: RoutesConfig,
+    /// Names of the query parameters the widget sends.
+    pub params: ParamNames,
+    /// Trusted header settings.
+    pub headers: HeadersConfig,
+    /// Session store settings (the `store` and `redis` sections).
+    pub store: StoreSettings,
+    /// Logging settings.
+    pub log: LogConfig,
+    /// Pingora server settings.
+    pub server: ServerSettings,
+    /// Header signing and signed visitor context (`signing:`, `sites:`; see [`crate::trust`]).
+    pub trust: TrustConfig,
+}
+
+/// Timeouts and health checks towards the upstreams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamConfig {
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Read timeout (to the first byte of the response and between reads).
+    pub read_timeout: Duration,
+    /// Health-check interval when there are several upstreams.
+    pub health_check_interval: Duration,
+}
+
+/// How the init path is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathMatch {
+    /// The request path equals the init path.
+    Exact,
+    /// The request path starts with the init path.
+    Prefix,
+}
+
+/// Which paths are init and session routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutesConfig {
+    /// Path of the widget's init request.
+    pub init_path: String,
+    /// How `init_path` is matched.
+    pub init_match: PathMatch,
+    /// Paths starting with one of these (other than init paths) are session routes.
+    pub session_prefixes: Vec<String>,
+}
+
+/// Names of the query parameters the widget sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamNames {
+    /// The site id parameter.
+    pub site: String,
+    /// The chat session id parameter.
+    pub session: String,
+    /// The visitor context parameter.
+    pub context: String,
+    /// The signed-context token parameter.
+    pub token: String,
+}
+
+/// Trusted header settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadersConfig {
+    /// Prefix of every trusted header name (`X-Flowgate-`).
+    pub prefix: String,
+}
+
+/// Format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Format of every log line.
+    pub format: LogFormat,
+    /// Default level filter (`RUST_LOG` overrides it).
+    pub level: String,
+    /// Whether one access-log line is written per request.
+    pub access: bool,
+}
+
+/// Pingora server settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    /// Whether the worker threads steal work from each other.
+    pub work_stealing: bool,
+    /// Seconds SIGTERM waits for in-flight requests.
+    pub grace_period_seconds: u64,
+    /// Seconds the runtimes get to stop after the grace period.
+    pub graceful_shutdown_timeout_seconds: u64,
+    /// Pid file.
+    pub pid_file: String,
+    /// Upgrade socket for `-u`.
+    pub upgrade_sock: String,
+    /// Run in the background.
+    pub daemon: bool,
+    /// Where stderr goes when running as a daemon.
+    pub error_log: Option<String>,
+    /// User to switch to when running as a daemon.
+    pub user: Option<String>,
+    /// Group to switch to when running as a daemon.
+    pub group: Option<String>,
+    /// Accept HTTP/2 over plaintext (h2c) from clients.
+    pub h2c: bool,
+    /// Idle upstream connections kept for reuse.
+    pub upstream_keepalive_pool_size: usize,
+}
+
+/// The trust settings of the configuration file (`signing:`, `sites:`), before secrets are read.
+///
+/// ```yaml
+/// signing:
+///   # One secret per line, newest first. FLOWGATE_SIGNING_SECRET (comma-separated) wins when set.
+///   secret_file: /etc/flowgate/signing.secrets
+/// sites:
+///   "site1":
+///     mode: required            # off | optional | required (default off)
+///     leeway_seconds: 60        # clock skew allowed for exp / nbf / iat (default 60)
+///     keys:
+///       - kid: key-2026-11
+///         secret_env: FLOWGATE_SITE1_KEY_2026_11   # or secret_file: /path, or secret: "…"
+/// ```
+///
+/// A key's secret comes from an environment variable (`secret_env`), a file (`secret_file`,
+/// its first non-comment line) or, for tests and demos, inline (`secret`); inline secrets end up
+/// in version control, so production configs should use one of the other two. Secrets are
+/// read when the proxy starts (and by `flowgate check`), never logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustConfig {
+    /// `signing.secret_file`.
+    pub signing_secret_file: Option<PathBuf>,
+    /// `sites`, by site id.
+    pub sites: BTreeMap<String, SiteConfig>,
+}
+
+/// One site's entry under `sites:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteConfig {
+    /// `mode`.
+    pub mode: Mode,
+    /// `leeway_seconds`.
+    pub leeway_secs: u64,
+    /// `keys`.
+    pub keys: Vec<KeyConfig>,
+}
+
+/// One entry of a site's `keys:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyConfig {
+    /// `kid`.
+    pub kid: String,
+    /// Where the secret comes from.
+    pub secret: SecretSource,
+}
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `secret_env: NAME`.
+    Env(String),
+    /// `secret_file: PATH` (first non-comment line).
+    File(PathBuf),
+    /// `secret: "…"`.
+    Inline(Secret),
+}

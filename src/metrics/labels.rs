@@ -1,0 +1,149 @@
+//! The label values of flowgate's metrics, each a small enum with its Prometheus spelling.
+
+/// Which kind of route a request took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// The widget's init request.
+    Init,
+    /// A request on a session route.
+    Session,
+    /// Anything else (proxied untouched, anti-spoofing aside).
+    Other,
+}
+
+impl RouteKind {
+    pub(super) const ALL: [RouteKind; 3] = [RouteKind::Init, RouteKind::Session, RouteKind::Other];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Init => "init",
+            RouteKind::Session => "session",
+            RouteKind::Other => "other",
+        }
+    }
+}
+
+/// A session-store operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Look-up on a session route.
+    Get,
+    /// Store an accepted context at init.
+    Put,
+    /// Forget a session at an init without (valid) context.
+    Delete,
+}
+
+impl StoreOp {
+    pub(super) const ALL: [StoreOp; 3] = [StoreOp::Get, StoreOp::Put, StoreOp::Delete];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreOp::Get => "get",
+            StoreOp::Put => "put",
+            StoreOp::Delete => "delete",
+        }
+    }
+}
+
+/// How a store operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreResult {
+    /// A put or delete completed.
+    Ok,
+    /// A get found an entry.
+    Hit,
+    /// A get found nothing.
+    Miss,
+    /// The backend answered with an error (or is unreachable).
+    Error,
+    /// The deadline passed first; the request went on without the store.
+    Timeout,
+}
+
+impl StoreResult {
+    pub(super) const ALL: [StoreResult; 5] = [
+        StoreResult::Ok,
+        StoreResult::Hit,
+        StoreResult::Miss,
+        StoreResult::Error,
+        StoreResult::Timeout,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreResult::Ok => "ok",
+            StoreResult::Hit => "hit",
+            StoreResult::Miss => "miss",
+            StoreResult::Error => "error",
+            StoreResult::Timeout => "timeout",
+        }
+    }
+}
+
+/// Why a request to the upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamError {
+    /// No healthy upstream to pick.
+    NoneHealthy,
+    /// Connecting failed.
+    Connect,
+    /// The upstream failed after the connection was made (reset, timeout, bad response).
+    Proxy,
+}
+
+impl UpstreamError {
+    pub(super) const ALL: [UpstreamError; 3] = [
+        UpstreamError::NoneHealthy,
+        UpstreamError::Connect,
+        UpstreamError::Proxy,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamError::NoneHealthy => "none_healthy",
+            UpstreamError::Connect => "connect",
+            UpstreamError::Proxy => "proxy",
+        }
+    }
+}
+
+/// What a session route did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOutcome {
+    /// Stored headers were re-attached.
+    Hit,
+    /// Nothing stored for this session.
+    Miss,
+    /// The store did not answer in time or failed; the request went on without it.
+    Unavailable,
+    /// Site or session id invalid, or only one of them present: no look-up.
+    BadSession,
+    /// Neither id present (assets and the like): nothing to look up.
+    NoIds,
+}
+
+impl SessionOutcome {
+    pub(super) const ALL: [SessionOutcome; 5] = [
+        SessionOutcome::Hit,
+        SessionOutcome::Miss,
+        SessionOutcome::Unavailable,
+        SessionOutcome::BadSession,
+        SessionOutcome::NoIds,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionOutcome::Hit => "hit",
+            SessionOutcome::Miss => "miss",
+            SessionOutcome::Unavailable => "unavailable",
+            SessionOutcome::BadSession => "bad_session",
+            SessionOutcome::NoIds => "no_ids",
+        }
+    }
+}

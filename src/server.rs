@@ -1,0 +1,203 @@
+//! Assembly of the Pingora server from a [`Config`]: the proxy service, the upstream health
+//! check, the admin listener; and running it until a signal stops it.
+//!
+//! Used by `flowgate run`, `flowgate demo` and the tests that run a real server in a thread.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
+use pingora::proxy::ProxyServiceBuilder;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::admin;
+use crate::config::Config;
+use crate::headers::signature::Signer;
+use crate::metrics::Metrics;
+use crate::proxy::{Flowgate, HealthCheck, Runtime, RuntimeHandle, Upstreams};
+use crate::secret::Secret;
+use crate::store;
+use crate::trust::TrustPolicy;
+
+/// Why the server could not be built.
+#[derive(Debug)]
+pub struct BuildError(pub String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// A built server and the handles a caller may want before running it.
+pub struct Built {
+    /// The Pingora server with every flowgate service added; call `run` or `run_forever`.
+    pub server: Server,
+    /// The metrics the services report to.
+    pub metrics: Arc<Metrics>,
+    /// The session store's backend name.
+    pub store_backend: &'static str,
+    /// Replaces what the proxy runs with, for new requests (`server::runtime` builds one).
+    pub runtime: RuntimeHandle,
+}
+
+/// Builds the Pingora server for `config`: the proxy, the upstream health check (several
+/// upstreams) and the admin listener. With `opt.test` set this exits the process after
+/// bootstrapping, as Pingora's `-t` does.
+pub fn build(config: &Config, opt: Option<Opt>) -> Result<Built, BuildError> {
+    build_signing_with(config, opt, None)
+}
+
+/// [`build`] with the header-signing secrets given rather than read from the environment or
+/// `signing.secret_file` (`flowgate demo` signs with a secret of its own).
+pub(crate) fn build_signing_with(
+    config: &Config,
+    opt: Option<Opt>,
+    signing: Option<Vec<Secret>>,
+) -> Result<Built, BuildError> {
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(config));
+    server.bootstrap();
+
+    let metrics = Arc::new(Metrics::new());
+    let evictions = metrics.store_evictions.clone();
+    let store = store::build(&config.store, Some(Arc::new(move || evictions.inc())))
+        .map_err(|e| BuildError(format!("store: {e}")))?;
+    let store_backend = store.backend();
+    let store_health = store.clone();
+    let (runtime, health_check) = runtime(config, signing)?;
+    let proxy = Flowgate::new(runtime, store, metrics.clone());
+    let runtime = proxy.runtime();
+
+    let mut options = HttpServerOptions::default();
+    options.h2c = config.server.h2c;
+    let mut service = ProxyServiceBuilder::new(&server.configuration, proxy)
+        .name("flowgate")
+        .server_options(options)
+        .build();
+    service.add_tcp(&config.listen.to_string());
+    server.add_service(service);
+    if let Some(health_check) = health_check {
+        server.add_service(health_check);
+    }
+    if let Some(admin) = config.admin {
+        server.add_service(admin::service(
+            metrics.clone(),
+            Some(store_health),
+            &admin.to_string(),
+        ));
+    }
+    Ok(Built {
+        server,
+        metrics,
+        store_backend,
+        runtime,
+    })
+}
+
+/// What the proxy runs with for `config`: its upstream pool (and, with several upstreams, the
+/// health check to run beside it), the site keys and the header signer, read from the
+/// environment and the files the configuration names unless `signing` is given.
+///
+/// A reload builds a new one from the new, validated configuration and hands it to
+/// [`RuntimeHandle::swap`]; requests in flight finish on the one they started with.
+pub(crate) fn runtime(
+    config: &Config,
+    signing: Option<Vec<Secret>>,
+) -> Result<(Runtime, Option<HealthCheck>), BuildError> {
+    let (upstreams, health_check) = Upstreams::build(config).map_err(BuildError)?;
+    let (trust, signer) = trust_parts(config, signing)?;
+    Ok((Runtime::new(config, upstreams, trust, signer), health_check))
+}
+
+/// Reads the secrets the configuration names: the per-site token keys and the header-signing
+/// secrets. Without a signing secret the proxy still runs, and says so once.
+fn trust_parts(
+    config: &Config,
+    signing: Option<Vec<Secret>>,
+) -> Result<(TrustPolicy, Option<Signer>), BuildError> {
+    let policy = config
+        .trust
+        .policy()
+        .map_err(|problems| BuildError(problems.to_string()))?;
+    let secrets = match signing {
+        Some(given) => Some(given),
+        None => config
+            .trust
+            .signing_secrets()
+            .map_err(|p| BuildError(p.to_string()))?,
+    };
+    let signer = match secrets.as_deref() {
+        Some([first, ..]) => Some(Signer::new(first)),
+        _ => {
+            tracing::warn!(
+                "no signing secret: requests go to the backend without {}{}; set {} (comma-separated, newest first) or signing.secret_file",
+                config.headers.prefix,
+                crate::headers::SIGNATURE,
+                crate::config::SIGNING_SECRET_ENV,
+            );
+            None
+        }
+    };
+    Ok((policy, signer))
+}
+
+/// Pingora's own server configuration, derived from the `server` section.
+fn server_conf(config: &Config) -> ServerConf {
+    let s = &config.server;
+    let mut conf = ServerConf {
+        threads: s.threads,
+        work_stealing: s.work_stealing,
+        grace_period_seconds: Some(s.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout_seconds),
+        pid_file: s.pid_file.clone(),
+        upgrade_sock: s.upgrade_sock.clone(),
+        daemon: s.daemon,
+        error_log: s.error_log.clone(),
+        user: s.user.clone(),
+        group: s.group.clone(),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        ..Default::default()
+    };
+    // A failed connection is retried on another upstream (see `fail_to_connect`): one
+    // retry per other upstream is enough to find a healthy one.
+    conf.max_retries = config.upstreams.len().max(1);
+    conf
+}
+
+/// Pingora's Unix signals (SIGQUIT upgrade, SIGTERM graceful, SIGINT fast), plus a `flowgate
+/// ready` log line once the handlers are installed: from then on a signal is handled rather
+/// than killing the process, which is what supervisors and tests wait for.
+pub(crate) struct ReadySignals;
+
+#[async_trait]
+impl ShutdownSignalWatch for ReadySignals {
+    async fn recv(&self) -> ShutdownSignal {
+        let (quit, term, int) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (quit, term, int) else {
+            tracing::error!("cannot install signal handlers; stopping");
+            return ShutdownSignal::FastShutdown;
+        };
+        tracing::info!(pid = std::process::id(), "flowgate ready");
+        tokio::select! {
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::FastShutdown,
+        }
+    }
+}
+
+/// Runs a built server until a signal stops it, then ends the process.
+pub(crate) fn run_until_signalled(server: Server) -> ! {
+    server.run(RunArgs {
+        shutdown_signal: Box::new(ReadySignals),
+    });
+    std::process::exit(0)
+}
