@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 LINES=${LINES:-200}
 # shellcheck source=benches/common.sh
 . benches/common.sh
-install_missing valgrind:valgrind php:php-cli
+ensure_packages build callgrind
 bin=${FLOWGATE_BIN:-}
 if [ -z "$bin" ]; then
   cargo build --release --quiet --bin flowgate
@@ -28,13 +28,11 @@ trap 'rm -rf "$WORK"' EXIT
 
 printf '%-8s %14s\n' payload "instr/run"
 for name in a b c d; do
-  php -r '
-    [$_, $file, $lines, $out] = $argv;
-    $b64 = rtrim(file_get_contents($file), "\n");
-    $fh = fopen($out, "w");
-    for ($i = 0; $i < $lines; $i++) {
-        fwrite($fh, json_encode(["id" => $i, "b64" => $b64]) . "\n");
-    }' "benches/payloads/$name.b64" "$LINES" "$WORK/$name.jsonl"
+  # Base64 needs no escaping inside a JSON string.
+  b64=$(tr -d '\n' <"benches/payloads/$name.b64")
+  for ((i = 0; i < LINES; i++)); do
+    printf '{"id":%d,"b64":"%s"}\n' "$i" "$b64"
+  done >"$WORK/$name.jsonl"
   ir=$(valgrind --tool=callgrind --toggle-collect='flowgate::context::Pipeline::run' \
     --callgrind-out-file="$WORK/$name.out" "$bin" inspect --jsonl <"$WORK/$name.jsonl" \
     2>&1 >/dev/null | awk '/Collected/ {print $4}')
