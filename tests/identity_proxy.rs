@@ -566,3 +566,37 @@ fn check_names_every_new_key() {
     }
     assert!(text.contains("did you mean `forwarded`"), "{text}");
 }
+
+/// An HTTP/2 client (h2c): the `:authority` becomes `Host` and `X-Forwarded-Host`, the target is
+/// normalised and stripped like an HTTP/1.1 one, and the signature covers what was sent.
+#[tokio::test]
+async fn http2_clients_get_the_same_identity_target_and_signature() {
+    let up = Upstream::start();
+    let fg = signed(&up, "");
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let ctx = b64(r#"{"ims_email":"a@b.c"}"#).replace('=', "%3D");
+    let resp = h2
+        .get(fg.url(&format!(
+            "//public_FlowWidget//init?siteid=s1&jsSessionId=j1&visitor_context={ctx}"
+        )))
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-request-id", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let r = up.last();
+    let host = fg.addr.to_string();
+    assert_eq!(r.target, format!("{INIT}?siteid=s1&jsSessionId=j1"));
+    assert_eq!(r.all("host"), [host.as_str()]);
+    assert_eq!(r.header("x-forwarded-host"), Some(host.as_str()));
+    assert_eq!(r.all("x-forwarded-for"), ["127.0.0.1"]);
+    assert_ne!(r.header("x-request-id"), Some("forged"));
+    assert_eq!(r.header("x-flowgate-status"), Some("accepted"));
+    let trusted = verify(&r, &kit()).unwrap();
+    assert_eq!(trusted.context.get("ims_email"), Some("a@b.c"));
+}

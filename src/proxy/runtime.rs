@@ -7,7 +7,9 @@
 //! metrics are not part of it: they outlive a swap.
 //!
 //! A reload (a later change) builds a new runtime from the new, validated configuration —
-//! `crate::server::runtime` reads its secrets and upstreams — and calls `swap`.
+//! `crate::server::runtime` reads its secrets and upstreams — and calls `swap`. The signing
+//! gauge (`flowgate_signing_enabled`) is set from the runtime `Flowgate::new` starts with; a
+//! reload that adds or drops the signing secret sets it again (`Metrics::signing_enabled`).
 
 use std::sync::Arc;
 use std::time::Duration;
