@@ -13,8 +13,8 @@
 //!
 //! It is a plain hyper 1 HTTP/1.1 server on a listener the caller binds (port 0 in the demo
 //! and in tests). The echo reports whether each request's `Signature` verifies, the first thing
-//! a real backend does with [`crate::upstream::verify`]; the demo's chat trusts the headers as
-//! they come, to stay small.
+//! a real backend does with [`crate::upstream::verify`]; the demo's chat takes its pre-fill
+//! through the same kit (see `State::prefill`).
 
 mod chat;
 mod page;
@@ -154,12 +154,7 @@ impl State {
             let Some(key) = chat_key(&trusted) else {
                 return no_session();
             };
-            let prefill = trusted
-                .prefill
-                .as_deref()
-                .map_or_else(|| Ok(Prefill::none()), Prefill::from_header)
-                .unwrap_or_default();
-            let state = lock(chats).start(key, prefill);
+            let state = lock(chats).start(key, self.prefill(&req));
             return json_reply(StatusCode::OK, &state);
         }
         if path == CHAT_PATH && req.method() == Method::POST {
@@ -226,6 +221,22 @@ impl State {
             }
         }
         t
+    }
+
+    /// The pre-fill the demo's chat skips questions with, taken as a real backend takes it:
+    /// from a verified request, through the kit's accessors. The demo's site is documented as
+    /// `mode: off`, so it acknowledges the browser's word (`browser_prefill`); a site with
+    /// signed context would call `verified_prefill`. An unverifiable request pre-fills nothing.
+    fn prefill(&self, req: &Request<Incoming>) -> Prefill {
+        let Some(options) = &self.verifier else {
+            return Prefill::none();
+        };
+        match upstream::verify(req, options) {
+            Ok(trusted) => trusted
+                .browser_prefill(upstream::AcknowledgeUnsigned)
+                .map_or_else(Prefill::none, |p| Prefill::from_pairs(p.iter())),
+            Err(_) => Prefill::none(),
+        }
     }
 
     /// What a real backend's first step says about this request: `valid`, or why not.
