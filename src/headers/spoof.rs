@@ -1,9 +1,10 @@
 //! Anti-spoofing: client request headers and upstream response headers that look like trusted
 //! headers are removed before anything else happens.
 //!
-//! A header "looks like" a trusted one when its name, compared case-insensitively with `_` and
-//! `-` treated as equal, starts with the trusted prefix. Backends behind CGI-style gateways turn
-//! `X_Flowgate_Context` and `X-Flowgate-Context` into the same variable, so both must go.
+//! A header "looks like" a trusted one when its name, compared case-insensitively with every
+//! byte that is not a letter or digit treated as `-`, starts with the trusted prefix. Backends
+//! behind CGI-style gateways turn `X_Flowgate_Context`, `X.Flowgate.Context` and
+//! `X-Flowgate-Context` into the same variable, so all of them must go.
 
 use pingora::http::{RequestHeader, ResponseHeader};
 
@@ -98,6 +99,8 @@ mod tests {
             "X-FLOWGATE-STATUS",
             "x_flowgate-",
             "x-flowgate-anything-else",
+            "X.Flowgate.Context",
+            "X~Flowgate~Status",
         ] {
             assert!(m.matches(name.as_bytes()), "{name}");
         }
