@@ -1,16 +1,18 @@
 //! Anti-spoofing: client request headers and upstream response headers that look like trusted
 //! headers are removed before anything else happens.
 //!
-//! A header "looks like" a trusted one when its name, compared case-insensitively with `_` and
-//! `-` treated as equal, starts with the trusted prefix. Backends behind CGI-style gateways turn
-//! `X_Flowgate_Context` and `X-Flowgate-Context` into the same variable, so both must go.
+//! A header "looks like" a trusted one when its name, compared case-insensitively with every
+//! byte that is not an ASCII letter or digit treated as `-`, starts with the trusted prefix.
+//! Backends behind CGI-style gateways (PHP's `$_SERVER`, CGI, FastCGI, WSGI) turn every such
+//! byte into `_`: `X_Flowgate_Context`, `X.Flowgate.Context` and `X~Flowgate~Context` all become
+//! `HTTP_X_FLOWGATE_CONTEXT`, exactly like `X-Flowgate-Context`, so all of them must go.
 
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora_http::{RequestHeader, ResponseHeader};
 
 /// Matches header names against the trusted prefix; built once from the configured prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct SpoofMatcher {
-    /// The prefix, lower-cased, with `_` folded to `-`.
+    /// The prefix, lower-cased, with every byte other than a letter or digit folded to `-`.
     folded_prefix: Box<[u8]>,
 }
 
@@ -76,9 +78,10 @@ impl SpoofMatcher {
 }
 
 fn fold(b: u8) -> u8 {
-    match b {
-        b'_' => b'-',
-        _ => b.to_ascii_lowercase(),
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
     }
 }
 
@@ -87,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn folds_case_and_underscores() {
+    fn folds_case_and_every_separator() {
         let m = SpoofMatcher::new("X-Flowgate-");
         for name in [
             "x-flowgate-context",
@@ -95,6 +98,10 @@ mod tests {
             "X-FLOWGATE-STATUS",
             "x_flowgate-",
             "x-flowgate-anything-else",
+            "X.Flowgate.Status",
+            "X~Flowgate~Status",
+            "x!flowgate#context",
+            "X-Flowgate'Session",
         ] {
             assert!(m.matches(name.as_bytes()), "{name}");
         }
@@ -103,6 +110,8 @@ mod tests {
             "x-flowgat-context",
             "flowgate-context",
             "x-flowgates",
+            "xflowgate-context",
+            "x--flowgate-context",
         ] {
             assert!(!m.matches(name.as_bytes()), "{name}");
         }

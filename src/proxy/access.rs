@@ -18,6 +18,7 @@ pub(crate) fn log(session: &Session, e: Option<&Error>, ctx: &RequestCtx, elapse
     let store_time = store.map_or(Duration::ZERO, |c| c.elapsed);
     tracing::info!(
         target: "flowgate::access",
+        client = %session.client_addr().map_or_else(|| "-".to_owned(), ToString::to_string),
         method = %req.method,
         path = req.uri.path(),
         route = ctx.route.as_str(),

@@ -7,6 +7,7 @@
 //!  new_ctx ─────────── take the current Runtime (one Arc for the whole request)
 //!       │
 //!  request_filter ──── 1. spoof.strip_request (every route, before anything else)
+//!       │              1b. one Content-Length (framing.rs); the route class's read timeout
 //!       │              2. route.classify(path) → init | session | other
 //!       │              3. plan::plan(route, query, runtime)   (pure: runs the context pipeline,
 //!       │                                                      says what it found)
@@ -14,18 +15,23 @@
 //!       │                                                      deadline; a report, timed once)
 //!       │              5. record::decision(report)             (the one place that counts)
 //!       ▼
-//!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams)
+//!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams); the route
+//!       │              class's upstream timeout, or the tunnel's for an upgrade (timeouts.rs)
 //!       │
 //!  upstream_request_filter ── trusted::apply(headers decided in 4) + Signature (when a
 //!       │                      signing secret is set: every proxied request, every route)
 //!       │
 //!       ▼  … upstream …
-//!  response_filter ─── strip prefixed headers from the upstream response (counted)
+//!  response_filter ─── strip prefixed headers from the upstream response (counted); a 101
+//!       │              marks the connection a tunnel (idle timeout, drain); no chunked framing
+//!       │              to an HTTP/1.0 client
 //!       │
 //!  logging ─────────── request count and duration + one access-log line (access.rs)
 //!
 //!  fail_to_connect ─── mark the connect failure; retry on another upstream when there are several
-//!  fail_to_proxy ───── failure::classify → 502 with a short plain-text body, or Pingora's page
+//!  fail_to_proxy ───── failure::classify → abort a started response; 504 on an upstream
+//!                      timeout, 502 when it failed (short plain-text bodies), or Pingora's page;
+//!                      one value-free log line (Pingora's own are suppressed: they carry bytes)
 //! ```
 //!
 //! The per-request [`RequestCtx`] carries the runtime and the decisions from `request_filter`
@@ -36,11 +42,13 @@
 mod access;
 mod execute;
 mod failure;
+mod framing;
 mod params;
 mod plan;
 mod record;
 mod route;
 mod runtime;
+mod timeouts;
 mod trusted;
 mod upstreams;
 mod visitor;
@@ -51,12 +59,13 @@ use std::time::Instant;
 use async_trait::async_trait;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 
 pub use runtime::{Runtime, RuntimeHandle};
 pub use trusted::TrustedHeaders;
 pub use upstreams::{HealthCheck, Upstreams};
 
+use crate::front::Connections;
 use crate::metrics::{Metrics, RouteKind};
 use crate::store::SessionStore;
 use execute::Report;
@@ -72,6 +81,8 @@ pub struct RequestCtx {
     report: Report,
     spoofed: usize,
     upstream: UpstreamState,
+    /// The request asks for a protocol upgrade (WebSocket).
+    upgrade: bool,
 }
 
 impl RequestCtx {
@@ -84,6 +95,7 @@ impl RequestCtx {
             report: Report::untouched(),
             spoofed: 0,
             upstream: UpstreamState::default(),
+            upgrade: false,
         }
     }
 
@@ -103,16 +115,25 @@ pub struct Flowgate {
     runtime: RuntimeHandle,
     store: Arc<dyn SessionStore>,
     metrics: Arc<Metrics>,
+    connections: Arc<Connections>,
 }
 
 impl Flowgate {
     /// The proxy running `runtime`, with the session store and the metrics that outlive it.
     pub fn new(runtime: Runtime, store: Arc<dyn SessionStore>, metrics: Arc<Metrics>) -> Flowgate {
+        let connections = Connections::new(metrics.clone());
         Flowgate {
             runtime: RuntimeHandle::new(runtime),
             store,
             metrics,
+            connections,
         }
+    }
+
+    /// The proxy marking tunnels in `connections` (shared with the connection front).
+    pub fn with_connections(mut self, connections: Arc<Connections>) -> Flowgate {
+        self.connections = connections;
+        self
     }
 
     /// The handle that replaces the runtime for new requests.
@@ -132,11 +153,14 @@ impl ProxyHttp for Flowgate {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let rt = &ctx.runtime;
         ctx.spoofed = rt.spoof.strip_request(session.req_header_mut());
+        framing::normalise_content_length(session.req_header_mut())?;
+        ctx.upgrade = session.is_upgrade_req();
         let plan = {
             let uri = &session.req_header().uri;
             ctx.route = rt.routes.classify(uri.path());
             plan::plan(ctx.route, uri.query().unwrap_or(""), rt)
         };
+        rt.timeouts.on_request(ctx.route, session);
         let (store, deadline) = (self.store.as_ref(), rt.store_deadline);
         ctx.report = execute::execute(plan, store, deadline, &mut ctx.trusted).await;
         record::decision(&self.metrics, ctx.spoofed, &ctx.report);
@@ -148,8 +172,11 @@ impl ProxyHttp for Flowgate {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let peer = ctx.runtime.upstreams.pick();
+        let mut peer = ctx.runtime.upstreams.pick();
         ctx.upstream.no_upstream = peer.is_none();
+        if let Some(peer) = peer.as_deref_mut() {
+            ctx.runtime.timeouts.on_peer(ctx.route, ctx.upgrade, peer);
+        }
         peer.ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "no healthy upstream"))
     }
 
@@ -185,12 +212,19 @@ impl ProxyHttp for Flowgate {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let stripped = ctx.runtime.spoof.strip_response(upstream_response);
         record::response_stripped(&self.metrics, stripped);
+        if upstream_response.status == 101 {
+            ctx.runtime.timeouts.on_tunnel(session);
+            if let Some(stream) = session.stream() {
+                self.connections.mark_tunnel(stream.id());
+            }
+        }
+        framing::for_http10_client(session.req_header().version, upstream_response);
         Ok(())
     }
 
@@ -200,19 +234,33 @@ impl ProxyHttp for Flowgate {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let (code, upstream_error) = failure::classify(e, ctx.upstream);
+        let started = session.response_written().map(|r| r.status.as_u16());
+        let (answer, upstream_error) = failure::classify(e, ctx.upstream, started);
         if let Some(kind) = upstream_error {
             record::upstream_failed(&self.metrics, kind);
         }
-        failure::answer(session, code).await;
+        failure::log(e, answer, upstream_error, ctx.route);
+        failure::answer(session, answer).await;
         FailToProxy {
-            error_code: code,
+            error_code: answer.code(),
             can_reuse_downstream: false,
         }
     }
 
-    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
-        failure::is_client_fault(e)
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _e: &Error) -> bool {
+        // Pingora's line prints the error's context (raw upstream bytes, the request summary);
+        // fail_to_proxy writes a value-free one instead.
+        true
+    }
+
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        _ctx: &RequestCtx,
+        _e: &Error,
+        _context: ProxyWarnLogContext,
+    ) -> bool {
+        true
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

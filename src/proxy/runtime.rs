@@ -15,6 +15,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::route::Routes;
+use super::timeouts::RouteTimeouts;
 use super::trusted::TrustedNames;
 use super::upstreams::Upstreams;
 use crate::config::{Config, ParamNames};
@@ -33,6 +34,7 @@ pub struct Runtime {
     pub(super) access_log: bool,
     pub(super) store_deadline: Duration,
     pub(super) upstreams: Upstreams,
+    pub(super) timeouts: RouteTimeouts,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -44,6 +46,7 @@ impl std::fmt::Debug for Runtime {
             .field("access_log", &self.access_log)
             .field("store_deadline", &self.store_deadline)
             .field("upstreams", &self.upstreams.len())
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +70,7 @@ impl Runtime {
             access_log: config.log.access,
             store_deadline: config.store.deadline,
             upstreams,
+            timeouts: RouteTimeouts::new(config),
         }
     }
 }
