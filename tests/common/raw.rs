@@ -259,3 +259,17 @@ impl Drop for RawUpstream {
         }
     }
 }
+
+/// Reads one request head (up to its empty line) off `s`.
+pub fn read_head(s: &mut TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while find(&head, b"\r\n\r\n").is_none() {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    head
+}
