@@ -8,7 +8,8 @@
 //! lifecycle lines at INFO) *before* `RUST_LOG` or `log.level` is consulted: `DEBUG`, `TRACE`,
 //! `5`, `pingora_core=trace`, `h2=trace`, `*=trace` and every other spelling end at that cap. The
 //! WARN and ERROR lines that carry bytes (Pingora's `Fail to proxy: …` with the error's context)
-//! are suppressed at their source (`ProxyHttp::suppress_error_log`) and replaced by flowgate's own.
+//! are suppressed at their source (`ProxyHttp::suppress_error_log`) and replaced by flowgate's own;
+//! whatever library line is left is written with its error's details withheld (`withhold`).
 //!
 //! Pingora logs every client that disconnects before its request was read at ERROR level
 //! (`Fail to proxy: Downstream ReadError …`). A visitor closing a tab is not an operator's
@@ -23,6 +24,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
+use super::withhold::Withhold;
 use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Call once.
@@ -41,6 +43,7 @@ pub(crate) fn init(config: &LogConfig) {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
+                    .event_format(Withhold(tracing_subscriber::fmt::format()))
                     .with_ansi(ansi)
                     .with_writer(std::io::stderr),
             )
@@ -48,8 +51,10 @@ pub(crate) fn init(config: &LogConfig) {
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
+                    .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                    .event_format(Withhold(
+                        tracing_subscriber::fmt::format().json().flatten_event(true),
+                    ))
                     .with_writer(std::io::stderr),
             )
             .try_init(),

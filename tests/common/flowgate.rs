@@ -37,6 +37,7 @@ pub struct Options {
     env: Vec<(String, String)>,
     server: Vec<String>,
     nofile: Option<u64>,
+    silent: bool,
 }
 
 impl Options {
@@ -68,6 +69,13 @@ impl Options {
     /// Limits the process to `n` open files (`RLIMIT_NOFILE`), as `ulimit -n` would.
     pub fn nofile(mut self, n: u64) -> Self {
         self.nofile = Some(n);
+        self
+    }
+
+    /// Ready once both listeners accept, without waiting for the `flowgate ready` line (for a
+    /// log configuration that turns it off; signals sent at once may then come too early).
+    pub fn silent_log(mut self) -> Self {
+        self.silent = true;
         self
     }
 
@@ -192,7 +200,8 @@ impl Flowgate {
                     f.log()
                 ));
             }
-            if f.log().contains("flowgate ready") && accepts(addr) && accepts(admin) {
+            let logged = o.silent || f.log().contains("flowgate ready");
+            if logged && accepts(addr) && accepts(admin) {
                 return Ok(f);
             }
             if start.elapsed() > DEADLINE {
