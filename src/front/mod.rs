@@ -41,6 +41,7 @@ pub use drain::Connections;
 pub(crate) use drain::{Drain, exit_when_drained};
 pub(crate) use head::HeadLimits;
 pub(crate) use proxy_protocol::ProxyHeaderBeforeTls;
+use proxy_protocol::ProxyHeaderError;
 
 use crate::config::Config;
 use crate::metrics::{ConnectionClose, Metrics};
@@ -168,9 +169,14 @@ where
         if self.settings.proxy_protocol {
             let header =
                 tokio::time::timeout(self.settings.limits.idle, proxy_protocol::accept(&mut l4));
-            if !matches!(header.await, Ok(Ok(()))) {
-                self.closed(ConnectionClose::ProxyProtocol);
-                return None;
+            match header.await {
+                Ok(Ok(())) => {}
+                // Closed before a byte (a load balancer's TCP check): nothing was refused.
+                Ok(Err(ProxyHeaderError::Closed)) => return None,
+                Ok(Err(ProxyHeaderError::Invalid)) | Err(_) => {
+                    self.closed(ConnectionClose::ProxyProtocol);
+                    return None;
+                }
             }
         }
         let mut persistent: Option<HttpPersistentSettings> = None;

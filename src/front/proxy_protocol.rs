@@ -23,9 +23,9 @@ const MAX_HEADER: usize = 16 + 512;
 /// Why a connection's PROXY header was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ProxyHeaderError {
-    /// The connection closed (or failed) before a complete header.
+    /// The connection closed (or failed) before sending a byte: nothing to refuse.
     Closed,
-    /// The bytes are not a PROXY v1 or v2 header.
+    /// The bytes are not a PROXY v1 or v2 header (or stop before one is complete).
     Invalid,
 }
 
@@ -59,7 +59,8 @@ async fn read_header(
             Parsed::Incomplete if buf.len() < MAX_HEADER => {
                 buf.reserve(256);
                 match l4.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => return Err(ProxyHeaderError::Closed),
+                    Ok(0) | Err(_) if buf.is_empty() => return Err(ProxyHeaderError::Closed),
+                    Ok(0) | Err(_) => return Err(ProxyHeaderError::Invalid),
                     Ok(_) => {}
                 }
             }
