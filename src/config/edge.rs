@@ -174,6 +174,24 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_file_is_the_defaults() {
+        let shipped = include_str!("../../conf/flowgate.yaml");
+        assert_eq!(Config::from_yaml(shipped).unwrap(), Config::default());
+        for key in [
+            "listen_proxy_protocol:",
+            "websocket_idle_seconds:",
+            "client_read_seconds:",
+            "upstream_read_seconds:",
+            "idle_timeout_seconds:",
+            "header_timeout_seconds:",
+            "max_request_target_bytes:",
+            "websocket_drain_seconds:",
+        ] {
+            assert!(shipped.contains(key), "{key} missing in conf/flowgate.yaml");
+        }
+    }
+
+    #[test]
     fn problems_name_the_key_and_the_bounds() {
         let err = Config::from_yaml(
             "server: {idle_timeout_seconds: 0, max_request_target_bytes: 70000}\n\

@@ -126,6 +126,8 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
         let read = match deadline {
             None => {
                 let first_byte = tokio::select! {
+                    // A request already on its way is read rather than dropped at the signal.
+                    biased;
                     r = tokio::time::timeout(limits.idle, stream.read_buf(buf)) => r,
                     () = shutting_down(&mut shutdown) => return HeadEnd::Shutdown,
                 };
