@@ -467,3 +467,50 @@ async fn a_long_target_to_the_chat_backend_is_a_414() {
     assert_eq!(long.status, 414);
     assert_eq!(longer.status, 414);
 }
+
+#[tokio::test]
+async fn a_zero_downtime_upgrade_keeps_open_websockets_on_the_old_process() {
+    let backend = ChatBackend::start("A", &[]);
+    let mut old = Flowgate::options()
+        .upstream(backend.host_port())
+        .grace_period(1)
+        .server("websocket_drain_seconds", 4)
+        .start();
+    // Silent through the hand-over (Pingora's old process stops accepting 5 s after SIGQUIT),
+    // then talking after the old process's HTTP grace period.
+    let url = ws_url(&old, "/raw-ws");
+    let tunnel = NodeClient::spawn(
+        "raw-ws-client.js",
+        &[
+            "--url",
+            &url,
+            "--idle-ms",
+            "7000",
+            "--message",
+            "across the upgrade",
+        ],
+    );
+    let tunnel = blocking(move || {
+        tunnel.wait_event("idle", DEADLINE);
+        tunnel
+    })
+    .await;
+    let new = old.spawn_upgrade();
+    let sock = old.dir().join("upgrade.sock");
+    common::wait_until_async("the upgrade socket", || async { sock.exists() }).await;
+    old.signal("QUIT");
+    new.wait_for_log("flowgate ready");
+    let (r, status, old) = blocking(move || {
+        let r = tunnel.result(DEADLINE);
+        let status = old.wait_exit();
+        (r, status, old)
+    })
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["echoed"], true, "{r}");
+    assert!(status.success(), "{status:?}\n{}", old.log());
+    // New connections reach the new process.
+    let r =
+        blocking(move || node::run("raw-ws-client.js", &["--url", &url, "--message", "new"])).await;
+    assert_eq!(r["echoed"], true, "{r}\n{}", new.log());
+}
