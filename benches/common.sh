@@ -1,4 +1,4 @@
-# Shared by benches/load.sh and benches/instructions.sh (sourced, not run).
+# Shared by benches/load.sh, benches/instructions.sh and benches/instructions-context.sh (sourced, not run).
 
 # The system packages (wrk, nginx, valgrind, Redis): ensure_packages load|callgrind.
 # shellcheck source=scripts/lib/packages.sh

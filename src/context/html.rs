@@ -14,6 +14,8 @@
 //! argument for why no `char` boundary is ever split is given at each function. Neither
 //! allocates beyond growing `out`.
 
+use std::mem::MaybeUninit;
+
 use memchr::{memchr, memchr2};
 
 /// The named references PHP decodes with `ENT_HTML5`: the 2,125 names of PHP's
@@ -224,6 +226,14 @@ pub fn entity_decode_into(input: &str, out: &mut String) {
     }
 }
 
+/// Whether `input` has a byte that `html_entity_decode` or `strip_tags` reacts to (`&`, `<`,
+/// NUL): both are the identity on text without one. Inline, 16 bytes at a time: values are
+/// short, and markup usually shows early.
+#[inline]
+pub(crate) fn has_trigger(input: &str) -> bool {
+    find_any(input.as_bytes(), 0, [b'&', b'<', 0]).is_some()
+}
+
 /// Appends `strip_tags(html_entity_decode(input, ENT_QUOTES | ENT_HTML5, 'UTF-8'))` to `out`,
 /// the sanitising step of the pipeline, with `scratch` as the reusable intermediate buffer.
 pub fn sanitize_into(input: &str, scratch: &mut String, out: &mut String) {
@@ -246,9 +256,9 @@ pub fn sanitize_prefix_into(input: &str, min_chars: usize, scratch: &mut String,
         // SAFETY: `fused_into` only appends whole UTF-8 sequences — stretches of `input` (a
         // `&str`) cut before or after ASCII bytes, ASCII bytes, and the UTF-8 of decoded
         // references (see `Decoded`) — so `out` holds valid UTF-8 whenever it returns; the
-        // over-long copies of `push_run` and `Decoded::push_to` are cut back right after
-        // the copy, with nothing in between that could unwind. On `Err` it is truncated back
-        // to `start`, a `char` boundary. Checked in debug builds below; a `from_utf8` check in
+        // scratch bytes past its write position (zero fill, over-long copies) are cut off when
+        // its `Output` is dropped, also on unwinding. On `Err` it is truncated back to
+        // `start`, a `char` boundary. Checked in debug builds below; a `from_utf8` check in
         // release would cost a tenth of the pass.
         let bytes = unsafe { out.as_mut_vec() };
         let fused = fused_into(input, min_chars.saturating_mul(4), bytes);
@@ -261,6 +271,20 @@ pub fn sanitize_prefix_into(input: &str, min_chars: usize, scratch: &mut String,
     debug_assert!(
         out.is_char_boundary(start) && std::str::from_utf8(&out.as_bytes()[start..]).is_ok()
     );
+    // In debug builds (tests, `cargo fuzz run -a`) the fused pass is checked against the two
+    // plain passes it stands for: a prefix of their result, at least `min_chars` long.
+    #[cfg(debug_assertions)]
+    if fused.is_ok() {
+        let mut decoded = String::new();
+        entity_decode_into(input, &mut decoded);
+        let mut full = String::new();
+        strip_tags_into(&decoded, &mut full);
+        let got = &out[start..];
+        assert!(
+            full.starts_with(got) && (got.len() == full.len() || got.chars().count() >= min_chars),
+            "the fused sanitiser differs from html_entity_decode + strip_tags"
+        );
+    }
     if fused.is_err() {
         scratch.clear();
         entity_decode_into(input, scratch);
@@ -291,9 +315,8 @@ struct Bail;
 /// - the C-whitespace test after `<` looks at the next decoded byte ([`next_decoded`]).
 fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail> {
     let bytes = input.as_bytes();
-    let limit = out.len().saturating_add(budget);
-    // Room for the usual output and for the over-long copies of `push_run`.
-    out.reserve(input.len().min(budget) + 16);
+    let mut out = Output::new(out, bytes.len());
+    let limit = out.w.saturating_add(budget);
     let mut fresh = 0;
     // The decoded byte `back` positions before raw position `i`.
     let prev = |i: usize, back: usize, fresh: usize| -> Result<u8, Bail> {
@@ -318,10 +341,14 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
     'states: while i < bytes.len() {
         match state {
             State::Text => loop {
-                if out.len() >= limit {
+                if out.w >= limit {
                     return Ok(());
                 }
-                let next = if depth == 0 {
+                let next = if matches!(bytes.get(i), Some(b'&' | b'<')) {
+                    // Back-to-back references and tags (`&nbsp;&copy;`, `</a><b>`) skip the
+                    // search.
+                    Some(i)
+                } else if depth == 0 {
                     find_any(bytes, i, [b'<', b'&', 0])
                 } else {
                     find_any(bytes, i, [b'<', b'>', b'&', 0])
@@ -339,11 +366,17 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                         if in_q != 0 {
                             return Err(Bail);
                         }
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         copied = end;
                         fresh = end;
+                        // Most references decode to neither `<` nor `>`: the last arm below.
+                        if !decoded.has_marked(Decoded::IN_NESTED_TEXT) {
+                            out.decoded(decoded);
+                            i = end;
+                            continue;
+                        }
                         match decoded.single_ascii() {
-                            Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.push(b'<'),
+                            Some(b'<') if c_isspace(next_decoded(bytes, end)) => out.byte(b'<'),
                             Some(b'<') => {
                                 // A `!` or `?` right after it would look back at it.
                                 if matches!(bytes.get(end), Some(b'!' | b'?')) {
@@ -355,22 +388,22 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                                 continue 'states;
                             }
                             Some(b'>') if depth > 0 => depth -= 1,
-                            _ if decoded.has_any(if depth == 0 {
-                                &TEXT_BYTES
+                            _ if decoded.has_marked(if depth == 0 {
+                                Decoded::IN_TEXT
                             } else {
-                                &NESTED_TEXT_BYTES
+                                Decoded::IN_NESTED_TEXT
                             }) =>
                             {
                                 return Err(Bail);
                             }
-                            _ => decoded.push_to(out),
+                            _ => out.decoded(decoded),
                         }
                         i = end;
                         continue;
                     }
                     b'<' if in_q == 0 && c_isspace(next_decoded(bytes, i + 1)) => {}
                     b'<' if in_q == 0 => {
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         lc = b'<';
                         i += 1;
                         state = State::Tag;
@@ -385,17 +418,36 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                                 state = State::Php;
                                 i += 1;
                             }
-                            _ => {}
+                            _ => {
+                                // The tag state's first stop, found here: a `>` closes an
+                                // ordinary tag at once (no nesting, quote or `<?xml` open —
+                                // `in_q` is 0 and `is_xml` false in text), exactly as the tag
+                                // state's `>` arm does, without going through it. Any other
+                                // stop is where the tag state would stop first.
+                                let Some(next) = find_any(bytes, i, TAG_STOPS) else {
+                                    break 'states;
+                                };
+                                if bytes[next] == b'>' && depth == 0 && !is_xml {
+                                    // (`lc` would become `>`; every way into a state that
+                                    // reads it sets it first.)
+                                    state = State::Text;
+                                    i = next + 1;
+                                    copied = i;
+                                    continue;
+                                }
+                                i = next;
+                            }
                         }
                         continue 'states;
                     }
                     b'>' => {
                         depth -= 1;
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         copied = i + 1;
                     }
+                    // NUL.
                     _ => {
-                        push_run(out, bytes, copied, i);
+                        out.run(bytes, copied, i);
                         copied = i + 1;
                     }
                 }
@@ -404,7 +456,7 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
             State::Tag => loop {
                 // `!` and `?` matter only right after a `<`, so they are checked there and
                 // the search skips them.
-                let Some(next) = find_any(bytes, i, [b'<', b'>', b'"', b'\'', b'&']) else {
+                let Some(next) = find_any(bytes, i, TAG_STOPS) else {
                     break 'states;
                 };
                 i = next;
@@ -416,7 +468,7 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                     };
                     // `&gt;` closing a tag is common (`&lt;b&gt;`): a single decoded byte is
                     // handled as the raw one would be, at the same decoded position.
-                    if decoded.has_any(&TAG_BYTES) {
+                    if decoded.has_marked(Decoded::IN_TAG) {
                         match decoded.single_ascii() {
                             Some(b'<') if matches!(bytes.get(end), Some(b'!' | b'?')) => {
                                 return Err(Bail);
@@ -575,10 +627,10 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
                 i += 1;
             },
             State::Comment => loop {
-                let Some(offset) = memchr2(b'>', b'&', &bytes[i..]) else {
+                let Some(next) = find_any(bytes, i, [b'>', b'&']) else {
                     break 'states;
                 };
-                i += offset;
+                i = next;
                 if bytes[i] == b'&' {
                     i = skip_reference(bytes, i, &GT, &mut fresh)?;
                     continue;
@@ -594,23 +646,83 @@ fn fused_into(input: &str, budget: usize, out: &mut Vec<u8>) -> Result<(), Bail>
         }
     }
     if state == State::Text && copied < bytes.len() {
-        out.extend_from_slice(&bytes[copied..]);
+        out.run(bytes, copied, bytes.len());
     }
     Ok(())
 }
 
-/// Appends `bytes[from..to]` to `out`. The stretches between markup are short: one fixed
-/// 16-byte copy cut back to length is cheaper than a `memcpy` call for them.
-#[inline]
-fn push_run(out: &mut Vec<u8>, bytes: &[u8], from: usize, to: usize) {
-    let len = to - from;
-    match bytes.get(from..).and_then(<[u8]>::first_chunk::<16>) {
-        Some(block) if len <= 16 => {
-            let keep = out.len() + len;
-            out.extend_from_slice(block);
-            out.truncate(keep);
+/// The fused pass's output: `buf`'s capacity is reserved once, up front, for the longest
+/// result, and the spare capacity is written at `w`, so an append is a store, not a capacity
+/// check. Dropping it sets `buf`'s length to `w`.
+///
+/// Invariant: every byte of `buf` below `w` has been written — an append writes at least the
+/// bytes from `w` to its new `w` before `w` moves — and `w` only ever moves past whole UTF-8
+/// sequences; what lies past `w` (the tails of the fixed-size copies) is never exposed.
+struct Output<'a> {
+    buf: &'a mut Vec<u8>,
+    w: usize,
+}
+
+impl<'a> Output<'a> {
+    /// Room for the result of a `len`-byte input: each input byte is copied at most once, and
+    /// a reference (at least four bytes: `&lt;`) decodes to at most eight bytes, so the output
+    /// is at most `2 * len` bytes; 16 more for the fixed-size copies.
+    fn new(buf: &'a mut Vec<u8>, len: usize) -> Self {
+        buf.reserve(2 * len + 16);
+        Output { w: buf.len(), buf }
+    }
+
+    /// The capacity past the initial length, where the output goes (`w` counts from the
+    /// start of `buf`, so it is offset by the length the buffer had).
+    #[inline(always)]
+    fn spare(&mut self) -> (&mut [MaybeUninit<u8>], usize) {
+        let len = self.buf.len();
+        (self.buf.spare_capacity_mut(), self.w - len)
+    }
+
+    /// Appends `bytes[from..to]`. The stretches between markup are short: one fixed 16-byte
+    /// copy (the bytes past `to` are overwritten later or never exposed) is cheaper than a
+    /// `memcpy` call.
+    #[inline(always)]
+    fn run(&mut self, bytes: &[u8], from: usize, to: usize) {
+        let len = to - from;
+        let (spare, at) = self.spare();
+        match bytes.get(from..).and_then(<[u8]>::first_chunk::<16>) {
+            Some(block) if len <= 16 => {
+                spare[at..at + 16].copy_from_slice(&block.map(MaybeUninit::new));
+            }
+            _ => {
+                for (dst, src) in spare[at..at + len].iter_mut().zip(&bytes[from..to]) {
+                    dst.write(*src);
+                }
+            }
         }
-        _ => out.extend_from_slice(&bytes[from..to]),
+        self.w += len;
+    }
+
+    /// Appends one ASCII byte.
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        let (spare, at) = self.spare();
+        spare[at].write(b);
+        self.w += 1;
+    }
+
+    /// Appends a decoded reference: all eight bytes, then `w` moves past its length.
+    #[inline(always)]
+    fn decoded(&mut self, decoded: Decoded) {
+        let (spare, at) = self.spare();
+        spare[at..at + 8].copy_from_slice(&decoded.utf8.map(MaybeUninit::new));
+        self.w += usize::from(decoded.len);
+    }
+}
+
+impl Drop for Output<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `w` is within the capacity (every append indexed the spare capacity up to
+        // its new `w`, bounds-checked), and every byte below it was written (the invariant
+        // above); also on unwinding, since `w` moves only after its bytes are written.
+        unsafe { self.buf.set_len(self.w) }
     }
 }
 
@@ -653,6 +765,10 @@ fn next_decoded(bytes: &[u8], at: usize) -> u8 {
 struct Decoded {
     utf8: [u8; 8],
     len: u8,
+    /// Which of the bytes the text and tag states react to the value contains
+    /// ([`Decoded::LT`], [`Decoded::GT`], [`Decoded::OTHER_TAG`]): the fused pass's usual checks
+    /// are one test, not a loop over the bytes.
+    marks: u8,
 }
 
 impl Decoded {
@@ -660,7 +776,27 @@ impl Decoded {
     const EMPTY: Decoded = Decoded {
         utf8: [0; 8],
         len: 0,
+        marks: 0,
     };
+    /// Marks: the value contains `<`; `>`; one of the other bytes of [`TAG_BYTES`].
+    const LT: u8 = 1;
+    const GT: u8 = 2;
+    const OTHER_TAG: u8 = 4;
+    /// The marks of the bytes the text state reacts to (`<`), the text state inside a nested
+    /// tag (`<`, `>`), and the tag state ([`TAG_BYTES`]).
+    const IN_TEXT: u8 = Self::LT;
+    const IN_NESTED_TEXT: u8 = Self::LT | Self::GT;
+    const IN_TAG: u8 = Self::LT | Self::GT | Self::OTHER_TAG;
+
+    /// The mark of one byte.
+    const fn mark_of(b: u8) -> u8 {
+        match b {
+            b'<' => Self::LT,
+            b'>' => Self::GT,
+            b'"' | b'\'' | b'!' | b'?' => Self::OTHER_TAG,
+            _ => 0,
+        }
+    }
 
     /// The value `s` (compile time; fails the build unless it is one or two code points
     /// without NUL).
@@ -673,18 +809,21 @@ impl Decoded {
         let mut utf8 = [0; 8];
         let mut i = 0;
         let mut chars = 0;
+        let mut marks = 0;
         while i < b.len() {
             assert!(b[i] != 0, "no named value contains NUL");
             if b[i] & 0xC0 != 0x80 {
                 chars += 1;
             }
             utf8[i] = b[i];
+            marks |= Self::mark_of(b[i]);
             i += 1;
         }
         assert!(chars <= 2, "a named value is one or two code points");
         Decoded {
             utf8,
             len: b.len() as u8,
+            marks,
         }
     }
 
@@ -693,7 +832,15 @@ impl Decoded {
     fn from_char(c: char) -> Decoded {
         let mut utf8 = [0; 8];
         let len = c.encode_utf8(&mut utf8).len() as u8;
-        Decoded { utf8, len }
+        // The bytes of a non-ASCII character are never marked.
+        let marks = if len == 1 { Self::mark_of(utf8[0]) } else { 0 };
+        Decoded { utf8, len, marks }
+    }
+
+    /// Whether the value contains a byte with one of `marks`.
+    #[inline]
+    fn has_marked(self, marks: u8) -> bool {
+        self.marks & marks != 0
     }
 
     /// The UTF-8 bytes.
@@ -719,15 +866,6 @@ impl Decoded {
     #[inline]
     fn first_byte(self) -> u8 {
         self.utf8[0]
-    }
-
-    /// Appends the value to `out`.
-    #[inline]
-    fn push_to(self, out: &mut Vec<u8>) {
-        // All eight bytes, then cut back: a fixed-size copy, no `memcpy` call.
-        let keep = out.len() + usize::from(self.len);
-        out.extend_from_slice(&self.utf8);
-        out.truncate(keep);
     }
 
     /// Appends the value to `out`.
@@ -814,31 +952,44 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
 
 /// PHP's `process_numeric_entity`: parses the digits after `&#` (starting at `from`) and
 /// returns the index of the closing `;` and the value, or `None` on any failure.
+#[inline]
 fn numeric_reference(bytes: &[u8], from: usize) -> Option<(usize, u32)> {
     let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    let hex = matches!(at(from), b'x' | b'X');
-    let mut i = if hex { from + 1 } else { from };
-    // PHP checks the first digit itself, because strtol would skip spaces and take a sign.
-    let first_ok = if hex {
-        at(i).is_ascii_hexdigit()
-    } else {
-        at(i).is_ascii_digit()
-    };
-    if !first_ok {
-        return None;
-    }
-    // glibc's strtol(.., 16) skips a `0x`/`0X` prefix when a hex digit follows it; otherwise
-    // it reads the `0` alone and stops at the `x`.
-    if hex && at(i) == b'0' && matches!(at(i + 1), b'x' | b'X') && at(i + 2).is_ascii_hexdigit() {
-        i += 2;
-    }
-    let radix = if hex { 16 } else { 10 };
     // strtol saturates on overflow but still consumes every digit; anything above U+10FFFF
     // fails the same way, so the value is clamped just above the limit.
     let mut value: u32 = 0;
-    while let Some(d) = (at(i) as char).to_digit(radix) {
-        value = (value * radix + d).min(MAX_CODE_POINT + 1);
-        i += 1;
+    let mut i;
+    if matches!(at(from), b'x' | b'X') {
+        i = from + 1;
+        // PHP checks the first digit itself, because strtol would skip spaces and take a sign.
+        if !at(i).is_ascii_hexdigit() {
+            return None;
+        }
+        // glibc's strtol(.., 16) skips a `0x`/`0X` prefix when a hex digit follows it;
+        // otherwise it reads the `0` alone and stops at the `x`.
+        if at(i) == b'0' && matches!(at(i + 1), b'x' | b'X') && at(i + 2).is_ascii_hexdigit() {
+            i += 2;
+        }
+        loop {
+            let c = at(i);
+            let digit = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => break,
+            };
+            value = (value * 16 + u32::from(digit)).min(MAX_CODE_POINT + 1);
+            i += 1;
+        }
+    } else {
+        i = from;
+        if !at(i).is_ascii_digit() {
+            return None;
+        }
+        while let c @ b'0'..=b'9' = at(i) {
+            value = (value * 10 + u32::from(c - b'0')).min(MAX_CODE_POINT + 1);
+            i += 1;
+        }
     }
     if at(i) != b';' || value > MAX_CODE_POINT {
         return None;
@@ -1210,6 +1361,8 @@ const fn byte_set(set: &[u8]) -> [bool; 256] {
 /// Bytes of a reference name (PHP's `process_named_entity_html`: ASCII letters and digits).
 static NAME_BYTES: [bool; 256] =
     byte_set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+/// The fused pass's stops in the tag state.
+const TAG_STOPS: [u8; 5] = [b'<', b'>', b'"', b'\'', b'&'];
 /// Bytes that can change anything in each markup state (every other byte is skipped).
 static TAG_BYTES: [bool; 256] = byte_set(b"<>\"'!?");
 static PHP_BYTES: [bool; 256] = byte_set(b"()>\"'lL");
@@ -1218,8 +1371,6 @@ static BANG_BYTES: [bool; 256] = byte_set(b">\"'-eE");
 /// text must not contain (else that pass bails; no reference decodes to NUL).
 static PHP_BYTES_AMP: [bool; 256] = byte_set(b"()>\"'lL&");
 static BANG_BYTES_AMP: [bool; 256] = byte_set(b">\"'-eE&");
-static TEXT_BYTES: [bool; 256] = byte_set(b"<");
-static NESTED_TEXT_BYTES: [bool; 256] = byte_set(b"<>");
 static GT: [bool; 256] = byte_set(b">");
 
 /// A quote inside a tag opens when none is open and closes only the quote that opened.
@@ -1297,6 +1448,46 @@ mod tests {
                 .iter()
                 .all(|(n, _)| n.iter().all(u8::is_ascii_alphanumeric))
         );
+    }
+
+    #[test]
+    fn marks_match_the_byte_sets() {
+        let sets: [(u8, &[u8]); 3] = [
+            (Decoded::IN_TEXT, b"<"),
+            (Decoded::IN_NESTED_TEXT, b"<>"),
+            (Decoded::IN_TAG, b"<>\"'!?"),
+        ];
+        let check = |decoded: Decoded| {
+            for (marks, set) in sets {
+                let want = decoded.as_bytes().iter().any(|b| set.contains(b));
+                assert_eq!(decoded.has_marked(marks), want, "{:?}", decoded.as_bytes());
+            }
+            assert_eq!(
+                decoded.has_marked(Decoded::IN_TAG),
+                decoded.has_any(&TAG_BYTES)
+            );
+        };
+        NAMED_VALUES.iter().copied().for_each(check);
+        (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .map(Decoded::from_char)
+            .for_each(check);
+    }
+
+    #[test]
+    fn trigger_bytes_are_found_anywhere() {
+        for len in 0..70 {
+            for at in 0..=len {
+                for c in ['&', '<', '\0', '>', 'é'] {
+                    let mut s: String = "x".repeat(len);
+                    if at < len {
+                        s.replace_range(at..at + 1, &c.to_string());
+                    }
+                    let want = s.bytes().any(|b| matches!(b, b'&' | b'<' | 0));
+                    assert_eq!(has_trigger(&s), want, "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -41,19 +41,29 @@ pub(crate) struct Span {
     in_scratch: bool,
 }
 
-/// The body of a string value in the document (between the quotes), still escaped.
+/// The body of a string in the document (between the quotes), still escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RawStr {
+struct RawStr {
     start: u32,
     end: u32,
     escaped: bool,
 }
 
+/// A string member value: its body in the document, still escaped, and where its escapes
+/// are in [`Object`]'s list of them (`escapes_from..escapes_to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StrValue {
+    start: u32,
+    end: u32,
+    escapes_from: u32,
+    escapes_to: u32,
+}
+
 /// A member value, as PHP holds it after `json_decode`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Value {
-    /// A string; see [`Object::string`].
-    Str(RawStr),
+    /// A string; its text is [`Object::string`].
+    Str(StrValue),
     /// An integer that fits `i64`.
     Int(i64),
     /// A float, or an integer beyond `i64`; may be infinite.
@@ -74,14 +84,19 @@ pub(crate) struct Member {
 }
 
 /// Members at most this many are checked for duplicates by a linear scan; beyond, by hash.
-const LINEAR_DUPLICATE_SCAN: usize = 16;
+const LINEAR_DUPLICATE_SCAN: usize = 8;
 
 /// The top-level object of one document, in reusable buffers.
 #[derive(Default)]
 pub(crate) struct Object {
     members: Vec<Member>,
+    /// Per member, its key's [`key_tag`]: most keys that differ differ there, so a duplicate
+    /// check compares one word before it compares text.
+    tags: Vec<u64>,
     /// Keys that had escapes, unescaped.
     scratch: String,
+    /// Where the backslashes of string member values are in the document, in order.
+    escapes: Vec<u32>,
     /// Member indices by key; built once there are many members.
     index: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
@@ -102,7 +117,9 @@ impl Object {
     /// [`Object::text`] and [`Object::string`].
     pub(crate) fn parse<'d>(&mut self, json: &'d [u8]) -> Result<&'d str> {
         self.members.clear();
+        self.tags.clear();
         self.scratch.clear();
+        self.escapes.clear();
         self.index.clear();
         if json.len() >= u32::MAX as usize {
             return Err(JsonError::Invalid);
@@ -130,7 +147,7 @@ impl Object {
                 r.skip_ws();
                 r.expect(b':')?;
                 r.skip_ws();
-                let value = r.read_member_value()?;
+                let value = r.read_member_value(&mut self.escapes)?;
                 self.push_member(doc, key, value);
                 r.skip_ws();
                 match r.next() {
@@ -158,15 +175,42 @@ impl Object {
         resolve(doc, &self.scratch, span)
     }
 
-    /// The unescaped text of a string value; `buf` is used when it had escapes.
-    pub(crate) fn string<'a>(doc: &'a str, s: RawStr, buf: &'a mut String) -> &'a str {
-        let body = &doc[s.start as usize..s.end as usize];
-        if !s.escaped {
-            return body;
+    /// The unescaped text of a string value; `buf` is used when it had escapes. The escapes
+    /// were validated and their places recorded by [`Object::parse`], so the body is not
+    /// searched again.
+    pub(crate) fn string<'a>(&self, doc: &'a str, s: StrValue, buf: &'a mut String) -> &'a str {
+        let body = s.start as usize..s.end as usize;
+        let escapes = &self.escapes[s.escapes_from as usize..s.escapes_to as usize];
+        if escapes.is_empty() {
+            return &doc[body];
         }
         buf.clear();
-        // Escapes were validated by `parse`.
-        let _ = unescape_into(body, buf);
+        let mut copied = body.start;
+        for &at in escapes {
+            let at = at as usize;
+            buf.push_str(&doc[copied..at]);
+            // The one-letter escapes stand for ASCII bytes; only `\u` needs `escape`.
+            let simple = match doc.as_bytes().get(at + 1) {
+                Some(b'"') => Some('"'),
+                Some(b'\\') => Some('\\'),
+                Some(b'/') => Some('/'),
+                Some(b'n') => Some('\n'),
+                Some(b't') => Some('\t'),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                buf.push(c);
+                copied = at + 2;
+                continue;
+            }
+            // Validated by `parse`; an error cannot happen here.
+            let Ok((c, used)) = escape(&doc.as_bytes()[at + 1..]) else {
+                break;
+            };
+            buf.push(c);
+            copied = at + 1 + used;
+        }
+        buf.push_str(&doc[copied..body.end]);
         buf
     }
 
@@ -196,20 +240,31 @@ impl Object {
     fn push_member(&mut self, doc: &str, key: Span, value: Value) {
         let Self {
             members,
+            tags,
             scratch,
             index,
             hasher,
+            ..
         } = self;
         let scratch: &str = scratch;
         let key_text = resolve(doc, scratch, key);
+        let tag = key_tag(key_text);
+        // Equal tags and lengths mean equal keys up to eight bytes; longer ones are compared.
+        let same = |i: usize| {
+            tags[i] == tag && {
+                let other = members[i].key;
+                other.end - other.start == key.end - key.start
+                    && (key_text.len() <= 8 || resolve(doc, scratch, other) == key_text)
+            }
+        };
         let n = members.len();
         if n < LINEAR_DUPLICATE_SCAN {
-            match members
-                .iter()
-                .position(|m| resolve(doc, scratch, m.key) == key_text)
-            {
+            match (0..n).position(same) {
                 Some(i) => members[i].value = value,
-                None => members.push(Member { key, value }),
+                None => {
+                    members.push(Member { key, value });
+                    tags.push(tag);
+                }
             }
             return;
         }
@@ -222,20 +277,30 @@ impl Object {
             }
         }
         let hash = hasher.hash_one(key_text);
-        let found = index
-            .find(hash, |&i| {
-                resolve(doc, scratch, members[i as usize].key) == key_text
-            })
-            .copied();
+        let found = index.find(hash, |&i| same(i as usize)).copied();
         match found {
             Some(i) => members[i as usize].value = value,
             None => {
                 members.push(Member { key, value });
+                tags.push(tag);
                 index.insert_unique(hash, n as u32, |&j| {
                     hasher.hash_one(resolve(doc, scratch, members[j as usize].key))
                 });
             }
         }
+    }
+}
+
+/// A key's first eight bytes as a word, zero-padded when it is shorter.
+#[inline]
+fn key_tag(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    match bytes.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => bytes
+            .iter()
+            .rev()
+            .fold(0, |acc, b| (acc << 8) | u64::from(*b)),
     }
 }
 
@@ -317,12 +382,43 @@ impl Reader<'_> {
         }
     }
 
-    /// Reads a member value of the top-level object.
-    fn read_member_value(&mut self) -> Result<Value> {
+    /// Scans a string whose opening quote was consumed, like [`Reader::scan_string`], and
+    /// records where its escapes are in `escapes`, so that [`Object::string`] can unescape it
+    /// later without searching it again (and only if its pair is accepted).
+    fn scan_string_recording(&mut self, escapes: &mut Vec<u32>) -> Result<StrValue> {
+        let start = self.i;
+        let from = escapes.len() as u32;
+        loop {
+            let Some(off) = find_string_stop(&self.b[self.i..]) else {
+                return Err(JsonError::Invalid);
+            };
+            self.i += off;
+            match self.b[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(StrValue {
+                        start: start as u32,
+                        end: (self.i - 1) as u32,
+                        escapes_from: from,
+                        escapes_to: escapes.len() as u32,
+                    });
+                }
+                b'\\' => {
+                    escapes.push(self.i as u32);
+                    self.i += 1 + escape_len(&self.b[self.i + 1..])?;
+                }
+                _ => return Err(JsonError::Invalid),
+            }
+        }
+    }
+
+    /// Reads a member value of the top-level object; the escapes of a string are recorded in
+    /// `escapes`.
+    fn read_member_value(&mut self, escapes: &mut Vec<u32>) -> Result<Value> {
         match self.peek() {
             Some(b'"') => {
                 self.i += 1;
-                Ok(Value::Str(self.scan_string()?))
+                Ok(Value::Str(self.scan_string_recording(escapes)?))
             }
             Some(b'[' | b'{') => {
                 // The top-level object is one level already.
@@ -489,17 +585,21 @@ impl Reader<'_> {
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline]
 pub(crate) fn find_string_stop(b: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8, _mm_xor_si128,
+    };
     let scanned = super::simd::scan_blocks(b, 0, |v| {
         // SAFETY: SSE2 only, guaranteed by the cfg above; values, not memory.
         unsafe {
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            // Flipping bit 1 maps `"` (0x22) to 0x20 and the control bytes onto themselves
+            // (0x00–0x1f), and nothing else to 0x20 or below: one unsigned `<= 0x20` test
+            // finds both.
+            let flipped = _mm_xor_si128(v, _mm_set1_epi8(0x02));
+            let quote_or_control =
+                _mm_cmpeq_epi8(_mm_min_epu8(flipped, _mm_set1_epi8(0x20)), flipped);
             _mm_or_si128(
-                _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-                ),
-                control,
+                quote_or_control,
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
             )
         }
     });
@@ -526,7 +626,7 @@ pub(crate) fn find_string_stop(b: &[u8]) -> Option<usize> {
 }
 
 /// Length of the escape after a backslash (`rest` starts after it); validates `\u` pairs.
-#[inline]
+#[inline(always)]
 fn escape_len(rest: &[u8]) -> Result<usize> {
     match rest.first() {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(1),
@@ -535,29 +635,32 @@ fn escape_len(rest: &[u8]) -> Result<usize> {
     }
 }
 
+/// The character an escape stands for and its length after the backslash (`rest` starts
+/// after it); rejects unpaired surrogates.
+#[inline]
+fn escape(rest: &[u8]) -> Result<(char, usize)> {
+    let c = match rest.first() {
+        Some(b'"') => '"',
+        Some(b'\\') => '\\',
+        Some(b'/') => '/',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        Some(b'u') => return unicode_escape(&rest[1..]).map(|(c, used)| (c, 1 + used)),
+        _ => return Err(JsonError::Invalid),
+    };
+    Ok((c, 1))
+}
+
 /// Unescapes the body of a JSON string, rejecting unpaired surrogates.
 fn unescape_into(inner: &str, out: &mut String) -> Result<()> {
     let mut rest = inner;
     while let Some(pos) = memchr::memchr(b'\\', rest.as_bytes()) {
         out.push_str(&rest[..pos]);
-        let esc = rest.as_bytes().get(pos + 1).copied();
-        rest = rest.get(pos + 2..).ok_or(JsonError::Invalid)?;
-        let c = match esc {
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => {
-                let (c, used) = unicode_escape(rest.as_bytes())?;
-                rest = &rest[used..];
-                c
-            }
-            _ => return Err(JsonError::Invalid),
-        };
+        let (c, used) = escape(&rest.as_bytes()[pos + 1..])?;
+        rest = &rest[pos + 1 + used..];
         out.push(c);
     }
     out.push_str(rest);
@@ -609,7 +712,7 @@ mod tests {
             .iter()
             .map(|m| {
                 let v = match m.value {
-                    Value::Str(s) => format!("s:{}", Object::string(doc, s, &mut buf)),
+                    Value::Str(s) => format!("s:{}", o.string(doc, s, &mut buf)),
                     Value::Int(i) => format!("i:{i}"),
                     Value::Float(f) => format!("f:{f:?}"),
                     Value::Bool(b) => format!("b:{b}"),
@@ -634,6 +737,22 @@ mod tests {
         );
         // Escaped and plain spellings of one key are one key.
         assert_eq!(parse(r#"{"a":1,"\u0061":2}"#), Ok(pairs(&[("a", "i:2")])));
+        // Keys that share their first eight bytes, or differ only by a trailing NUL, or by
+        // length, are different keys; before and after the index takes over.
+        let keys = r#""a":1,"a\u0000":2,"":3,"x\u0000y":4,"abcdefgh1":5,"abcdefgh2":6,"abcdefgh":7,"abcdefgh1":8,"a":9"#;
+        let want = [
+            ("a", "i:9"),
+            ("a\0", "i:2"),
+            ("", "i:3"),
+            ("x\0y", "i:4"),
+            ("abcdefgh1", "i:8"),
+            ("abcdefgh2", "i:6"),
+            ("abcdefgh", "i:7"),
+        ];
+        assert_eq!(parse(&format!("{{{keys}}}")), Ok(pairs(&want)));
+        let filler: String = (0..20).map(|i| format!("\"f{i}\":0,")).collect();
+        let got = parse(&format!("{{{filler}{keys}}}")).unwrap_or_default();
+        assert_eq!(got[20..], pairs(&want)[..]);
     }
 
     #[test]
@@ -664,6 +783,18 @@ mod tests {
                     let want = b.iter().position(|&x| is_string_stop(x));
                     assert_eq!(find_string_stop(&b), want, "{len} {at}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_value_is_classified_like_the_scalar_test() {
+        for c in 0..=255u8 {
+            for at in 0..40 {
+                let mut b = vec![b'a'; 40];
+                b[at] = c;
+                let want = is_string_stop(c).then_some(at);
+                assert_eq!(find_string_stop(&b), want, "{c:#x} at {at}");
             }
         }
     }

@@ -251,7 +251,7 @@ impl Pipeline {
                 continue;
             }
             let value: &str = match member.value {
-                Value::Str(raw) => json::Object::string(json, raw, &mut self.value),
+                Value::Str(raw) => self.object.string(json, raw, &mut self.value),
                 Value::Int(i) => {
                     self.value.clear();
                     scalar::push_int(&mut self.value, i);
@@ -292,16 +292,25 @@ pub fn sanitize(raw: &[u8]) -> Result<Context, Discard> {
 
 /// `^[A-Za-z0-9_-]+\z`.
 pub fn is_valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !key.is_empty() && key.bytes().all(|b| KEY_BYTES[usize::from(b)])
 }
+
+/// The bytes of a valid key, as a table: one load per byte.
+static KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 /// Appends the sanitised `value`: `html_entity_decode` → `strip_tags` → first 500 code points.
 pub(crate) fn sanitize_value_into(value: &str, decoded: &mut String, out: &mut String) {
     // Both steps are the identity on text without their trigger bytes.
-    if memchr::memchr3(b'&', b'<', b'\0', value.as_bytes()).is_none() {
+    if !html::has_trigger(value) {
         out.push_str(truncate_chars(value, MAX_VALUE_CHARS));
         return;
     }
@@ -317,10 +326,31 @@ pub(crate) fn truncate_chars(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
-    match s.char_indices().nth(max) {
-        Some((end, _)) => &s[..end],
-        None => s,
+    let bytes = s.as_bytes();
+    // Eight bytes at a time while a whole word cannot hold the cut: a code point starts at
+    // every byte that is not a continuation byte (`10xxxxxx`).
+    let mut chars = 0;
+    let mut i = 0;
+    while chars + 8 <= max
+        && let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>)
+    {
+        let word = u64::from_le_bytes(*chunk);
+        // Bit 7 of each continuation byte: its bit 7 set and its bit 6 (shifted up) clear.
+        let continuation = word & !(word << 1) & 0x8080_8080_8080_8080;
+        // Their number, summed into the top byte.
+        let skipped = ((continuation >> 7).wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize;
+        chars += 8 - skipped;
+        i += 8;
     }
+    for (offset, &b) in bytes[i..].iter().enumerate() {
+        if b & 0xC0 != 0x80 {
+            if chars == max {
+                return &s[..i + offset];
+            }
+            chars += 1;
+        }
+    }
+    s
 }
 
 #[cfg(test)]
@@ -427,6 +457,33 @@ mod tests {
         let json = format!(r#"{{"a":"{}"}}"#, "é".repeat(600));
         let ctx = sanitize(b64(&json).as_bytes()).unwrap_or_default();
         assert_eq!(ctx.get("a").map(|v| v.chars().count()), Some(500));
+    }
+
+    #[test]
+    fn key_bytes_are_ascii_alphanumerics_underscore_and_dash() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            assert_eq!(KEY_BYTES[usize::from(b)], want, "{b:#x}");
+        }
+        assert!(!is_valid_key(""));
+        assert!(is_valid_key("a-Z_09"));
+        assert!(!is_valid_key("a\n"));
+        assert!(!is_valid_key("é"));
+    }
+
+    #[test]
+    fn truncate_chars_matches_char_indices() {
+        let pieces = ["a", "é", "日", "😀", "<", "\0"];
+        for n in 0..300usize {
+            let s: String = (0..n).map(|i| pieces[(i * 7 + n) % pieces.len()]).collect();
+            for max in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 299, 500] {
+                let want = s
+                    .char_indices()
+                    .nth(max)
+                    .map_or(&s[..], |(end, _)| &s[..end]);
+                assert_eq!(truncate_chars(&s, max), want, "{n} {max}");
+            }
+        }
     }
 
     #[test]
