@@ -54,8 +54,9 @@ pub(super) enum HeadEnd {
     TargetTooLong,
 }
 
-/// What the bytes read so far already decide.
-fn verdict(buf: &[u8], h2c: bool, max_target: usize) -> Option<HeadEnd> {
+/// What the bytes read so far already decide; the search for the head's end starts at
+/// `scanned` (what earlier calls already searched, less the end of a line that may continue).
+fn verdict(buf: &[u8], scanned: usize, h2c: bool, max_target: usize) -> Option<HeadEnd> {
     if h2c {
         let n = buf.len().min(H2_PREFACE.len());
         if H2_PREFACE[..n] == buf[..n] {
@@ -67,7 +68,8 @@ fn verdict(buf: &[u8], h2c: bool, max_target: usize) -> Option<HeadEnd> {
     if target_too_long(buf, max_target) {
         return Some(HeadEnd::TargetTooLong);
     }
-    if head_complete(buf) || buf.len() > MAX_HEAD {
+    let from = scanned.saturating_sub(2);
+    if head_complete(&buf[from..]) || buf.len() > MAX_HEAD {
         return Some(HeadEnd::Ready);
     }
     None
@@ -116,12 +118,15 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
 ) -> HeadEnd {
     let mut shutdown = shutdown.clone();
     let mut deadline: Option<Instant> = None;
+    // A head trickling in is searched once, not once per read.
+    let mut scanned = 0;
     loop {
         if !buf.is_empty()
-            && let Some(end) = verdict(buf, h2c, limits.max_target)
+            && let Some(end) = verdict(buf, scanned, h2c, limits.max_target)
         {
             return end;
         }
+        scanned = buf.len();
         buf.reserve(READ_CHUNK);
         let read = match deadline {
             None => {
@@ -191,15 +196,27 @@ mod tests {
 
     #[test]
     fn the_h2c_preface_is_recognised_only_whole() {
-        assert_eq!(verdict(&H2_PREFACE[..18], true, 100), None);
-        assert_eq!(verdict(H2_PREFACE, true, 100), Some(HeadEnd::H2Preface));
+        assert_eq!(verdict(&H2_PREFACE[..18], 0, true, 100), None);
+        assert_eq!(verdict(H2_PREFACE, 0, true, 100), Some(HeadEnd::H2Preface));
         // Without h2c the same bytes are an (invalid) HTTP/1 head, which Pingora refuses.
-        assert_eq!(verdict(&H2_PREFACE[..18], false, 100), Some(HeadEnd::Ready));
         assert_eq!(
-            verdict(b"GET / HTTP/1.0\r\n\r\n", true, 100),
+            verdict(&H2_PREFACE[..18], 0, false, 100),
             Some(HeadEnd::Ready)
         );
-        assert_eq!(verdict(b"P", true, 100), None);
-        assert_eq!(verdict(b"POST / HTTP/1.1\r\n", true, 100), None);
+        assert_eq!(
+            verdict(b"GET / HTTP/1.0\r\n\r\n", 0, true, 100),
+            Some(HeadEnd::Ready)
+        );
+        assert_eq!(verdict(b"P", 0, true, 100), None);
+        // The end of a head split across reads is still found from where the last search was.
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        for split in 1..head.len() {
+            assert_eq!(
+                verdict(head, split, false, 100),
+                Some(HeadEnd::Ready),
+                "{split}"
+            );
+        }
+        assert_eq!(verdict(b"POST / HTTP/1.1\r\n", 0, true, 100), None);
     }
 }
