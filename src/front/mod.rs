@@ -165,6 +165,7 @@ where
             // A TLS stream cannot be read ahead and put back; ALPN decides h1 or h2.
             return self.app.process_new(stream, shutdown).await;
         }
+        // Every plaintext stream Pingora accepts is its L4 stream (TCP or Unix socket).
         let mut l4 = stream.into_any().downcast::<L4Stream>().ok()?;
         if self.settings.proxy_protocol {
             let header =
