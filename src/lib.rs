@@ -23,15 +23,17 @@
 //! 5. [`metrics`] — Prometheus counters by outcome and reason, and their label values.
 //! 6. [`config`] — the configuration as plain data: defaults, the one YAML walker, the checks,
 //!    the secrets it names, one [`config::Problem`] type.
-//! 7. [`proxy`] — the thin Pingora `ProxyHttp` and its small pieces: the swappable
+//! 7. [`front`] — the connection front: every client connection before Pingora's HTTP code
+//!    (idle and head deadlines, h2c preface, PROXY protocol, `414`, drain on shutdown).
+//! 8. [`proxy`] — the thin Pingora `ProxyHttp` and its small pieces: the swappable
 //!    [`proxy::Runtime`], route matching, query parameters, the pure plan, the store calls, the
 //!    one place that counts, failure handling, the access log.
-//! 8. `admin` — the `/metrics` and `/healthz` listener.
-//! 9. [`server`] — the Pingora `Server` assembled from a [`config::Config`], and its signals.
-//! 10. [`upstream`] — the verification kit a chat backend uses on flowgate's headers;
+//! 9. `admin` — the `/metrics` and `/healthz` listener.
+//! 10. [`server`] — the Pingora `Server` assembled from a [`config::Config`], and its signals.
+//! 11. [`upstream`] — the verification kit a chat backend uses on flowgate's headers;
 //!     [`workflow`] — the reference workflow engine; [`sample_backend`] — the demo's chat
 //!     backend (echo, demo page, chat protocol).
-//! 11. [`cli`] — the `run`, `inspect`, `check` and `demo` commands, and logging.
+//! 12. [`cli`] — the `run`, `inspect`, `check` and `demo` commands, and logging.
 
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -40,6 +42,7 @@ mod admin;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod front;
 pub mod headers;
 pub mod metrics;
 pub mod prefill;

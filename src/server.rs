@@ -4,16 +4,18 @@
 //! Used by `flowgate run`, `flowgate demo` and the tests that run a real server in a thread.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
-use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::admin;
 use crate::config::Config;
+use crate::front::{Connections, Front, FrontSettings, ProxyHeaderBeforeTls};
 use crate::headers::signature::Signer;
 use crate::metrics::Metrics;
 use crate::proxy::{Flowgate, HealthCheck, Runtime, RuntimeHandle, Upstreams};
@@ -43,6 +45,8 @@ pub struct Built {
     pub store_backend: &'static str,
     /// Replaces what the proxy runs with, for new requests (`server::runtime` builds one).
     pub runtime: RuntimeHandle,
+    /// The client connections open on the proxy listener.
+    pub connections: Arc<Connections>,
 }
 
 /// Builds the Pingora server for `config`: the proxy, the upstream health check (several
@@ -69,17 +73,17 @@ pub(crate) fn build_signing_with(
     let store_backend = store.backend();
     let store_health = store.clone();
     let (runtime, health_check) = runtime(config, signing)?;
-    let proxy = Flowgate::new(runtime, store, metrics.clone());
+    let connections = Connections::new(metrics.clone());
+    let proxy =
+        Flowgate::new(runtime, store, metrics.clone()).with_connections(connections.clone());
     let runtime = proxy.runtime();
-
-    let mut options = HttpServerOptions::default();
-    options.h2c = config.server.h2c;
-    let mut service = ProxyServiceBuilder::new(&server.configuration, proxy)
-        .name("flowgate")
-        .server_options(options)
-        .build();
-    service.add_tcp(&config.listen.to_string());
-    server.add_service(service);
+    server.add_service(proxy_service(
+        &server,
+        config,
+        proxy,
+        &connections,
+        &metrics,
+    ));
     if let Some(health_check) = health_check {
         server.add_service(health_check);
     }
@@ -95,7 +99,36 @@ pub(crate) fn build_signing_with(
         metrics,
         store_backend,
         runtime,
+        connections,
     })
+}
+
+/// The proxy listener: Pingora's `HttpProxy` behind the connection front, which owns every
+/// client connection first (see `front`).
+fn proxy_service(
+    server: &Server,
+    config: &Config,
+    proxy: Flowgate,
+    connections: &Arc<Connections>,
+    metrics: &Arc<Metrics>,
+) -> Service<Front<pingora::proxy::HttpProxy<Flowgate>>> {
+    let mut options = HttpServerOptions::default();
+    options.h2c = config.server.h2c;
+    // An h2 connection with no open stream is closed like an idle HTTP/1 one.
+    options.h2_idle_timeout = Some(Duration::from_secs(config.server.idle_timeout_seconds));
+    let mut http = pingora::proxy::http_proxy(&server.configuration, proxy);
+    http.server_options = Some(options);
+    let settings = FrontSettings::new(config);
+    let front = Front::new(http, settings, connections.clone(), metrics.clone());
+    let mut service = Service::new("flowgate".to_owned(), front);
+    if config.listen_proxy_protocol {
+        // Plaintext endpoints read the header in the front; TLS ones before the handshake.
+        service
+            .endpoints()
+            .set_pre_tls_callback(Arc::new(ProxyHeaderBeforeTls));
+    }
+    service.add_tcp(&config.listen.to_string());
+    service
 }
 
 /// What the proxy runs with for `config`: its upstream pool (and, with several upstreams, the
@@ -151,7 +184,10 @@ fn server_conf(config: &Config) -> ServerConf {
     let mut conf = ServerConf {
         threads: s.threads,
         work_stealing: s.work_stealing,
-        grace_period_seconds: Some(s.grace_period_seconds),
+        // Only the ceiling: the connection front closes plain HTTP connections at
+        // grace_period_seconds and tunnels at websocket_drain_seconds, and the process exits
+        // once they are all gone (`run_until_signalled`).
+        grace_period_seconds: Some(FrontSettings::new(config).drain.ceiling_seconds()),
         graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout_seconds),
         pid_file: s.pid_file.clone(),
         upgrade_sock: s.upgrade_sock.clone(),
@@ -194,8 +230,10 @@ impl ShutdownSignalWatch for ReadySignals {
     }
 }
 
-/// Runs a built server until a signal stops it, then ends the process.
-pub(crate) fn run_until_signalled(server: Server) -> ! {
+/// Runs a built server until a signal stops it, then ends the process: after a graceful
+/// shutdown, as soon as the last client connection has closed.
+pub(crate) fn run_until_signalled(server: Server, connections: Arc<Connections>) -> ! {
+    crate::front::exit_when_drained(server.watch_execution_phase(), connections);
     server.run(RunArgs {
         shutdown_signal: Box::new(ReadySignals),
     });

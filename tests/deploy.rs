@@ -412,10 +412,7 @@ fn systemd_unit_and_config_agree() {
         format!("/run/credentials/flowgate.service/{name}")
     );
     let stop: u64 = unit_value(&unit, "TimeoutStopSec").parse().unwrap();
-    let grace = config["server"]["grace_period_seconds"].as_u64().unwrap()
-        + config["server"]["graceful_shutdown_timeout_seconds"]
-            .as_u64()
-            .unwrap();
+    let grace = longest_stop(&config);
     assert!(stop > grace, "TimeoutStopSec {stop} ≤ {grace}");
     assert_eq!(unit_value(&unit, "KillSignal"), "SIGTERM");
     assert_eq!(unit_value(&unit, "CapabilityBoundingSet"), "");
@@ -581,10 +578,7 @@ fn kubernetes_deployment_and_config_agree() {
     let drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
         .as_u64()
         .unwrap();
-    let grace = config["server"]["grace_period_seconds"].as_u64().unwrap()
-        + config["server"]["graceful_shutdown_timeout_seconds"]
-            .as_u64()
-            .unwrap();
+    let grace = longest_stop(&config);
     let termination = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
     assert!(
         termination > drain + grace,
@@ -776,4 +770,16 @@ async fn exported_metrics_cover_the_dashboard_and_the_rules() {
     ] {
         assert!(fg.metric(sample).await > 0.0, "{sample} is 0:\n{scrape}");
     }
+}
+
+/// The longest a SIGTERM can take with this configuration: the longer of the HTTP grace period
+/// and the WebSocket drain (default 60), a second, then the runtimes' shutdown timeout.
+fn longest_stop(config: &serde_json::Value) -> u64 {
+    let server = &config["server"];
+    let grace = server["grace_period_seconds"].as_u64().unwrap();
+    let drain = server["websocket_drain_seconds"].as_u64().unwrap_or(60);
+    let runtimes = server["graceful_shutdown_timeout_seconds"]
+        .as_u64()
+        .unwrap();
+    grace.max(drain) + 1 + runtimes
 }

@@ -25,6 +25,7 @@ test             command:python3          python3
 test             python-modules:ensurepip,venv python3-venv
 test             command:node             nodejs
 test             command:npm              npm
+test             command:curl             curl
 load,callgrind   command:wrk              wrk
 load,callgrind   command:nginx            nginx
 callgrind        command:valgrind         valgrind
@@ -38,7 +39,8 @@ callgrind        command:valgrind         valgrind
 #   the TLS Redis tests; Debian's Chromium driven through ChromeDriver (never a downloaded one);
 #   the operator's kit (tests/deploy.rs): promtool for the alert rules, systemd-analyze for the
 #   unit (and /bin/kill for its ExecReload), a Python venv for kubernetes-validate from PyPI;
-#   Node.js and npm for the real Socket.IO chat backend and clients (tests/node).
+#   Node.js and npm for the real Socket.IO chat backend and clients (tests/node); curl (with
+#   HTTP/2) as a second real client of the connection-layer tests (aborts, h2c, HTTP/1.0).
 # - load, callgrind: benches/load.sh and benches/instructions.sh.
 
 # _flowgate_present CHECK: whether what CHECK names is installed.

@@ -1,20 +1,30 @@
-//! Logging: `tracing` with text or JSON lines, Pingora's `log` output bridged in, and Pingora's
-//! client-disconnect noise filtered out.
+//! Logging: `tracing` with text or JSON lines, Pingora's `log` output bridged in, no value in
+//! any line whatever the level, and Pingora's client-disconnect noise filtered out.
+//!
+//! No log level or target spelling may print a query string, a header value, an id or a context
+//! value. flowgate's own lines never carry one (a rule of the code); the libraries' do below
+//! WARN — Pingora's DEBUG and TRACE lines dump request lines, headers and body bytes, h2's DEBUG
+//! lines malformed paths — so [`value_safe`] caps every other target at WARN (Pingora's server
+//! lifecycle lines at INFO) *before* `RUST_LOG` or `log.level` is consulted: `DEBUG`, `TRACE`,
+//! `5`, `pingora_core=trace`, `h2=trace`, `*=trace` and every other spelling end at that cap. The
+//! WARN and ERROR lines that carry bytes (Pingora's `Fail to proxy: …` with the error's context)
+//! are suppressed at their source (`ProxyHttp::suppress_error_log`) and replaced by flowgate's own;
+//! whatever library line is left is written with its error's details withheld (`withhold`).
 //!
 //! Pingora logs every client that disconnects before its request was read at ERROR level
 //! (`Fail to proxy: Downstream ReadError …`). A visitor closing a tab is not an operator's
-//! error, so those lines are dropped; flowgate's own phases already keep such failures out of
-//! the error log (`suppress_error_log`).
+//! error, so those lines are dropped.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
+use super::withhold::Withhold;
 use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Call once.
@@ -23,9 +33,9 @@ pub(crate) fn init(config: &LogConfig) {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| config.level.clone());
-    let filter =
-        EnvFilter::try_new(cap_pingora(&directives)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::filter_fn(value_safe))
         .with(QuietClientDisconnects)
         .with(filter);
     let ansi = std::io::stderr().is_terminal();
@@ -33,6 +43,7 @@ pub(crate) fn init(config: &LogConfig) {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
+                    .event_format(Withhold(tracing_subscriber::fmt::format()))
                     .with_ansi(ansi)
                     .with_writer(std::io::stderr),
             )
@@ -40,8 +51,10 @@ pub(crate) fn init(config: &LogConfig) {
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
+                    .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                    .event_format(Withhold(
+                        tracing_subscriber::fmt::format().json().flatten_event(true),
+                    ))
                     .with_writer(std::io::stderr),
             )
             .try_init(),
@@ -50,15 +63,19 @@ pub(crate) fn init(config: &LogConfig) {
     let _ = result;
 }
 
-/// Pingora's debug and trace lines dump request lines and headers — visitor values — so they
-/// stay at `info` unless the directives name Pingora explicitly (`debug,pingora=debug`).
-pub(crate) fn cap_pingora(directives: &str) -> String {
-    let verbose = directives.contains("debug") || directives.contains("trace");
-    if verbose && !directives.contains("pingora") {
-        format!("{directives},pingora=info")
-    } else {
-        directives.to_owned()
+/// Whether a line may be written at all, before any directive is consulted: flowgate's own
+/// targets at every level; Pingora's server and service lifecycle (signals, listeners, runtimes)
+/// down to INFO; everything else — request handling in Pingora, h2, hyper, redis — at WARN and
+/// above only. Bridged `log` records are checked with their real target.
+pub(crate) fn value_safe(meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    if target == "flowgate" || target.starts_with("flowgate::") {
+        return true;
     }
+    let lifecycle = ["pingora_core::server", "pingora_core::services"]
+        .iter()
+        .any(|t| target.starts_with(t));
+    *meta.level() <= if lifecycle { Level::INFO } else { Level::WARN }
 }
 
 /// Drops Pingora's ERROR lines about clients that went away.
@@ -127,17 +144,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pingora_stays_at_info_unless_named() {
-        assert_eq!(cap_pingora("info"), "info");
-        assert_eq!(cap_pingora("debug"), "debug,pingora=info");
-        assert_eq!(
-            cap_pingora("warn,flowgate=trace"),
-            "warn,flowgate=trace,pingora=info"
-        );
-        assert_eq!(
-            cap_pingora("debug,pingora_proxy=debug"),
-            "debug,pingora_proxy=debug"
-        );
+    fn other_targets_never_go_below_their_cap() {
+        use tracing::callsite::Identifier;
+        use tracing::field::FieldSet;
+        use tracing::metadata::Kind;
+        struct Site;
+        impl tracing::Callsite for Site {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static SITE: Site = Site;
+        let meta = |target: &'static str, level: Level| {
+            Metadata::new(
+                "event",
+                target,
+                level,
+                None,
+                None,
+                None,
+                FieldSet::new(&[], Identifier(&SITE)),
+                Kind::EVENT,
+            )
+        };
+        assert!(value_safe(&meta("flowgate::access", Level::TRACE)));
+        assert!(value_safe(&meta("flowgate", Level::DEBUG)));
+        assert!(!value_safe(&meta("flowgatex", Level::DEBUG)));
+        assert!(value_safe(&meta("pingora_core::server", Level::INFO)));
+        assert!(!value_safe(&meta("pingora_core::server", Level::DEBUG)));
+        for target in [
+            "pingora_proxy",
+            "pingora_core::protocols::http::v1::server",
+            "h2::server",
+            "hyper",
+            "log",
+        ] {
+            assert!(value_safe(&meta(target, Level::WARN)), "{target}");
+            assert!(!value_safe(&meta(target, Level::INFO)), "{target}");
+            assert!(!value_safe(&meta(target, Level::TRACE)), "{target}");
+        }
     }
 
     #[test]

@@ -5,3 +5,4 @@ pub mod demo;
 pub mod inspect;
 pub(crate) mod logging;
 pub mod run;
+mod withhold;

@@ -127,5 +127,5 @@ pub fn main(args: Args) -> ExitCode {
         store = built.store_backend,
         "flowgate starting"
     );
-    server::run_until_signalled(built.server)
+    server::run_until_signalled(built.server, built.connections)
 }

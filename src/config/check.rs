@@ -158,6 +158,7 @@ impl Config {
                 "must be at least 1 (default 128)",
             );
         }
+        self.check_edge(problems);
     }
 }
 

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    ClientIpConfig, Config, HeadersConfig, LogConfig, LogFormat, ParamNames, PathMatch,
-    RoutesConfig, ServerSettings, TrustConfig, UpstreamConfig,
+    ClassTimeouts, ClientIpConfig, Config, HeadersConfig, LogConfig, LogFormat, ParamNames,
+    PathMatch, RoutesConfig, ServerSettings, TimeoutsConfig, TrustConfig, UpstreamConfig,
 };
 use crate::headers::DEFAULT_PREFIX;
 use crate::store::StoreSettings;
@@ -56,6 +56,20 @@ pub(crate) const PID_FILE: &str = "/tmp/flowgate.pid";
 pub(crate) const UPGRADE_SOCK: &str = "/tmp/flowgate_upgrade.sock";
 /// Idle upstream connections kept for reuse.
 pub(crate) const UPSTREAM_KEEPALIVE_POOL_SIZE: usize = 128;
+/// A client connection silent this long (before a request, between requests) is closed.
+pub(crate) const IDLE_TIMEOUT_SECONDS: u64 = 60;
+/// A request head must be complete this long after its first byte (slowloris bound): ten
+/// seconds is far above what any real client needs to send a few kilobytes of head, even on a
+/// slow mobile link, and short enough that a trickling client holds a socket only briefly.
+pub(crate) const HEADER_TIMEOUT_SECONDS: u64 = 10;
+/// Longest request target: the most the `http` crate (and so Pingora) can represent.
+pub(crate) const MAX_REQUEST_TARGET_BYTES: usize = 65_534;
+/// After SIGTERM/SIGQUIT, open WebSocket tunnels keep working this long.
+pub(crate) const WEBSOCKET_DRAIN_SECONDS: u64 = 60;
+/// Downstream body read timeout of every route class, seconds (Pingora's own default).
+pub(crate) const CLIENT_READ_SECONDS: u64 = 60;
+/// A WebSocket tunnel with no traffic either way for this long is closed, seconds.
+pub(crate) const WEBSOCKET_IDLE_SECONDS: u64 = 300;
 /// Largest `sites.<id>.leeway_seconds` accepted (a day would make `exp` meaningless).
 pub(crate) const MAX_LEEWAY_SECS: u64 = 3_600;
 /// Oldest a signed-context token may be (`now - iat`), seconds.
@@ -77,6 +91,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: parse_addr(LISTEN),
+            listen_proxy_protocol: false,
             admin: Some(parse_addr(ADMIN)),
             upstreams: vec![UPSTREAM.to_owned()],
             upstream: UpstreamConfig {
@@ -132,8 +147,27 @@ impl Default for Config {
                 group: None,
                 h2c: true,
                 upstream_keepalive_pool_size: UPSTREAM_KEEPALIVE_POOL_SIZE,
+                idle_timeout_seconds: IDLE_TIMEOUT_SECONDS,
+                header_timeout_seconds: HEADER_TIMEOUT_SECONDS,
+                max_request_target_bytes: MAX_REQUEST_TARGET_BYTES,
+                websocket_drain_seconds: WEBSOCKET_DRAIN_SECONDS,
+            },
+            timeouts: TimeoutsConfig {
+                init: ClassTimeouts::default(),
+                session: ClassTimeouts::default(),
+                other: ClassTimeouts::default(),
+                websocket_idle: Duration::from_secs(WEBSOCKET_IDLE_SECONDS),
             },
             trust: TrustConfig::default(),
+        }
+    }
+}
+
+impl Default for ClassTimeouts {
+    fn default() -> Self {
+        ClassTimeouts {
+            client_read: Duration::from_secs(CLIENT_READ_SECONDS),
+            upstream_read: None,
         }
     }
 }

@@ -21,6 +21,7 @@
 mod check;
 mod client_ip;
 pub(crate) mod defaults;
+mod edge;
 mod problem;
 mod read;
 mod secrets;
@@ -46,6 +47,9 @@ use crate::trust::Mode;
 pub struct Config {
     /// Address the proxy listens on.
     pub listen: SocketAddr,
+    /// Every connection on `listen` starts with a PROXY protocol v1/v2 header (an L4 load
+    /// balancer in front); connections without a valid one are closed.
+    pub listen_proxy_protocol: bool,
     /// Address of the admin listener; `None` turns it off.
     pub admin: Option<SocketAddr>,
     /// The chat backends (`host:port`); round robin with health checks when there are several.
@@ -66,6 +70,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Pingora server settings.
     pub server: ServerSettings,
+    /// Read timeouts per route class and for WebSocket tunnels (`timeouts:`).
+    pub timeouts: TimeoutsConfig,
     /// Header signing and signed visitor context (`signing:`, `sites:`; see [`crate::trust`]).
     pub trust: TrustConfig,
 }
@@ -189,6 +195,38 @@ pub struct ServerSettings {
     pub h2c: bool,
     /// Idle upstream connections kept for reuse.
     pub upstream_keepalive_pool_size: usize,
+    /// Seconds a client connection may stay silent: before its first request and between
+    /// keep-alive requests.
+    pub idle_timeout_seconds: u64,
+    /// Seconds a request head may take from its first byte to its last.
+    pub header_timeout_seconds: u64,
+    /// Longest request target accepted; longer ones are answered `414`.
+    pub max_request_target_bytes: usize,
+    /// Seconds an open WebSocket tunnel keeps working after SIGTERM/SIGQUIT.
+    pub websocket_drain_seconds: u64,
+}
+
+/// Read timeouts of one route class (`timeouts.init`, `.session`, `.other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassTimeouts {
+    /// Longest silence while reading the client's request body.
+    pub client_read: Duration,
+    /// Longest wait for the upstream's response head and between its reads; `None` takes
+    /// `upstream.read_timeout_ms`.
+    pub upstream_read: Option<Duration>,
+}
+
+/// Read timeouts per route class and for WebSocket tunnels (`timeouts:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutsConfig {
+    /// The init route.
+    pub init: ClassTimeouts,
+    /// Session routes.
+    pub session: ClassTimeouts,
+    /// Every other route.
+    pub other: ClassTimeouts,
+    /// A tunnel (after a `101`) with no traffic either way for this long is closed.
+    pub websocket_idle: Duration,
 }
 
 /// The trust settings of the configuration file (`signing:`, `sites:`), before secrets are read.

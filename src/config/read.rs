@@ -12,6 +12,7 @@ use std::time::Duration;
 use yaml_serde::Value;
 
 use super::client_ip::read_client_ip;
+use super::edge::{read_edge, read_server_edge};
 use super::sites::read_trust;
 use super::table::Table;
 use super::{Config, LogFormat, PathMatch, Problem, Problems, TrustConfig};
@@ -267,8 +268,10 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
     if let Some(v) = t.field::<usize>("upstream_keepalive_pool_size", "a whole number", problems) {
         s.upstream_keepalive_pool_size = v;
     }
+    read_server_edge(s, &mut t, problems);
     t.finish(problems);
 
+    read_edge(config, top, problems);
     config.trust = read_trust(top, problems);
 }
 

@@ -2,16 +2,17 @@
 //! headers are removed before anything else happens.
 //!
 //! A header "looks like" a trusted one when its name, compared case-insensitively with every
-//! byte that is not a letter or digit treated as `-`, starts with the trusted prefix. Backends
-//! behind CGI-style gateways turn `X_Flowgate_Context`, `X.Flowgate.Context` and
-//! `X-Flowgate-Context` into the same variable, so all of them must go.
+//! byte that is not an ASCII letter or digit treated as `-`, starts with the trusted prefix.
+//! Backends behind CGI-style gateways (PHP's `$_SERVER`, CGI, FastCGI, WSGI) turn every such
+//! byte into `_`: `X_Flowgate_Context`, `X.Flowgate.Context` and `X~Flowgate~Context` all become
+//! `HTTP_X_FLOWGATE_CONTEXT`, exactly like `X-Flowgate-Context`, so all of them must go.
 
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora_http::{RequestHeader, ResponseHeader};
 
 /// Matches header names against the trusted prefix; built once from the configured prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct SpoofMatcher {
-    /// The prefix, lower-cased, with `_` folded to `-`.
+    /// The prefix, lower-cased, with every byte other than a letter or digit folded to `-`.
     folded_prefix: Box<[u8]>,
 }
 
@@ -91,7 +92,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn folds_case_and_underscores() {
+    fn folds_case_and_every_separator() {
         let m = SpoofMatcher::new("X-Flowgate-");
         for name in [
             "x-flowgate-context",
@@ -101,6 +102,9 @@ mod tests {
             "x-flowgate-anything-else",
             "X.Flowgate.Context",
             "X~Flowgate~Status",
+            "X.Flowgate.Status",
+            "x!flowgate#context",
+            "X-Flowgate'Session",
         ] {
             assert!(m.matches(name.as_bytes()), "{name}");
         }
@@ -109,6 +113,8 @@ mod tests {
             "x-flowgat-context",
             "flowgate-context",
             "x-flowgates",
+            "xflowgate-context",
+            "x--flowgate-context",
         ] {
             assert!(!m.matches(name.as_bytes()), "{name}");
         }

@@ -91,15 +91,22 @@ pub enum UpstreamError {
     NoneHealthy,
     /// Connecting failed.
     Connect,
-    /// The upstream failed after the connection was made (reset, timeout, bad response).
+    /// The upstream failed after the connection was made (reset, bad response) before its
+    /// response started.
     Proxy,
+    /// The upstream did not answer, or stopped answering, within its read timeout (`504`).
+    Timeout,
+    /// The upstream failed after the response had started: the client's transfer was aborted.
+    AbortedMidstream,
 }
 
 impl UpstreamError {
-    pub(super) const ALL: [UpstreamError; 3] = [
+    pub(super) const ALL: [UpstreamError; 5] = [
         UpstreamError::NoneHealthy,
         UpstreamError::Connect,
         UpstreamError::Proxy,
+        UpstreamError::Timeout,
+        UpstreamError::AbortedMidstream,
     ];
 
     /// Label value.
@@ -108,6 +115,44 @@ impl UpstreamError {
             UpstreamError::NoneHealthy => "none_healthy",
             UpstreamError::Connect => "connect",
             UpstreamError::Proxy => "proxy",
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::AbortedMidstream => "aborted_midstream",
+        }
+    }
+}
+
+/// Why the connection front closed a client connection before Pingora read a request from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionClose {
+    /// Nothing arrived within `server.idle_timeout_seconds` (new or kept-alive connection).
+    Idle,
+    /// A request head did not complete within `server.header_timeout_seconds`.
+    HeaderTimeout,
+    /// The request target was over `server.max_request_target_bytes`: answered `414`.
+    UriTooLong,
+    /// `listen_proxy_protocol` is on and the connection did not start with a valid header.
+    ProxyProtocol,
+    /// Closed at its drain deadline after SIGTERM/SIGQUIT.
+    Drain,
+}
+
+impl ConnectionClose {
+    pub(super) const ALL: [ConnectionClose; 5] = [
+        ConnectionClose::Idle,
+        ConnectionClose::HeaderTimeout,
+        ConnectionClose::UriTooLong,
+        ConnectionClose::ProxyProtocol,
+        ConnectionClose::Drain,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionClose::Idle => "idle",
+            ConnectionClose::HeaderTimeout => "header_timeout",
+            ConnectionClose::UriTooLong => "uri_too_long",
+            ConnectionClose::ProxyProtocol => "proxy_protocol",
+            ConnectionClose::Drain => "drain",
         }
     }
 }

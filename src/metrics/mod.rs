@@ -14,7 +14,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-pub use labels::{RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
+pub use labels::{ConnectionClose, RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
 
 use crate::context::{Discard, DropReason};
 use crate::trust::{TokenError, TokenOutcome};
@@ -36,7 +36,10 @@ pub struct Metrics {
     store_seconds: [Histogram; 3],
     /// Entries the in-process store evicted to respect its byte bound.
     pub(crate) store_evictions: IntCounter,
-    upstream_errors: [IntCounter; 3],
+    upstream_errors: [IntCounter; UpstreamError::ALL.len()],
+    connections_closed: [IntCounter; ConnectionClose::ALL.len()],
+    /// Client connections currently open on the proxy listener.
+    pub(crate) connections_open: IntGauge,
     /// Signed-context tokens: verified, ignored (site off), then one per [`TokenError`].
     tokens: [IntCounter; 2 + TokenError::ALL.len()],
     /// Accepted contexts on sites with signed context: verified, unverified.
@@ -155,6 +158,20 @@ impl Metrics {
             "Requests that failed towards the upstream, by kind.",
             &["kind"],
         );
+        let closed = counter_vec(
+            &registry,
+            "flowgate_connections_closed_total",
+            "Client connections the edge closed before a request was proxied, by reason.",
+            &["reason"],
+        );
+        let open = IntGauge::new(
+            "flowgate_connections_open",
+            "Client connections currently open on the proxy listener.",
+        )
+        .unwrap_or_else(|e| panic!("metric flowgate_connections_open: {e}"));
+        registry
+            .register(Box::new(open.clone()))
+            .unwrap_or_else(|e| panic!("metric flowgate_connections_open: {e}"));
 
         let tokens = counter_vec(
             &registry,
@@ -216,6 +233,9 @@ impl Metrics {
             store_seconds: StoreOp::ALL.map(|op| store_seconds.with_label_values(&[op.as_str()])),
             store_evictions: evictions,
             upstream_errors: UpstreamError::ALL.map(|k| upstream.with_label_values(&[k.as_str()])),
+            connections_closed: ConnectionClose::ALL
+                .map(|r| closed.with_label_values(&[r.as_str()])),
+            connections_open: open,
             registry,
         }
     }
@@ -293,6 +313,15 @@ impl Metrics {
         self.upstream_errors[i].inc();
     }
 
+    /// Counts a client connection the connection front closed.
+    pub(crate) fn connection_closed(&self, why: ConnectionClose) {
+        let i = ConnectionClose::ALL
+            .iter()
+            .position(|r| *r == why)
+            .unwrap_or(0);
+        self.connections_closed[i].inc();
+    }
+
     /// Counts what happened to an init's signed-context token (nothing when none was sent).
     pub(crate) fn context_token(&self, outcome: &TokenOutcome) {
         let i = match outcome {
@@ -355,6 +384,9 @@ mod tests {
         assert!(text.contains(r#"flowgate_store_calls_total{op="get",result="timeout"} 1"#));
         assert!(text.contains("flowgate_store_evictions_total 0"));
         assert!(text.contains(r#"flowgate_upstream_errors_total{kind="connect"} 0"#));
+        assert!(text.contains(r#"flowgate_upstream_errors_total{kind="aborted_midstream"} 0"#));
+        assert!(text.contains(r#"flowgate_connections_closed_total{reason="uri_too_long"} 0"#));
+        assert!(text.contains("flowgate_connections_open 0"));
         assert!(text.contains(r#"flowgate_requests_total{route="init"} 1"#));
         m.context_token(&TokenOutcome::Rejected(TokenError::UnknownKid));
         m.init_verification(false);

@@ -20,6 +20,7 @@ pub(crate) fn log(session: &Session, e: Option<&Error>, ctx: &RequestCtx, elapse
     tracing::info!(
         target: "flowgate::access",
         request_id = %ctx.identity.request_id,
+        client = %session.client_addr().map_or_else(|| "-".to_owned(), ToString::to_string),
         method = %req.method,
         path = req.uri.path(),
         route = ctx.route.as_str(),

@@ -9,8 +9,10 @@
 //!  request_filter ──── 1. spoof.strip_request (every route, before anything else)
 //!       │              2. identity::resolve — client address, request id; every client
 //!       │                 spelling of X-Forwarded-*/X-Real-IP/X-Request-Id/Forwarded removed
-//!       │              3. target::normalize — origin-form, dot segments, `//`; or 400
-//!       │              4. route.classify(path) → init | session | other
+//!       │              3. one Content-Length (framing.rs); target::normalize — origin-form,
+//!       │                 dot segments, `//`; or 400
+//!       │              4. route.classify(path) → init | session | other; the route class's
+//!       │                 read timeout (timeouts.rs)
 //!       │              5. plan::plan(route, query, runtime)   (pure: runs the context pipeline,
 //!       │                                                      says what it found)
 //!       │              6. params::without_raw — context and token out of the query (unless
@@ -19,19 +21,24 @@
 //!       │                                                      deadline; a report, timed once)
 //!       │              8. record::decision(report)             (the one place that counts)
 //!       ▼
-//!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams)
+//!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams); the route
+//!       │              class's upstream timeout, or the tunnel's for an upgrade (timeouts.rs)
 //!       │
 //!  upstream_request_filter ── identity::apply + trusted::apply(headers decided in 7) +
 //!       │                      Signature over the request as sent (when a signing secret is
 //!       │                      set: every proxied request, every route)
 //!       │
 //!       ▼  … upstream …
-//!  response_filter ─── strip prefixed headers from the upstream response (counted)
+//!  response_filter ─── strip prefixed headers from the upstream response (counted); a 101
+//!       │              marks the connection a tunnel (idle timeout, drain); no chunked framing
+//!       │              to an HTTP/1.0 client
 //!       │
 //!  logging ─────────── request count and duration + one access-log line (access.rs)
 //!
 //!  fail_to_connect ─── mark the connect failure; retry on another upstream when there are several
-//!  fail_to_proxy ───── failure::classify → 502 with a short plain-text body, or Pingora's page
+//!  fail_to_proxy ───── failure::classify → abort a started response; 504 on an upstream
+//!                      timeout, 502 when it failed (short plain-text bodies), or Pingora's page;
+//!                      one value-free log line (Pingora's own are suppressed: they carry bytes)
 //! ```
 //!
 //! The per-request [`RequestCtx`] carries the runtime and the decisions from `request_filter`
@@ -42,6 +49,7 @@
 mod access;
 mod execute;
 mod failure;
+mod framing;
 mod identity;
 mod params;
 mod plan;
@@ -49,6 +57,7 @@ mod record;
 mod route;
 mod runtime;
 mod target;
+mod timeouts;
 mod trusted;
 mod upstreams;
 mod visitor;
@@ -60,12 +69,13 @@ use std::time::Instant;
 use async_trait::async_trait;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 
 pub use runtime::{Runtime, RuntimeHandle};
 pub use trusted::TrustedHeaders;
 pub use upstreams::{HealthCheck, Upstreams};
 
+use crate::front::Connections;
 use crate::metrics::{Metrics, RouteKind};
 use crate::store::SessionStore;
 use execute::Report;
@@ -83,6 +93,8 @@ pub struct RequestCtx {
     report: Report,
     spoofed: usize,
     upstream: UpstreamState,
+    /// The request asks for a protocol upgrade (WebSocket).
+    upgrade: bool,
 }
 
 impl RequestCtx {
@@ -96,6 +108,7 @@ impl RequestCtx {
             report: Report::untouched(),
             spoofed: 0,
             upstream: UpstreamState::default(),
+            upgrade: false,
         }
     }
 
@@ -127,17 +140,26 @@ pub struct Flowgate {
     runtime: RuntimeHandle,
     store: Arc<dyn SessionStore>,
     metrics: Arc<Metrics>,
+    connections: Arc<Connections>,
 }
 
 impl Flowgate {
     /// The proxy running `runtime`, with the session store and the metrics that outlive it.
     pub fn new(runtime: Runtime, store: Arc<dyn SessionStore>, metrics: Arc<Metrics>) -> Flowgate {
         record::signing(&metrics, runtime.signer.is_some());
+        let connections = Connections::new(metrics.clone());
         Flowgate {
             runtime: RuntimeHandle::new(runtime),
             store,
             metrics,
+            connections,
         }
+    }
+
+    /// The proxy marking tunnels in `connections` (shared with the connection front).
+    pub fn with_connections(mut self, connections: Arc<Connections>) -> Flowgate {
+        self.connections = connections;
+        self
     }
 
     /// The handle that replaces the runtime for new requests.
@@ -158,6 +180,8 @@ impl ProxyHttp for Flowgate {
         let rt = &ctx.runtime;
         ctx.spoofed = rt.spoof.strip_request(session.req_header_mut());
         ctx.identity = identity::resolve(session, &rt.client_ip);
+        framing::normalise_content_length(session.req_header_mut())?;
+        ctx.upgrade = session.is_upgrade_req();
         if let Err(why) = target::normalize(session.req_header_mut()) {
             tracing::debug!(reason = why.as_str(), "request target refused");
             record::target_refused(&self.metrics, why);
@@ -173,6 +197,7 @@ impl ProxyHttp for Flowgate {
         if !rt.params.forward_raw {
             params::strip_raw(session.req_header_mut(), &rt.params);
         }
+        rt.timeouts.on_request(ctx.route, session);
         let (store, deadline) = (self.store.as_ref(), rt.store_deadline);
         ctx.report = execute::execute(plan, store, deadline, &mut ctx.trusted).await;
         record::decision(&self.metrics, ctx.spoofed, &ctx.report);
@@ -184,8 +209,11 @@ impl ProxyHttp for Flowgate {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let peer = ctx.runtime.upstreams.pick();
+        let mut peer = ctx.runtime.upstreams.pick();
         ctx.upstream.no_upstream = peer.is_none();
+        if let Some(peer) = peer.as_deref_mut() {
+            ctx.runtime.timeouts.on_peer(ctx.route, ctx.upgrade, peer);
+        }
         peer.ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "no healthy upstream"))
     }
 
@@ -239,12 +267,19 @@ impl ProxyHttp for Flowgate {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let stripped = ctx.runtime.spoof.strip_response(upstream_response);
         record::response_stripped(&self.metrics, stripped);
+        if upstream_response.status == 101 {
+            ctx.runtime.timeouts.on_tunnel(session);
+            if let Some(stream) = session.stream() {
+                self.connections.mark_tunnel(stream.id());
+            }
+        }
+        framing::for_http10_client(session.req_header().version, upstream_response);
         Ok(())
     }
 
@@ -254,19 +289,33 @@ impl ProxyHttp for Flowgate {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let (code, upstream_error) = failure::classify(e, ctx.upstream);
+        let started = session.response_written().map(|r| r.status.as_u16());
+        let (answer, upstream_error) = failure::classify(e, ctx.upstream, started);
         if let Some(kind) = upstream_error {
             record::upstream_failed(&self.metrics, kind);
         }
-        failure::answer(session, code).await;
+        failure::log(e, answer, upstream_error, ctx.route);
+        failure::answer(session, answer).await;
         FailToProxy {
-            error_code: code,
+            error_code: answer.code(),
             can_reuse_downstream: false,
         }
     }
 
-    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
-        failure::is_client_fault(e)
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _e: &Error) -> bool {
+        // Pingora's line prints the error's context (raw upstream bytes, the request summary);
+        // fail_to_proxy writes a value-free one instead.
+        true
+    }
+
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        _ctx: &RequestCtx,
+        _e: &Error,
+        _context: ProxyWarnLogContext,
+    ) -> bool {
+        true
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

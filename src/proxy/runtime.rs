@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 
 use super::identity::ClientIp;
 use super::route::Routes;
+use super::timeouts::RouteTimeouts;
 use super::trusted::TrustedNames;
 use super::upstreams::Upstreams;
 use crate::config::{Config, ParamNames};
@@ -37,6 +38,7 @@ pub struct Runtime {
     pub(super) access_log: bool,
     pub(super) store_deadline: Duration,
     pub(super) upstreams: Upstreams,
+    pub(super) timeouts: RouteTimeouts,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -48,6 +50,7 @@ impl std::fmt::Debug for Runtime {
             .field("access_log", &self.access_log)
             .field("store_deadline", &self.store_deadline)
             .field("upstreams", &self.upstreams.len())
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +75,7 @@ impl Runtime {
             access_log: config.log.access,
             store_deadline: config.store.deadline,
             upstreams,
+            timeouts: RouteTimeouts::new(config),
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Options {
     grace_period: Option<u64>,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    server: Vec<String>,
+    nofile: Option<u64>,
+    silent: bool,
 }
 
 impl Options {
@@ -54,6 +57,25 @@ impl Options {
     /// Sets `server.grace_period_seconds` (default 1 in tests).
     pub fn grace_period(mut self, seconds: u64) -> Self {
         self.grace_period = Some(seconds);
+        self
+    }
+
+    /// Adds `key: value` to the `server:` section.
+    pub fn server(mut self, key: &str, value: impl std::fmt::Display) -> Self {
+        self.server.push(format!("  {key}: {value}"));
+        self
+    }
+
+    /// Limits the process to `n` open files (`RLIMIT_NOFILE`), as `ulimit -n` would.
+    pub fn nofile(mut self, n: u64) -> Self {
+        self.nofile = Some(n);
+        self
+    }
+
+    /// Ready once both listeners accept, without waiting for the `flowgate ready` line (for a
+    /// log configuration that turns it off; signals sent at once may then come too early).
+    pub fn silent_log(mut self) -> Self {
+        self.silent = true;
         self
     }
 
@@ -138,14 +160,17 @@ impl Flowgate {
         )
         .unwrap();
         yaml.push_str("  graceful_shutdown_timeout_seconds: 1\n");
+        for line in &o.server {
+            writeln!(yaml, "{line}").unwrap();
+        }
         yaml.push_str(&o.yaml);
         let config = dir.path().join("flowgate.yaml");
         std::fs::write(&config, &yaml).unwrap();
 
         let log = dir.path().join("flowgate.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(bin())
-            .arg("run")
+        let mut cmd = Command::new(bin());
+        cmd.arg("run")
             .arg("-c")
             .arg(&config)
             .args(&o.args)
@@ -154,9 +179,11 @@ impl Flowgate {
             .envs(o.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
+            .stderr(out);
+        if let Some(n) = o.nofile {
+            limit_open_files(&mut cmd, n);
+        }
+        let child = cmd.spawn().unwrap();
         let mut f = Flowgate {
             child,
             addr,
@@ -173,7 +200,8 @@ impl Flowgate {
                     f.log()
                 ));
             }
-            if f.log().contains("flowgate ready") && accepts(addr) && accepts(admin) {
+            let logged = o.silent || f.log().contains("flowgate ready");
+            if logged && accepts(addr) && accepts(admin) {
                 return Ok(f);
             }
             if start.elapsed() > DEADLINE {
@@ -292,6 +320,26 @@ impl Flowgate {
         for &(sample, want) in expected {
             assert_eq!(sample_value(&text, sample), want, "{sample}");
         }
+    }
+}
+
+/// Makes the child start with at most `n` open files.
+fn limit_open_files(cmd: &mut Command, n: u64) {
+    use std::os::unix::process::CommandExt as _;
+    let limit = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit(2),
+    // which is async-signal-safe; `limit` is a plain value copied into the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
 }
 

@@ -4,8 +4,11 @@
 
 pub mod flowgate;
 pub mod inprocess;
+pub mod node;
+pub mod php_server;
 pub mod ports;
 pub mod process;
+pub mod raw;
 pub mod redis;
 pub mod temp;
 pub mod upstream;
