@@ -128,7 +128,7 @@ pub fn main(args: Args) -> ExitCode {
         },
     ));
     print!("{}", instructions(&config, backend_addr, signing));
-    server::run_until_signalled(built.server, built.connections)
+    server::run_until_signalled(built.server, built.connections, None)
 }
 
 /// A fresh 256-bit signing secret (64 hex characters), or `None` without a random source.
