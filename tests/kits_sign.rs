@@ -125,7 +125,14 @@ fn assert_signer_is_accepted_by_flowgate(kit: Kit) {
         ),
         (
             "wrong key",
-            built.sign("s-req", "k1", &SITE_KEY.replace('k', "K"), 300, now, &CONTEXT),
+            built.sign(
+                "s-req",
+                "k1",
+                &SITE_KEY.replace('k', "K"),
+                300,
+                now,
+                &CONTEXT,
+            ),
         ),
     ];
     for (i, (what, token)) in refused.iter().enumerate() {

@@ -7,11 +7,11 @@
 
 mod common;
 
+use common::b64;
 use common::flowgate::Flowgate;
 use common::kits::{Built, Kit};
 use common::raw::exchange;
 use common::upstream::Upstream;
-use common::b64;
 use flowgate::trust::sign::{HostKey, sign_context};
 use flowgate::upstream::{self, ContextStatus, Options};
 use serde_json::{Value, json};
@@ -175,7 +175,12 @@ fn produce(secrets: &str) -> Vec<Req> {
              X-Real-IP: 6.6.6.6\r\nConnection: close\r\n\r\n"
         );
         let resp = exchange(fg.addr, head.as_bytes());
-        assert_eq!(resp.status, 200, "{line}: {}", String::from_utf8_lossy(&resp.raw));
+        assert_eq!(
+            resp.status,
+            200,
+            "{line}: {}",
+            String::from_utf8_lossy(&resp.raw)
+        );
     }
     let got: Vec<Req> = up
         .received()
@@ -217,12 +222,18 @@ fn tampered(req: &Req, other: &Req) -> Vec<(String, Req)> {
     let sig = req.get("x-flowgate-signature").unwrap();
     let t = req.t();
     let moved = sig.replacen(&format!("t={t}"), &format!("t={}", t + 1), 1);
-    out.push(("t moved".into(), req.set("x-flowgate-signature", Some(&moved))));
+    out.push((
+        "t moved".into(),
+        req.set("x-flowgate-signature", Some(&moved)),
+    ));
     let v2 = sig.find("v2=").unwrap() + 3;
     let mut flipped = sig.to_owned();
     let c = if &sig[v2..=v2] == "0" { "1" } else { "0" };
     flipped.replace_range(v2..=v2, c);
-    out.push(("mac flipped".into(), req.set("x-flowgate-signature", Some(&flipped))));
+    out.push((
+        "mac flipped".into(),
+        req.set("x-flowgate-signature", Some(&flipped)),
+    ));
     out
 }
 
@@ -238,7 +249,11 @@ fn assert_kit_verifies_what_flowgate_signed(kit: Kit) {
     for (i, req) in rotated.iter().enumerate() {
         let got = &answer["results"][i];
         assert_eq!(got["ok"], true, "{kit:?} request {i}: {got}");
-        assert_eq!(got["result"], rust_expected(req, &reference), "{kit:?} request {i}");
+        assert_eq!(
+            got["result"],
+            rust_expected(req, &reference),
+            "{kit:?} request {i}"
+        );
     }
     let status: Vec<&str> = (0..5)
         .map(|i| answer["results"][i]["result"]["status"].as_str().unwrap())
@@ -254,15 +269,27 @@ fn assert_kit_verifies_what_flowgate_signed(kit: Kit) {
         slots.contains(&json!(["visitor_email", "jane@example.com"])),
         "{kit:?}: {verified}"
     );
-    assert_eq!(verified["context"][2], json!(["ims_username", "Jöhn \"J\" Doe"]));
+    assert_eq!(
+        verified["context"][2],
+        json!(["ims_username", "Jöhn \"J\" Doe"])
+    );
     let unverified = &answer["results"][1]["result"];
     assert_eq!(unverified["verified_prefill"], Value::Null, "{kit:?}");
     assert_eq!(unverified["browser_prefill"], Value::Null, "{kit:?}");
-    assert_eq!(unverified["context"][0], json!(["ims_email", "mallory@example.com"]));
+    assert_eq!(
+        unverified["context"][0],
+        json!(["ims_email", "mallory@example.com"])
+    );
     let accepted = &answer["results"][2]["result"];
     assert_eq!(accepted["verified_prefill"], Value::Null, "{kit:?}");
-    assert!(accepted["browser_prefill"].is_array(), "{kit:?}: {accepted}");
-    assert_eq!(answer["results"][3]["result"]["discard_reason"], "not_object");
+    assert!(
+        accepted["browser_prefill"].is_array(),
+        "{kit:?}: {accepted}"
+    );
+    assert_eq!(
+        answer["results"][3]["result"]["discard_reason"],
+        "not_object"
+    );
     assert_eq!(answer["results"][0]["result"]["client_ip"], "127.0.0.1");
 
     // Each field tampered: bad_signature, every one.
@@ -327,7 +354,10 @@ fn assert_kit_verifies_what_flowgate_signed(kit: Kit) {
     // v1 (flowgate sent t,v1,v2): v1 alone only when allowed; with both, v2 decides.
     let sig = first.get("x-flowgate-signature").unwrap();
     assert!(sig.contains(",v1=") && sig.contains(",v2="), "{sig}");
-    let v1_only = first.set("x-flowgate-signature", Some(sig.split(",v2=").next().unwrap()));
+    let v1_only = first.set(
+        "x-flowgate-signature",
+        Some(sig.split(",v2=").next().unwrap()),
+    );
     let mut moved = first.clone();
     moved.method = "DELETE".into();
     let got = reasons(&built.verify(&job(&[Some(NEW)], &[], &[&v1_only])));
