@@ -59,6 +59,8 @@ public final class Verify {
 
     /** A secret list or option that must not be verified with; thrown before any verification. */
     public static final class ConfigError extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
         ConfigError(String message) {
             super(message);
         }
@@ -70,6 +72,8 @@ public final class Verify {
      * bad_signature | replayed | bad_header.
      */
     public static final class VerifyError extends Exception {
+        private static final long serialVersionUID = 1L;
+
         public final String reason;
 
         VerifyError(String reason, String message) {

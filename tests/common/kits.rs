@@ -108,7 +108,7 @@ impl Built {
 
     fn command(&self, tool: &str) -> Command {
         let r = root();
-        let (verify, sign) = (tool == "verify", tool == "sign");
+        debug_assert!(tool == "verify" || tool == "sign", "{tool}");
         let mut cmd = match self.kit {
             Kit::Node => {
                 let mut c = Command::new("node");
@@ -126,11 +126,14 @@ impl Built {
             Kit::Java => {
                 let mut c = Command::new("java");
                 c.arg("-cp").arg(self.dir.path());
-                c.arg(if verify { "VerifyDriver" } else { "SignDriver" });
+                c.arg(if tool == "verify" {
+                    "VerifyDriver"
+                } else {
+                    "SignDriver"
+                });
                 c
             }
         };
-        debug_assert!(verify || sign);
         cmd.env_remove("FLOWGATE_KITS_UNSET");
         cmd
     }
