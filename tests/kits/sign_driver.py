@@ -3,6 +3,8 @@ FLOWGATE_KITS_SECRET -> examples/host/sign.py -> the token on stdout."""
 import os
 import sys
 
+# The kits are read from the source tree: leave no __pycache__ beside them.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "host"))
 from sign import sign_context  # noqa: E402
 

@@ -4,6 +4,8 @@ import json
 import os
 import sys
 
+# The kits are read from the source tree: leave no __pycache__ beside them.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "upstream"))
 import verify as flowgate  # noqa: E402
 
