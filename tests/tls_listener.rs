@@ -40,6 +40,11 @@ fn wait_https(addr: SocketAddr) {
     wait_until("the HTTPS listener accepts", || accepts(addr));
 }
 
+/// How many reloads the process refused so far.
+fn refusals(f: &Flowgate) -> usize {
+    f.log().matches("certificate reload refused").count()
+}
+
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -158,8 +163,9 @@ fn a_changed_certificate_file_is_served_without_a_restart_and_a_bad_one_is_refus
 
     // A key that does not belong to the certificate: refused, v2 stays, the error is logged.
     let other = ca.issue("other", &["a.test"], "v3", 30);
+    let before = refusals(&f);
     std::fs::copy(&other.key, &a.key).unwrap();
-    f.wait_for_log("certificate reload refused");
+    wait_until("the mismatched key is refused", || refusals(&f) > before);
     assert!(f.log().contains("does not belong to"), "{}", f.log());
     assert!(served_subject(https, "a.test").contains("O = v2"));
     let out = curl(https, "a.test", "/", &ca.cert(), &[]);
@@ -177,6 +183,7 @@ fn sighup_reloads_the_certificates_and_keeps_them_when_the_new_ones_do_not_load(
         &tls_yaml(https, &[(&a, &[])], "  watch_interval_seconds: 0\n"),
     );
     wait_https(https);
+    f.wait_for_log("certificates reload on SIGHUP");
 
     let v2 = ca.issue("a-v2", &["a.test"], "v2", 30);
     replace(&a, &v2);
@@ -189,7 +196,7 @@ fn sighup_reloads_the_certificates_and_keeps_them_when_the_new_ones_do_not_load(
 
     std::fs::write(&a.cert, "not a certificate\n").unwrap();
     f.signal("HUP");
-    f.wait_for_log("certificate reload refused");
+    wait_until("the broken file is refused", || refusals(&f) > 0);
     assert!(served_subject(https, "a.test").contains("O = v2"));
     // The process is still the one that started, and serving.
     assert!(accepts(f.addr));

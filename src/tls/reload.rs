@@ -86,6 +86,12 @@ impl BackgroundService for CertReloader {
                 None
             }
         };
+        tracing::info!(
+            target: "flowgate::tls",
+            certificates = self.files.len(),
+            watch_seconds = self.watch_interval.map_or(0, |d| d.as_secs()),
+            "certificates reload on SIGHUP and on file change",
+        );
         let period = self.watch_interval.unwrap_or(Duration::from_secs(3600));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

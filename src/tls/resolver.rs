@@ -82,3 +82,45 @@ impl ResolvesServerCert for SniResolver {
         Some(self.current.load().choose(hello.server_name()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::PrivateKeyDer;
+
+    /// A certificate for `name` (only its identity matters here).
+    fn cert(name: &str, names: &[&str]) -> LoadedCert {
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let params =
+            rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap_or_else(|e| panic!("{e}"));
+        let der = params
+            .self_signed(&key)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .der()
+            .clone();
+        let provider = rustls::crypto::ring::default_provider();
+        let pkey = PrivateKeyDer::try_from(key.serialize_der()).unwrap_or_else(|e| panic!("{e}"));
+        let key =
+            CertifiedKey::from_der(vec![der], pkey, &provider).unwrap_or_else(|e| panic!("{e}"));
+        LoadedCert {
+            key: Arc::new(key),
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            not_after: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn chooses_by_exact_name_then_wildcard_then_the_first() {
+        let a = cert("a.test", &["a.test"]);
+        let b = cert("b.test", &["b.test", "*.b.test", "a.test"]);
+        let set = CertSet::new(&[a.clone(), b.clone()]).unwrap_or_else(|| panic!("empty"));
+        let is = |sni: Option<&str>, want: &LoadedCert| Arc::ptr_eq(&set.choose(sni), &want.key);
+        assert!(is(Some("a.test"), &a), "the first claim of a name wins");
+        assert!(is(Some("B.Test"), &b), "names compare without case");
+        assert!(is(Some("chat.b.test"), &b));
+        assert!(is(Some("x.chat.b.test"), &a), "a wildcard covers one label");
+        assert!(is(Some("other.test"), &a));
+        assert!(is(None, &a));
+        assert!(CertSet::new(&[]).is_none());
+    }
+}
