@@ -40,7 +40,7 @@ callgrind        command:valgrind         valgrind
 # - test: the PHP reference scripts (tests/php, examples/*/*.php; mb_substr is mbstring's; the
 #   verification kit's shared replay cache is APCu's);
 #   real Redis servers, Clusters (`redis-cli --cluster create`) and Sentinels; certificates for
-#   the TLS Redis tests; Debian's Chromium driven through ChromeDriver (never a downloaded one);
+#   the TLS Redis tests and the HTTPS listener tests (openssl, also their `s_client` client); Debian's Chromium driven through ChromeDriver (never a downloaded one);
 #   the operator's kit (tests/deploy.rs): promtool for the alert rules, systemd-analyze for the
 #   unit (and /bin/kill for its ExecReload), a Python venv for kubernetes-validate from PyPI;
 #   Node.js and npm for the real Socket.IO chat backend and clients (tests/node); curl (with

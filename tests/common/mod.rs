@@ -12,6 +12,7 @@ pub mod process;
 pub mod raw;
 pub mod redis;
 pub mod temp;
+pub mod tls;
 pub mod upstream;
 
 use std::time::{Duration, Instant};
