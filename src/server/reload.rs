@@ -65,6 +65,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             old.listen_proxy_protocol != new.listen_proxy_protocol,
         ),
         ("admin", old.admin != new.admin),
+        // Certificate files named at start reload on their own; the section itself does not.
+        ("tls", old.tls != new.tls),
         ("server.threads", o.threads != n.threads),
         ("server.work_stealing", o.work_stealing != n.work_stealing),
         (
