@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the proxy.
     Run(cli::run::Args),
+    /// Make a running proxy re-read its configuration file (SIGHUP via its pid file).
+    Reload(cli::reload::Args),
     /// Show what the edge does with one visitor-context payload.
     Inspect(cli::inspect::Args),
     /// Validate a configuration file, listing every problem.
@@ -34,6 +36,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => cli::run::main(args),
+        Command::Reload(args) => cli::reload::main(args),
         Command::Inspect(args) => cli::inspect::main(args),
         Command::Check(args) => cli::check::main(args),
         Command::Demo(args) => cli::demo::main(args),

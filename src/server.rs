@@ -2,6 +2,9 @@
 //! check, the admin listener; and running it until a signal stops it.
 //!
 //! Used by `flowgate run`, `flowgate demo` and the tests that run a real server in a thread.
+//! SIGHUP reloads the configuration (`reload`).
+
+mod reload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use pingora::services::background::GenBackgroundService;
 use pingora::services::listening::Service;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::admin;
+use crate::admin::{self, ConfigHash};
 use crate::config::Config;
 use crate::front::{Connections, Front, FrontSettings, ProxyHeaderBeforeTls};
 use crate::headers::signature::Signer;
@@ -23,6 +26,8 @@ use crate::proxy::{Flowgate, HealthCheck, Runtime, RuntimeHandle, Upstreams};
 use crate::secret::Secret;
 use crate::store;
 use crate::trust::TrustPolicy;
+
+pub use reload::{LoadConfig, Loaded, Reloader};
 
 /// Why the server could not be built.
 #[derive(Debug)]
@@ -48,8 +53,28 @@ pub struct Built {
     pub runtime: RuntimeHandle,
     /// The client connections open on the proxy listener.
     pub connections: Arc<Connections>,
+    /// The configuration hash `/healthz` reports.
+    hash: Arc<ConfigHash>,
+    /// The signing secrets given to the build, if any (a reload keeps them).
+    signing: Option<Vec<Secret>>,
     /// Reloads the HTTPS listener's certificates (`tls:` set); SIGHUP already does.
     pub tls_reloader: Option<Arc<crate::tls::CertReloader>>,
+}
+
+impl Built {
+    /// The reloader for this server, started with `loaded`: SIGHUP calls it with what `load`
+    /// reads then; `set_log_level` applies a new `log.level`.
+    pub fn reloader(&self, loaded: Loaded, load: LoadConfig, set_log_level: fn(&str)) -> Reloader {
+        Reloader::new(
+            loaded,
+            load,
+            self.runtime.clone(),
+            self.metrics.clone(),
+            self.hash.clone(),
+            self.signing.clone(),
+            set_log_level,
+        )
+    }
 }
 
 /// Builds the Pingora server for `config`: the proxy, the upstream health check (several
@@ -75,7 +100,7 @@ pub(crate) fn build_signing_with(
         .map_err(|e| BuildError(format!("store: {e}")))?;
     let store_backend = store.backend();
     let store_health = store.clone();
-    let (runtime, health_check) = runtime(config, signing)?;
+    let (runtime, health_check) = runtime(config, signing.clone())?;
     let connections = Connections::new(metrics.clone());
     let proxy =
         Flowgate::new(runtime, store, metrics.clone()).with_connections(connections.clone());
@@ -102,10 +127,12 @@ pub(crate) fn build_signing_with(
     if let Some(health_check) = health_check {
         server.add_service(health_check);
     }
+    let hash = Arc::new(ConfigHash::default());
     if let Some(admin) = config.admin {
         server.add_service(admin::service(
             metrics.clone(),
             Some(store_health),
+            hash.clone(),
             &admin.to_string(),
         ));
     }
@@ -115,6 +142,8 @@ pub(crate) fn build_signing_with(
         store_backend,
         runtime,
         connections,
+        hash,
+        signing,
         tls_reloader,
     })
 }
@@ -185,6 +214,19 @@ pub(crate) fn runtime(
     Ok((Runtime::new(config, upstreams, trust, signer), health_check))
 }
 
+/// [`runtime`] for a reload: the upstream pool of `previous`, and its health state, is kept when
+/// the upstream list and its health-check settings are unchanged.
+pub(crate) fn runtime_replacing(
+    config: &Config,
+    signing: Option<Vec<Secret>>,
+    previous: &Runtime,
+) -> Result<(Runtime, Option<HealthCheck>), BuildError> {
+    let (upstreams, health_check) =
+        Upstreams::rebuild(config, previous.upstreams()).map_err(BuildError)?;
+    let (trust, signer) = trust_parts(config, signing)?;
+    Ok((Runtime::new(config, upstreams, trust, signer), health_check))
+}
+
 /// Reads the secrets the configuration names: the per-site token keys and the header-signing
 /// secrets. Without a signing secret the proxy still runs, and says so once.
 fn trust_parts(
@@ -248,38 +290,66 @@ fn server_conf(config: &Config) -> ServerConf {
     conf
 }
 
-/// Pingora's Unix signals (SIGQUIT upgrade, SIGTERM graceful, SIGINT fast), plus a `flowgate
-/// ready` log line once the handlers are installed: from then on a signal is handled rather
-/// than killing the process, which is what supervisors and tests wait for.
-pub(crate) struct ReadySignals;
+/// Pingora's Unix signals (SIGQUIT upgrade, SIGTERM graceful, SIGINT fast), SIGHUP for a
+/// reload, the pid file `flowgate reload` reads, and a `flowgate ready` log line once the
+/// handlers are installed: from then on a signal is handled rather than killing the process,
+/// which is what supervisors and tests wait for.
+pub(crate) struct ReadySignals {
+    reloader: Option<Reloader>,
+    pid_file: String,
+}
 
 #[async_trait]
 impl ShutdownSignalWatch for ReadySignals {
     async fn recv(&self) -> ShutdownSignal {
-        let (quit, term, int) = (
+        let (quit, term, int, hup) = (
             signal(SignalKind::quit()),
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         );
-        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (quit, term, int) else {
+        let (Ok(mut quit), Ok(mut term), Ok(mut int), Ok(mut hup)) = (quit, term, int, hup) else {
             tracing::error!("cannot install signal handlers; stopping");
             return ShutdownSignal::FastShutdown;
         };
-        tracing::info!(pid = std::process::id(), "flowgate ready");
-        tokio::select! {
-            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
-            _ = term.recv() => ShutdownSignal::GracefulTerminate,
-            _ = int.recv() => ShutdownSignal::FastShutdown,
+        let pid = std::process::id();
+        // The newest process owns the pid file (after a `-u` upgrade too): reloads go to it.
+        if let Err(e) = std::fs::write(&self.pid_file, format!("{pid}\n")) {
+            tracing::warn!(
+                pid_file = %self.pid_file,
+                error = %e,
+                "cannot write the pid file; `flowgate reload` will not find this process (check server.pid_file)"
+            );
+        }
+        tracing::info!(pid, "flowgate ready");
+        loop {
+            tokio::select! {
+                _ = quit.recv() => return ShutdownSignal::GracefulUpgrade,
+                _ = term.recv() => return ShutdownSignal::GracefulTerminate,
+                _ = int.recv() => return ShutdownSignal::FastShutdown,
+                _ = hup.recv() => match &self.reloader {
+                    Some(reloader) => {
+                        tracing::info!("SIGHUP received, reloading the configuration");
+                        reloader.reload();
+                    }
+                    None => tracing::warn!("SIGHUP received; this command has no configuration file to reload"),
+                },
+            }
         }
     }
 }
 
 /// Runs a built server until a signal stops it, then ends the process: after a graceful
-/// shutdown, as soon as the last client connection has closed.
-pub(crate) fn run_until_signalled(server: Server, connections: Arc<Connections>) -> ! {
+/// shutdown, as soon as the last client connection has closed. SIGHUP calls `reloader`.
+pub(crate) fn run_until_signalled(
+    server: Server,
+    connections: Arc<Connections>,
+    reloader: Option<Reloader>,
+) -> ! {
+    let pid_file = server.configuration.pid_file.clone();
     crate::front::exit_when_drained(server.watch_execution_phase(), connections);
     server.run(RunArgs {
-        shutdown_signal: Box::new(ReadySignals),
+        shutdown_signal: Box::new(ReadySignals { reloader, pid_file }),
     });
     std::process::exit(0)
 }

@@ -206,7 +206,13 @@ async fn h2c_clients_and_the_admin_listener() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    assert_eq!(health.text().await.unwrap(), "ok\n");
+    assert!(
+        health
+            .text()
+            .await
+            .unwrap()
+            .starts_with("ok\nconfig: sha256:")
+    );
     let missing = reqwest::get(format!("http://{}/nope", fg.admin))
         .await
         .unwrap();

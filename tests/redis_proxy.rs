@@ -132,7 +132,7 @@ async fn two_instances_share_sessions_through_redis() {
     let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("*")).unwrap();
     assert!(keys.is_empty(), "{keys:?}");
 
-    assert_eq!(healthz(&a).await, "ok\n");
+    assert!(healthz(&a).await.starts_with("ok\n"));
     let metrics = b.metrics().await;
     assert!(metrics.contains("flowgate_redis_command_duration_seconds_bucket{command=\"get\""));
     assert!(metrics.contains(r#"flowgate_store_calls_total{op="get",result="hit"} 1"#));
@@ -255,7 +255,7 @@ async fn redis_killed_under_load_means_no_5xx_and_recovery_after_restart() {
          {recovery:?} after Redis answered PING"
     );
     assert_eq!((five, failed), (0, 0), "every request must be served");
-    assert_eq!(healthz(&fg).await, "ok\n");
+    assert!(healthz(&fg).await.starts_with("ok\n"));
     assert!(fg.metric("flowgate_redis_breaker_opened_total").await >= 1.0);
     assert!(
         fg.metric(r#"flowgate_store_calls_total{op="put",result="error"}"#)
@@ -287,7 +287,7 @@ async fn redis_absent_at_start_is_picked_up_when_it_appears() {
         .unwrap_or_else(|log| panic!("redis-server on :{port}: {log}"));
     let took = time_to_stored_context(&fg, &up, "stored context once Redis is up").await;
     eprintln!("redis appeared after flowgate: stored context {took:?} after PING");
-    assert_eq!(healthz(&fg).await, "ok\n");
+    assert!(healthz(&fg).await.starts_with("ok\n"));
 }
 
 #[tokio::test]

@@ -152,7 +152,7 @@ pub fn main(args: Args) -> ExitCode {
         let base = format!("https://localhost:{}", tls.listen.port());
         print!("{}", super::demo_tls::trust_instructions(certs, &base));
     }
-    server::run_until_signalled(built.server, built.connections)
+    server::run_until_signalled(built.server, built.connections, None)
 }
 
 /// The certificates for `--tls`, in a directory of this run, and the listen address.

@@ -17,6 +17,7 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
+use std::sync::OnceLock;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -27,13 +28,26 @@ use tracing_subscriber::util::SubscriberInitExt;
 use super::withhold::Withhold;
 use crate::config::{LogConfig, LogFormat};
 
-/// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Call once.
-pub(crate) fn init(config: &LogConfig) {
-    let directives = std::env::var("RUST_LOG")
+/// Replaces the level filter of the installed subscriber (set once by [`init`]).
+type LevelSetter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+static LEVEL: OnceLock<LevelSetter> = OnceLock::new();
+
+/// `RUST_LOG` when set and not blank: it wins over `log.level`, at start and on reload.
+fn rust_log() -> Option<String> {
+    std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| config.level.clone());
+}
+
+/// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Call once.
+pub(crate) fn init(config: &LogConfig) {
+    let directives = rust_log().unwrap_or_else(|| config.level.clone());
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let _ = LEVEL.set(Box::new(move |f| {
+        handle.reload(f).map_err(|e| e.to_string())
+    }));
     let registry = tracing_subscriber::registry()
         .with(tracing_subscriber::filter::filter_fn(value_safe))
         .with(QuietClientDisconnects)
@@ -61,6 +75,21 @@ pub(crate) fn init(config: &LogConfig) {
     };
     // A second init (tests, the demo) keeps the first subscriber.
     let _ = result;
+}
+
+/// Applies `log.level` of a reloaded configuration to the running subscriber; nothing when
+/// `RUST_LOG` is set (it keeps winning) or when no subscriber of ours is installed. The value
+/// cap of [`value_safe`] stays in front of whatever the new level says.
+pub(crate) fn set_level(level: &str) {
+    if rust_log().is_some() {
+        return;
+    }
+    let (Some(set), Ok(filter)) = (LEVEL.get(), EnvFilter::try_new(level)) else {
+        return;
+    };
+    if let Err(e) = set(filter) {
+        tracing::warn!(error = %e, "log.level: the new level could not be applied");
+    }
 }
 
 /// Whether a line may be written at all, before any directive is consulted: flowgate's own

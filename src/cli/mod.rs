@@ -1,9 +1,10 @@
-//! The command line: `run`, `inspect`, `check` and `demo`.
+//! The command line: `run`, `reload`, `inspect`, `check` and `demo`.
 
 pub mod check;
 pub mod demo;
 mod demo_tls;
 pub mod inspect;
 pub(crate) mod logging;
+pub mod reload;
 pub mod run;
 mod withhold;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use pingora::server::configuration::Opt;
 
 use crate::config::{Config, Problem, Problems};
-use crate::server;
+use crate::server::{self, Loaded};
 
 /// Arguments of `flowgate run`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -44,9 +44,19 @@ pub struct Args {
 impl Args {
     /// The configuration: the file (or the defaults) with the flags applied, validated.
     pub(crate) fn load_config(&self) -> Result<Config, Problems> {
-        let mut config = match &self.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
+        self.load().map(|loaded| loaded.config)
+    }
+
+    /// [`Args::load_config`] with the hash of the file's bytes (`sha256:<hex>`; `defaults`
+    /// without a file), as start-up and every reload read it.
+    pub(crate) fn load(&self) -> Result<Loaded, Problems> {
+        let (mut config, hash) = match &self.config {
+            Some(path) => {
+                let text = Config::read_text(path)?;
+                let hash = sha256_hex(text.as_bytes());
+                (Config::from_yaml(&text)?, hash)
+            }
+            None => (Config::default(), "defaults".to_owned()),
         };
         let mut problems = Vec::new();
         if let Some(listen) = &self.listen {
@@ -85,7 +95,7 @@ impl Args {
             problems.extend(more);
         }
         if problems.is_empty() {
-            Ok(config)
+            Ok(Loaded { config, hash })
         } else {
             Err(Problems(problems))
         }
@@ -103,15 +113,28 @@ impl Args {
     }
 }
 
+/// `sha256:` and the lower-case hex digest of `bytes` (what `sha256sum` prints).
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for b in digest.iter() {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
 /// Runs `flowgate run`.
 pub fn main(args: Args) -> ExitCode {
-    let config = match args.load_config() {
-        Ok(c) => c,
+    let loaded = match args.load() {
+        Ok(l) => l,
         Err(problems) => {
             eprintln!("flowgate: the configuration has problems:\n{problems}");
             return ExitCode::from(2);
         }
     };
+    let config = loaded.config.clone();
     super::logging::init(&config.log);
     let built = match server::build(&config, Some(args.pingora_opt())) {
         Ok(b) => b,
@@ -127,5 +150,11 @@ pub fn main(args: Args) -> ExitCode {
         store = built.store_backend,
         "flowgate starting"
     );
-    server::run_until_signalled(built.server, built.connections)
+    let reload_args = args.clone();
+    let reloader = built.reloader(
+        loaded,
+        Box::new(move || reload_args.load()),
+        super::logging::set_level,
+    );
+    server::run_until_signalled(built.server, built.connections, Some(reloader))
 }

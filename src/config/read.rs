@@ -25,6 +25,11 @@ impl Config {
         Config::from_yaml(&read_file(path)?)
     }
 
+    /// The bytes of a configuration file, for [`Config::from_yaml`] and a hash of what was read.
+    pub(crate) fn read_text(path: &Path) -> Result<String, Problems> {
+        read_file(path)
+    }
+
     /// Parses and validates YAML text, reporting every problem at once.
     pub(crate) fn from_yaml(text: &str) -> Result<Config, Problems> {
         let mut problems = Problems::default();

@@ -6,15 +6,18 @@
 //! with no label lookup. The label values are in `labels`.
 
 mod labels;
+mod registry;
+mod runtime;
 
 use std::time::Duration;
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
-};
+use prometheus::{Encoder, Histogram, IntCounter, IntGauge, Registry, TextEncoder};
 
 pub use labels::{ConnectionClose, RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
+pub use runtime::ReloadResult;
+
+use registry::{counter_vec, histogram_vec};
+use runtime::RuntimeCounters;
 
 use crate::context::{Discard, DropReason};
 use crate::trust::{TokenError, TokenOutcome};
@@ -48,6 +51,8 @@ pub struct Metrics {
     signing_enabled: IntGauge,
     /// Request targets refused with 400, by reason (`TARGET_REFUSALS` order).
     targets_refused: [IntCounter; TARGET_REFUSALS.len()],
+    /// Configuration reloads by result.
+    runtime: RuntimeCounters,
 }
 
 /// The reasons a request target is refused (labels of `flowgate_request_targets_refused_total`;
@@ -58,30 +63,6 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
     }
-}
-
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let v = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    registry
-        .register(Box::new(v.clone()))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    v
-}
-
-fn histogram_vec(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    label: &str,
-    buckets: Vec<f64>,
-) -> HistogramVec {
-    let v = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &[label])
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    registry
-        .register(Box::new(v.clone()))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    v
 }
 
 impl Default for Metrics {
@@ -211,6 +192,7 @@ impl Metrics {
             .unwrap_or_else(|_| panic!("metric flowgate_context_tokens_total: label count"));
 
         Metrics {
+            runtime: RuntimeCounters::new(&registry),
             signing_enabled,
             targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),
             tokens,

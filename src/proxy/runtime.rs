@@ -6,10 +6,10 @@
 //! while requests in flight finish on the runtime they started with. The session store and the
 //! metrics are not part of it: they outlive a swap.
 //!
-//! A reload (a later change) builds a new runtime from the new, validated configuration —
-//! `crate::server::runtime` reads its secrets and upstreams — and calls `swap`. The signing
-//! gauge (`flowgate_signing_enabled`) is set from the runtime `Flowgate::new` starts with; a
-//! reload that adds or drops the signing secret sets it again (`Metrics::signing_enabled`).
+//! A reload (SIGHUP, `server::reload`) builds a new runtime from the new, validated
+//! configuration — `crate::server::runtime_replacing` reads its secrets and upstreams — and
+//! calls `swap`. The signing gauge (`flowgate_signing_enabled`) is set from the runtime
+//! `Flowgate::new` starts with, and again by every reload (`Metrics::signing_enabled`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +77,18 @@ impl Runtime {
             upstreams,
             timeouts: RouteTimeouts::new(config),
         }
+    }
+}
+
+impl Runtime {
+    /// Whether requests are signed (a header-signing secret is configured).
+    pub(crate) fn signs(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// The upstream pool (a reload keeps it when the upstream settings are unchanged).
+    pub(crate) fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
     }
 }
 

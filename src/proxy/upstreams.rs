@@ -30,8 +30,11 @@ const MAX_SELECT_ITERATIONS: usize = 256;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The upstream pool the proxy picks peers from.
+#[derive(Clone)]
 pub struct Upstreams {
     lb: Arc<LoadBalancer<RoundRobin>>,
+    /// The list and health-check interval the pool was built from (a reload compares them).
+    built_from: (Vec<String>, Duration),
     connect_timeout: Duration,
     read_timeout: Duration,
     count: usize,
@@ -73,6 +76,10 @@ impl Upstreams {
         };
         let mut upstreams = Upstreams {
             lb,
+            built_from: (
+                config.upstreams.clone(),
+                config.upstream.health_check_interval,
+            ),
             connect_timeout: config.upstream.connect_timeout,
             read_timeout: config.upstream.read_timeout,
             count,
@@ -83,6 +90,28 @@ impl Upstreams {
             upstreams.single = upstreams.select().map(|peer| *peer);
         }
         Ok((upstreams, health))
+    }
+
+    /// The pool for a reloaded `config`: `previous` itself, health state included, when the
+    /// upstream list and health-check interval are unchanged (only its timeouts are replaced);
+    /// a new pool, with its health check to run, otherwise.
+    pub(crate) fn rebuild(
+        config: &Config,
+        previous: &Upstreams,
+    ) -> Result<(Upstreams, Option<HealthCheck>), String> {
+        let (list, interval) = &previous.built_from;
+        if *list != config.upstreams || *interval != config.upstream.health_check_interval {
+            return Upstreams::build(config);
+        }
+        let mut same = previous.clone();
+        same.connect_timeout = config.upstream.connect_timeout;
+        same.read_timeout = config.upstream.read_timeout;
+        if let Some(peer) = same.single.as_mut() {
+            peer.options.connection_timeout = Some(same.connect_timeout);
+            peer.options.read_timeout = Some(same.read_timeout);
+            peer.options.write_timeout = Some(same.read_timeout);
+        }
+        Ok((same, None))
     }
 
     /// Number of configured upstreams.
