@@ -29,16 +29,19 @@ pub enum Discard {
     NotObject,
     /// A signed-context token was present but did not verify (see [`crate::trust`]).
     BadSignature,
+    /// The init came faster than its rate limit allows; the context was not read.
+    RateLimited,
 }
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub(crate) const ALL: [Discard; 5] = [
+    pub(crate) const ALL: [Discard; 6] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
         Discard::NotObject,
         Discard::BadSignature,
+        Discard::RateLimited,
     ];
 
     /// The stable snake_case name used in metrics, headers and `inspect`.
@@ -49,6 +52,7 @@ impl Discard {
             Discard::Json => "json",
             Discard::NotObject => "not_object",
             Discard::BadSignature => "bad_signature",
+            Discard::RateLimited => "rate_limited",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! with no label lookup. The label values are in `labels`.
 
 mod labels;
+mod limits;
 mod registry;
 mod runtime;
 
@@ -14,8 +15,10 @@ use std::time::Duration;
 use prometheus::{Encoder, Histogram, IntCounter, IntGauge, Registry, TextEncoder};
 
 pub use labels::{ConnectionClose, RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
+pub use limits::LimitScope;
 pub use runtime::ReloadResult;
 
+use limits::LimitCounters;
 use registry::{counter_vec, histogram_vec};
 use runtime::RuntimeCounters;
 
@@ -53,6 +56,8 @@ pub struct Metrics {
     targets_refused: [IntCounter; TARGET_REFUSALS.len()],
     /// Configuration reloads by result.
     runtime: RuntimeCounters,
+    /// Rate and body limits.
+    limits: LimitCounters,
 }
 
 /// The reasons a request target is refused (labels of `flowgate_request_targets_refused_total`;
@@ -193,6 +198,7 @@ impl Metrics {
 
         Metrics {
             runtime: RuntimeCounters::new(&registry),
+            limits: LimitCounters::new(&registry),
             signing_enabled,
             targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),
             tokens,

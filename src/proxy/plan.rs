@@ -4,15 +4,18 @@
 //! | route   | ids            | store            | trusted headers sent                          |
 //! |---------|----------------|------------------|-----------------------------------------------|
 //! | init    | valid          | put (accepted) / delete (absent, discarded) | Site, Session, Status, + Context, Prefill when accepted |
+//! | init    | valid, over a rate limit | none | Site, Session, Status `discarded; reason=rate_limited` |
 //! | init    | missing/invalid| none             | Status `discarded; reason=bad_session`        |
 //! | session | valid          | get              | Site, Session, Status (+ Context, Prefill on a hit; `absent` otherwise) |
 //! | session | invalid/partial| none             | Status `discarded; reason=bad_session`        |
 //! | session | neither present| none             | none                                          |
 
+use std::net::IpAddr;
+
 use super::params::{self, RawParams};
 use super::runtime::Runtime;
 use super::visitor::{self, Evaluated};
-use crate::metrics::RouteKind;
+use crate::metrics::{LimitScope, RouteKind};
 use crate::store::SessionKey;
 
 /// The `Status` value for requests whose site or session id is missing or invalid: the same
@@ -46,6 +49,8 @@ pub(crate) enum Plan {
     InitBadSession,
     /// Init with valid ids and what the edge made of its context.
     Init(Ids, Evaluated),
+    /// Init with valid ids over a rate limit: the context is not read, nothing is stored.
+    InitLimited(Ids, LimitScope),
     /// Session route without any id.
     SessionNoIds,
     /// Session route with an invalid id, or only one of the two.
@@ -65,14 +70,23 @@ fn ids(raw: &RawParams<'_>) -> Result<Option<Ids>, params::BadId> {
     }
 }
 
-/// Decides what to do, running the context pipeline (and the token check) for an init.
-pub(crate) fn plan(route: RouteKind, query: &str, runtime: &Runtime) -> Plan {
+/// Decides what to do, running the context pipeline (and the token check) for an init that
+/// the rate limits let through (`client`: the real client address).
+pub(crate) fn plan(
+    route: RouteKind,
+    query: &str,
+    client: Option<IpAddr>,
+    runtime: &Runtime,
+) -> Plan {
     match route {
         RouteKind::Other => Plan::Untouched,
         RouteKind::Init => {
             let raw = params::find(query, &runtime.params);
             match ids(&raw) {
                 Ok(Some(ids)) => {
+                    if let Some(scope) = runtime.limits.init(client, &ids.site) {
+                        return Plan::InitLimited(ids, scope);
+                    }
                     let evaluated = visitor::evaluate_init(&raw, &ids.site, &runtime.trust);
                     Plan::Init(ids, evaluated)
                 }
