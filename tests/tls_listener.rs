@@ -3,6 +3,7 @@
 //! kept), `flowgate check` on certificate files, and `https://` upstreams verified with SNI.
 //! Certificates come from a test CA made with the real `openssl` at test time; `curl` and
 //! `openssl s_client` are the clients.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

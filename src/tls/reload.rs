@@ -72,7 +72,7 @@ impl CertReloader {
     /// Whether a file changed since it was last loaded.
     fn changed(&self) -> bool {
         let now = stamps(&self.files);
-        self.stamps.lock().map_or(false, |last| *last != now)
+        self.stamps.lock().is_ok_and(|last| *last != now)
     }
 }
 
