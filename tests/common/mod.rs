@@ -4,6 +4,7 @@
 
 pub mod flowgate;
 pub mod inprocess;
+pub mod kits;
 pub mod node;
 pub mod php_server;
 pub mod ports;
