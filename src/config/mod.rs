@@ -25,6 +25,7 @@ mod edge;
 mod problem;
 mod read;
 mod secrets;
+mod site_rules;
 mod sites;
 mod table;
 
@@ -35,6 +36,7 @@ use std::time::Duration;
 
 pub use problem::{Problem, Problems};
 pub(crate) use secrets::SIGNING_SECRET_ENV;
+pub use site_rules::RulesConfig;
 
 use crate::headers::forwarded::Cidr;
 use crate::headers::signature::Versions;
@@ -258,6 +260,8 @@ pub struct TrustConfig {
     pub signing_versions: Versions,
     /// `sites`, by site id.
     pub sites: BTreeMap<String, SiteConfig>,
+    /// `sites_default`: the page rules of sites without their own.
+    pub sites_default: RulesConfig,
 }
 
 /// One site's entry under `sites:`.
@@ -269,8 +273,11 @@ pub struct SiteConfig {
     pub leeway_secs: u64,
     /// `max_token_age_seconds`.
     pub max_token_age_secs: u64,
-    /// `keys`.
+    /// `keys` (the list form) or `keys.verify`: the token keys.
     pub keys: Vec<KeyConfig>,
+    /// The page rules: `origins`, `keys.allow`, `keys.signed_only`, `enforce`, `values`,
+    /// `credentials`.
+    pub rules: RulesConfig,
 }
 
 /// One entry of a site's `keys:`.

@@ -15,7 +15,9 @@ impl TrustConfig {
     pub(crate) fn policy(&self) -> Result<TrustPolicy, Problems> {
         let mut problems = Problems::default();
         let mut policy = TrustPolicy::new();
+        policy.set_default_rules(self.sites_default.over(&Default::default()));
         for (id, site) in &self.sites {
+            policy.set_rules(id.clone(), site.rules.over(&self.sites_default));
             let mut keys = Vec::with_capacity(site.keys.len());
             for (i, key) in site.keys.iter().enumerate() {
                 let path = format!("sites.{id}.keys[{i}]");

@@ -6,6 +6,7 @@
 //! with no label lookup. The label values are in `labels`.
 
 mod labels;
+mod policy;
 
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ pub struct Metrics {
     signing_enabled: IntGauge,
     /// Request targets refused with 400, by reason (`TARGET_REFUSALS` order).
     targets_refused: [IntCounter; TARGET_REFUSALS.len()],
+    /// What `enforce: report` policies let through.
+    pub(crate) policy_would_drop: policy::PolicyCounters,
 }
 
 /// The reasons a request target is refused (labels of `flowgate_request_targets_refused_total`;
@@ -211,6 +214,7 @@ impl Metrics {
             .unwrap_or_else(|_| panic!("metric flowgate_context_tokens_total: label count"));
 
         Metrics {
+            policy_would_drop: policy::PolicyCounters::new(&registry),
             signing_enabled,
             targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),
             tokens,
