@@ -122,6 +122,7 @@ mod tests {
         let c = TrustConfig {
             signing_secret_file: Some(f.clone()),
             signing_versions: Default::default(),
+            sites_default: Default::default(),
             sites: BTreeMap::from([(
                 "s".to_owned(),
                 SiteConfig {
@@ -132,6 +133,7 @@ mod tests {
                         kid: "k".into(),
                         secret: SecretSource::File(f.clone()),
                     }],
+                    rules: Default::default(),
                 },
             )]),
         };

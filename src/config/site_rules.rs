@@ -160,6 +160,10 @@ pub(super) fn read_sites_default(top: &mut Table<'_>, problems: &mut Problems) -
         ),
     }
     t.finish(problems);
+    // Spelling out a built-in default is the same as leaving it out.
+    rules.enforce = rules.enforce.filter(|e| *e != Enforce::default());
+    rules.values = rules.values.filter(|v| *v != Values::default());
+    rules.credentials = rules.credentials.filter(|c| *c);
     rules
 }
 

@@ -285,6 +285,7 @@ mod tests {
                     context: None,
                     config: Some(&conf),
                     prefix: "X-Flowgate-",
+                    origin: None,
                 },
                 &mut out,
             )
