@@ -286,6 +286,10 @@ pub struct Demo {
     child: Child,
     /// `http://127.0.0.1:<port>` of the proxy.
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the cross-origin host page.
+    pub host_page: String,
+    /// `http://127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
     log: PathBuf,
 }
 
@@ -295,12 +299,13 @@ impl Demo {
         let mut last = String::new();
         // A free port can be taken by another program before flowgate binds it: retry.
         for _ in 0..5 {
-            let [listen, admin] = free_ports::<2>();
+            let [listen, admin, host] = free_ports::<3>();
             let log = std::env::temp_dir().join(unique("flowgate-demo") + ".log");
             let file = std::fs::File::create(&log).unwrap();
             let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
                 .args(["demo", "--listen", &format!("127.0.0.1:{listen}")])
                 .args(["--admin", &format!("127.0.0.1:{admin}")])
+                .args(["--host-page", &format!("127.0.0.1:{host}")])
                 .env_remove("RUST_LOG")
                 .stdin(Stdio::null())
                 .stdout(file.try_clone().unwrap())
@@ -321,10 +326,12 @@ impl Demo {
                 let ready =
                     std::fs::read_to_string(&log).is_ok_and(|text| text.contains("flowgate ready"));
                 let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
-                if ready && up(listen) && up(admin) {
+                if ready && up(listen) && up(admin) && up(host) {
                     return Demo {
                         child,
                         base: format!("http://127.0.0.1:{listen}"),
+                        host_page: format!("http://127.0.0.1:{host}"),
+                        admin: format!("http://127.0.0.1:{admin}"),
                         log,
                     };
                 }
@@ -341,6 +348,19 @@ impl Demo {
             }
         }
         panic!("{last}");
+    }
+
+    /// The value of one `/metrics` sample line (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// The URL of a path on the demo's proxy.
