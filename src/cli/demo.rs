@@ -26,6 +26,12 @@ pub struct Args {
     /// Admin listener (/metrics, /healthz).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub(crate) admin: String,
+    /// Also serve the demo over HTTPS (HTTP/2), with a certificate made for the run.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Address of the HTTPS listener with `--tls`.
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub(crate) tls_listen: String,
     /// Where a customer's page on another origin embeds the widget (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     pub(crate) host_page: String,
@@ -53,16 +59,22 @@ impl BackgroundService for HostPage {
     }
 }
 
-/// `demo-site` lists the proxy's own origin (the demo page) and the host page's, unless the
+/// `demo-site` lists the proxy's own origins (the demo page, over HTTP and, with `--tls`,
+/// HTTPS) and the host page's, unless the
 /// configuration already has an entry for it.
 fn demo_site_origins(config: &mut Config, host_page: std::net::SocketAddr) {
     if config.trust.sites.contains_key(DEMO_SITE) {
         return;
     }
-    let origins = [
+    let mut origins = vec![
         format!("http://{}", config.listen),
         format!("http://{host_page}"),
     ];
+    if let Some(tls) = &config.tls {
+        let port = tls.listen.port();
+        origins.push(format!("https://127.0.0.1:{port}"));
+        origins.push(format!("https://localhost:{port}"));
+    }
     let origins = origins
         .iter()
         .filter_map(|o| OriginPattern::parse(o).ok())
@@ -158,8 +170,22 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    demo_site_origins(&mut config, host_addr);
     config.upstreams = vec![backend_addr.to_string()];
+    let https = if args.tls {
+        match demo_certs(&args.tls_listen) {
+            Ok((certs, listen)) => {
+                config.tls = Some(certs.tls_config(listen));
+                Some(certs)
+            }
+            Err(e) => {
+                eprintln!("flowgate demo: --tls: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    demo_site_origins(&mut config, host_addr);
     config.server.grace_period_seconds = 1;
     config.server.graceful_shutdown_timeout_seconds = 1;
     super::logging::init(&config.log);
@@ -214,7 +240,20 @@ pub fn main(args: Args) -> ExitCode {
         "{}",
         instructions(&config, backend_addr, host_addr, signing)
     );
+    if let (Some(certs), Some(tls)) = (&https, &config.tls) {
+        let base = format!("https://localhost:{}", tls.listen.port());
+        print!("{}", super::demo_tls::trust_instructions(certs, &base));
+    }
     server::run_until_signalled(built.server, built.connections)
+}
+
+/// The certificates for `--tls`, in a directory of this run, and the listen address.
+fn demo_certs(listen: &str) -> Result<(super::demo_tls::DemoCerts, std::net::SocketAddr), String> {
+    let listen = listen.parse().map_err(|_| {
+        format!("{listen:?} is not an IP address with a port; write e.g. 127.0.0.1:8443")
+    })?;
+    let dir = std::env::temp_dir().join(format!("flowgate-demo-tls-{}", std::process::id()));
+    Ok((super::demo_tls::generate(&dir)?, listen))
 }
 
 /// A fresh 256-bit signing secret (64 hex characters), or `None` without a random source.
