@@ -168,12 +168,19 @@ async fn preflights_are_answered_at_the_edge_and_responses_carry_the_origin() {
     assert_eq!(up.last().method, "OPTIONS");
 }
 
+/// A site, the request's page headers, the `Status` the backend must see.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[tokio::test]
 async fn an_init_from_an_unlisted_origin_is_proxied_without_its_context() {
     let up = Upstream::start();
     let fg = start(&up);
     let ctx = r#"{"name":"Ann","page_url":"/x"}"#;
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    let cases: [Case; 6] = [
         ("shop", &[("Origin", SHOP)], "accepted; unverified"),
         (
             "shop",
