@@ -134,6 +134,7 @@ fn signed_context(c: &mut Criterion) {
                 site: "site-1",
                 context: None,
                 token: Some(black_box(token.as_bytes())),
+                page: Default::default(),
             };
             evaluate(&policy, &input, &mut pipeline, &mut out)
         })

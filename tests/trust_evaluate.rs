@@ -71,6 +71,7 @@ fn run(site: &str, context: Option<&str>, token: Option<&str>) -> Seen {
             site,
             context: context.map(str::as_bytes),
             token: token.map(str::as_bytes),
+            page: Default::default(),
         },
         &mut Pipeline::new(),
         &mut out,

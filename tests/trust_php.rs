@@ -507,6 +507,7 @@ fn evaluate_token(mode: Mode, token: &str) -> (Outcome, Context) {
             site: "site1",
             context: None,
             token: Some(token.as_bytes()),
+            page: Default::default(),
         },
         &mut Pipeline::new(),
         &mut out,

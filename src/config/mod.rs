@@ -25,6 +25,7 @@ mod edge;
 mod problem;
 mod read;
 mod secrets;
+mod site_rules;
 mod sites;
 mod table;
 mod tls;
@@ -36,6 +37,7 @@ use std::time::Duration;
 
 pub use problem::{Problem, Problems};
 pub(crate) use secrets::SIGNING_SECRET_ENV;
+pub use site_rules::RulesConfig;
 pub use tls::{CertFiles, TlsConfig, TlsVersion};
 pub(crate) use tls::{UpstreamAddress, upstream_address};
 
@@ -265,6 +267,8 @@ pub struct TrustConfig {
     pub signing_versions: Versions,
     /// `sites`, by site id.
     pub sites: BTreeMap<String, SiteConfig>,
+    /// `sites_default`: the page rules of sites without their own.
+    pub sites_default: RulesConfig,
 }
 
 /// One site's entry under `sites:`.
@@ -276,8 +280,11 @@ pub struct SiteConfig {
     pub leeway_secs: u64,
     /// `max_token_age_seconds`.
     pub max_token_age_secs: u64,
-    /// `keys`.
+    /// `keys` (the list form) or `keys.verify`: the token keys.
     pub keys: Vec<KeyConfig>,
+    /// The page rules: `origins`, `keys.allow`, `keys.signed_only`, `enforce`, `values`,
+    /// `credentials`.
+    pub rules: RulesConfig,
 }
 
 /// One entry of a site's `keys:`.

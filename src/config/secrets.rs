@@ -15,7 +15,9 @@ impl TrustConfig {
     pub(crate) fn policy(&self) -> Result<TrustPolicy, Problems> {
         let mut problems = Problems::default();
         let mut policy = TrustPolicy::new();
+        policy.set_default_rules(self.sites_default.over(&Default::default()));
         for (id, site) in &self.sites {
+            policy.set_rules(id.clone(), site.rules.over(&self.sites_default));
             let mut keys = Vec::with_capacity(site.keys.len());
             for (i, key) in site.keys.iter().enumerate() {
                 let path = format!("sites.{id}.keys[{i}]");
@@ -120,6 +122,7 @@ mod tests {
         let c = TrustConfig {
             signing_secret_file: Some(f.clone()),
             signing_versions: Default::default(),
+            sites_default: Default::default(),
             sites: BTreeMap::from([(
                 "s".to_owned(),
                 SiteConfig {
@@ -130,6 +133,7 @@ mod tests {
                         kid: "k".into(),
                         secret: SecretSource::File(f.clone()),
                     }],
+                    rules: Default::default(),
                 },
             )]),
         };

@@ -10,6 +10,7 @@ pub(crate) mod json;
 pub mod limits;
 pub(crate) mod scalar;
 mod simd;
+pub mod strict;
 
 use std::fmt;
 
@@ -29,16 +30,19 @@ pub enum Discard {
     NotObject,
     /// A signed-context token was present but did not verify (see [`crate::trust`]).
     BadSignature,
+    /// The init came from an origin the site does not list (`sites.<id>.origins`).
+    Origin,
 }
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub(crate) const ALL: [Discard; 5] = [
+    pub(crate) const ALL: [Discard; 6] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
         Discard::NotObject,
         Discard::BadSignature,
+        Discard::Origin,
     ];
 
     /// The stable snake_case name used in metrics, headers and `inspect`.
@@ -49,6 +53,7 @@ impl Discard {
             Discard::Json => "json",
             Discard::NotObject => "not_object",
             Discard::BadSignature => "bad_signature",
+            Discard::Origin => "origin",
         }
     }
 }
@@ -66,16 +71,22 @@ pub enum DropReason {
     OverCap,
     /// An `ims_*` key of an unsigned context on a site that requires signed identity.
     UnverifiedIdentity,
+    /// A key outside the site's `keys.allow` list.
+    KeyNotAllowed,
+    /// A key in the site's `keys.signed_only` list that did not come from a verified token.
+    UnverifiedKey,
 }
 
 impl DropReason {
     /// Every drop reason, in a stable order (for metrics).
-    pub(crate) const ALL: [DropReason; 5] = [
+    pub(crate) const ALL: [DropReason; 7] = [
         DropReason::KeyTooLong,
         DropReason::KeyInvalid,
         DropReason::ValueType,
         DropReason::OverCap,
         DropReason::UnverifiedIdentity,
+        DropReason::KeyNotAllowed,
+        DropReason::UnverifiedKey,
     ];
 
     /// The stable snake_case name used in metrics and `inspect`.
@@ -86,6 +97,8 @@ impl DropReason {
             DropReason::ValueType => "value_type",
             DropReason::OverCap => "over_cap",
             DropReason::UnverifiedIdentity => "unverified_identity",
+            DropReason::KeyNotAllowed => "key_not_allowed",
+            DropReason::UnverifiedKey => "unverified_key",
         }
     }
 }
@@ -180,6 +193,28 @@ impl Context {
             }
         }
         self.pairs.truncate(kept);
+    }
+
+    /// Rewrites accepted values in place: `f(value, scratch)` returns `true` when it wrote a
+    /// replacement into `scratch`. Keys and order are kept.
+    pub(crate) fn rewrite_values(&mut self, mut f: impl FnMut(&str, &mut String) -> bool) {
+        let mut scratch = String::new();
+        let mut text = String::with_capacity(self.text.len());
+        for pair in &mut self.pairs {
+            let (k, v, end) = *pair;
+            let key = &self.text[k as usize..v as usize];
+            let value = &self.text[v as usize..end as usize];
+            let start = text.len() as u32;
+            text.push_str(key);
+            let value_start = text.len() as u32;
+            if f(value, &mut scratch) {
+                text.push_str(&scratch);
+            } else {
+                text.push_str(value);
+            }
+            *pair = (start, value_start, text.len() as u32);
+        }
+        self.text = text;
     }
 
     fn push_dropped(&mut self, key: &str, reason: DropReason) {

@@ -6,6 +6,7 @@
 //! with no label lookup. The label values are in `labels`.
 
 mod labels;
+mod policy;
 mod registry;
 mod runtime;
 
@@ -53,6 +54,8 @@ pub struct Metrics {
     targets_refused: [IntCounter; TARGET_REFUSALS.len()],
     /// Configuration reloads by result.
     runtime: RuntimeCounters,
+    /// What `enforce: report` policies let through.
+    pub(crate) policy_would_drop: policy::PolicyCounters,
 }
 
 /// The reasons a request target is refused (labels of `flowgate_request_targets_refused_total`;
@@ -193,6 +196,7 @@ impl Metrics {
 
         Metrics {
             runtime: RuntimeCounters::new(&registry),
+            policy_would_drop: policy::PolicyCounters::new(&registry),
             signing_enabled,
             targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),
             tokens,

@@ -47,6 +47,7 @@
 //! [`RuntimeHandle`]; the store and the metrics live beside it and survive a swap.
 
 mod access;
+mod cors;
 mod execute;
 mod failure;
 mod framing;
@@ -78,6 +79,7 @@ pub use upstreams::{HealthCheck, Upstreams};
 use crate::front::Connections;
 use crate::metrics::{Metrics, RouteKind};
 use crate::store::SessionStore;
+use crate::trust::PageHeaders;
 use execute::Report;
 use failure::UpstreamState;
 use identity::ClientIdentity;
@@ -95,6 +97,8 @@ pub struct RequestCtx {
     upstream: UpstreamState,
     /// The request asks for a protocol upgrade (WebSocket).
     upgrade: bool,
+    /// What flowgate does about CORS on the response.
+    cors: cors::Cors,
 }
 
 impl RequestCtx {
@@ -109,6 +113,7 @@ impl RequestCtx {
             spoofed: 0,
             upstream: UpstreamState::default(),
             upgrade: false,
+            cors: cors::Cors::Untouched,
         }
     }
 
@@ -189,11 +194,19 @@ impl ProxyHttp for Flowgate {
             target::refuse(session).await;
             return Ok(true);
         }
-        let plan = {
-            let uri = &session.req_header().uri;
-            ctx.route = rt.routes.classify(uri.path());
-            plan::plan(ctx.route, uri.query().unwrap_or(""), rt)
+        let req = session.req_header();
+        ctx.route = rt.routes.classify(req.uri.path());
+        ctx.cors = cors::decide(req, ctx.route, &rt.params, &rt.trust);
+        if ctx.cors != cors::Cors::Untouched && cors::is_preflight(req) {
+            record::decision(&self.metrics, ctx.spoofed, &ctx.report);
+            cors::answer_preflight(session, &ctx.cors).await?;
+            return Ok(true);
+        }
+        let page = PageHeaders {
+            origin: req.headers.get(http::header::ORIGIN).map(|v| v.as_bytes()),
+            referer: req.headers.get(http::header::REFERER).map(|v| v.as_bytes()),
         };
+        let plan = plan::plan(ctx.route, req.uri.query().unwrap_or(""), page, rt);
         if !rt.params.forward_raw {
             params::strip_raw(session.req_header_mut(), &rt.params);
         }
@@ -280,6 +293,7 @@ impl ProxyHttp for Flowgate {
             }
         }
         framing::for_http10_client(session.req_header().version, upstream_response);
+        cors::apply(&ctx.cors, upstream_response)?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use super::runtime::Runtime;
 use super::visitor::{self, Evaluated};
 use crate::metrics::RouteKind;
 use crate::store::SessionKey;
+use crate::trust::PageHeaders;
 
 /// The `Status` value for requests whose site or session id is missing or invalid: the same
 /// shape as a discarded context, so backends parse one format.
@@ -65,15 +66,21 @@ fn ids(raw: &RawParams<'_>) -> Result<Option<Ids>, params::BadId> {
     }
 }
 
-/// Decides what to do, running the context pipeline (and the token check) for an init.
-pub(crate) fn plan(route: RouteKind, query: &str, runtime: &Runtime) -> Plan {
+/// Decides what to do, running the context pipeline (and the token check) for an init; `page`
+/// is where the request came from, for the site's origins.
+pub(crate) fn plan(
+    route: RouteKind,
+    query: &str,
+    page: PageHeaders<'_>,
+    runtime: &Runtime,
+) -> Plan {
     match route {
         RouteKind::Other => Plan::Untouched,
         RouteKind::Init => {
             let raw = params::find(query, &runtime.params);
             match ids(&raw) {
                 Ok(Some(ids)) => {
-                    let evaluated = visitor::evaluate_init(&raw, &ids.site, &runtime.trust);
+                    let evaluated = visitor::evaluate_init(&raw, &ids.site, &runtime.trust, page);
                     Plan::Init(ids, evaluated)
                 }
                 Ok(None) | Err(_) => Plan::InitBadSession,

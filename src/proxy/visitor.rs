@@ -10,7 +10,7 @@ use crate::context::{Context, Discard, DropReason, Pipeline};
 use crate::headers::{self, Status};
 use crate::prefill::prefill;
 use crate::store::SessionEntry;
-use crate::trust::{InitInput, TokenOutcome, TrustPolicy};
+use crate::trust::{InitInput, PageHeaders, TokenOutcome, TrustPolicy, WouldDrop};
 
 use super::params;
 
@@ -66,6 +66,11 @@ pub(crate) struct InitFindings {
     pub(crate) token: TokenOutcome,
     /// Pairs dropped from an accepted context.
     pub(crate) dropped: DropCounts,
+    /// What the site's policy would have dropped (`enforce: report`).
+    pub(crate) would_drop: WouldDrop,
+    /// The `site_policy` label of those counts: the site id when it has rules of its own,
+    /// else `default`.
+    pub(crate) site_policy: String,
 }
 
 /// The verdict on an init's context, and how it was reached.
@@ -101,18 +106,19 @@ thread_local! {
 
 /// Evaluates an init request's context and signed-context token (still percent-encoded) for
 /// `site` under the site's trust mode. Empty values count as absent (decided once, by
-/// [`crate::trust::evaluate`]).
+/// [`crate::trust::evaluate`]). `page` is where the init came from, for the site's origins.
 pub(crate) fn evaluate_init(
     raw: &params::RawParams<'_>,
     site: &str,
     trust: &TrustPolicy,
+    page: PageHeaders<'_>,
 ) -> Evaluated {
     SCRATCH.with(|cell| {
         let Ok(mut scratch) = cell.try_borrow_mut() else {
             // Unreachable (no re-entrancy), but a fresh scratch is always correct.
-            return run(&mut Scratch::new(), raw, site, trust);
+            return run(&mut Scratch::new(), raw, site, trust, page);
         };
-        run(&mut scratch, raw, site, trust)
+        run(&mut scratch, raw, site, trust, page)
     })
 }
 
@@ -121,6 +127,7 @@ fn run(
     raw: &params::RawParams<'_>,
     site: &str,
     trust: &TrustPolicy,
+    page: PageHeaders<'_>,
 ) -> Evaluated {
     let Scratch {
         pipeline,
@@ -140,6 +147,7 @@ fn run(
         site,
         context,
         token,
+        page,
     };
     let outcome = crate::trust::evaluate(trust, &input, pipeline, out);
     let mut dropped = DropCounts::default();
@@ -161,6 +169,14 @@ fn run(
             status: outcome.status,
             token: outcome.token,
             dropped,
+            site_policy: if outcome.would_drop.is_empty() {
+                String::new()
+            } else if trust.has_own_rules(site) {
+                site.to_owned()
+            } else {
+                "default".to_owned()
+            },
+            would_drop: outcome.would_drop,
         },
     }
 }
@@ -180,7 +196,7 @@ mod tests {
             context: param,
             ..Default::default()
         };
-        evaluate_init(&raw, "", &TrustPolicy::new()).verdict
+        evaluate_init(&raw, "", &TrustPolicy::new(), PageHeaders::default()).verdict
     }
 
     #[test]

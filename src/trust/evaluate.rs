@@ -3,9 +3,10 @@
 //! Pure and I/O-free like the pipeline it wraps; the proxy and `flowgate inspect` both call
 //! [`evaluate`], so what `inspect` shows is what the edge does.
 
-use crate::context::{Context, Discard, DropReason, Pipeline};
+use crate::context::{Context, Discard, Pipeline};
 use crate::headers::Status;
 
+use super::policy::{self, Enforce, PageHeaders, PolicyReason, WouldDrop};
 use super::token::{self, TokenError};
 use super::{Mode, TrustPolicy};
 
@@ -18,6 +19,8 @@ pub struct InitInput<'a> {
     pub context: Option<&'a [u8]>,
     /// The `visitor_context_token` value.
     pub token: Option<&'a [u8]>,
+    /// The page the init came from (`Origin`, `Referer`).
+    pub page: PageHeaders<'a>,
 }
 
 /// What happened to the token, for metrics and `inspect`.
@@ -45,6 +48,8 @@ pub struct Outcome {
     pub mode: Mode,
     /// What happened to the token.
     pub token: TokenOutcome,
+    /// What the site's policy refused but, in `enforce: report`, let through.
+    pub would_drop: WouldDrop,
 }
 
 impl Outcome {
@@ -67,59 +72,105 @@ impl Outcome {
 ///   is not used instead.
 /// - No token: the unsigned context is `accepted; unverified`; in `required` mode its `ims_*`
 ///   pairs are dropped (`unverified_identity`) so they never pre-fill.
+///
+/// Around that, the site's page rules ([`super::SiteRules`]): an init from an origin the site
+/// does not list is discarded (`origin`) before anything is read; accepted pairs then lose the
+/// keys outside `keys.allow` (`key_not_allowed`) and the `keys.signed_only` keys without a
+/// verified token (`unverified_key`); `values: strict` cleans what is left. With
+/// `enforce: report` nothing is discarded or dropped by these rules (nor by `required`'s
+/// `ims_*` rule): [`Outcome::would_drop`] counts what would have been.
 pub fn evaluate(
     policy: &TrustPolicy,
     input: &InitInput<'_>,
     pipeline: &mut Pipeline,
     out: &mut Context,
 ) -> Outcome {
-    let context = input.context.filter(|c| !c.is_empty());
-    let token = input.token.filter(|t| !t.is_empty());
-    let site = policy.site(input.site).filter(|p| p.mode != Mode::Off);
-    let Some(site) = site else {
-        return Outcome {
-            status: unsigned(context, pipeline, out, Status::Accepted),
-            mode: Mode::Off,
-            token: match token {
-                Some(_) => TokenOutcome::Ignored,
-                None => TokenOutcome::Absent,
-            },
-        };
-    };
-    let mode = site.mode;
-    if let Some(token) = token {
-        let (status, token) = match token::verify(token, input.site, &site.keys, &site.time_rules())
-        {
-            Ok(verified) => {
-                let status = match pipeline.run_json(&verified.context_json, out) {
-                    Ok(()) => Status::Verified,
-                    Err(why) => Status::Discarded(why),
-                };
-                (status, TokenOutcome::Verified { kid: verified.kid })
-            }
-            Err(why) => {
-                out.clear();
-                let discard = match why {
-                    TokenError::TooLong => Discard::Size,
-                    _ => Discard::BadSignature,
-                };
-                (Status::Discarded(discard), TokenOutcome::Rejected(why))
-            }
-        };
-        return Outcome {
-            status,
-            mode,
-            token,
-        };
+    let rules = policy.rules(input.site);
+    let mut would_drop = WouldDrop::default();
+    let token_present = input.token.is_some_and(|t| !t.is_empty());
+    if !rules.origin_allowed(&input.page) {
+        if rules.enforce == Enforce::Report {
+            would_drop.add(PolicyReason::Origin);
+        } else {
+            out.clear();
+            return Outcome {
+                status: Status::Discarded(Discard::Origin),
+                mode: policy.mode(input.site),
+                token: if token_present {
+                    TokenOutcome::Ignored
+                } else {
+                    TokenOutcome::Absent
+                },
+                would_drop,
+            };
+        }
     }
-    let status = unsigned(context, pipeline, out, Status::Unverified);
-    if mode == Mode::Required && status == Status::Unverified {
-        out.drop_where(|k| k.starts_with("ims_"), DropReason::UnverifiedIdentity);
+    let (status, mode, token) = evaluate_token(policy, input, pipeline, out);
+    if matches!(
+        status,
+        Status::Accepted | Status::Verified | Status::Unverified
+    ) {
+        let verified = status == Status::Verified;
+        policy::apply_keys(
+            rules,
+            verified,
+            mode == Mode::Required,
+            out,
+            &mut would_drop,
+        );
+        policy::apply_values(rules, out);
     }
     Outcome {
         status,
         mode,
-        token: TokenOutcome::Absent,
+        token,
+        would_drop,
+    }
+}
+
+/// The token and site-mode part of [`evaluate`]: the status, the mode, the token's outcome.
+fn evaluate_token(
+    policy: &TrustPolicy,
+    input: &InitInput<'_>,
+    pipeline: &mut Pipeline,
+    out: &mut Context,
+) -> (Status, Mode, TokenOutcome) {
+    let context = input.context.filter(|c| !c.is_empty());
+    let token = input.token.filter(|t| !t.is_empty());
+    let site = policy.site(input.site).filter(|p| p.mode != Mode::Off);
+    let Some(site) = site else {
+        let outcome = match token {
+            Some(_) => TokenOutcome::Ignored,
+            None => TokenOutcome::Absent,
+        };
+        let status = unsigned(context, pipeline, out, Status::Accepted);
+        return (status, Mode::Off, outcome);
+    };
+    let mode = site.mode;
+    let Some(token) = token else {
+        let status = unsigned(context, pipeline, out, Status::Unverified);
+        return (status, mode, TokenOutcome::Absent);
+    };
+    match token::verify(token, input.site, &site.keys, &site.time_rules()) {
+        Ok(verified) => {
+            let status = match pipeline.run_json(&verified.context_json, out) {
+                Ok(()) => Status::Verified,
+                Err(why) => Status::Discarded(why),
+            };
+            (status, mode, TokenOutcome::Verified { kid: verified.kid })
+        }
+        Err(why) => {
+            out.clear();
+            let discard = match why {
+                TokenError::TooLong => Discard::Size,
+                _ => Discard::BadSignature,
+            };
+            (
+                Status::Discarded(discard),
+                mode,
+                TokenOutcome::Rejected(why),
+            )
+        }
     }
 }
 

@@ -26,6 +26,8 @@
 //! token is present, the unsigned `visitor_context` of the same request is ignored).
 
 mod evaluate;
+pub mod origin;
+pub mod policy;
 pub(crate) mod provider;
 pub mod sign;
 pub mod token;
@@ -35,6 +37,7 @@ use std::fmt;
 
 pub use crate::secret::Secret;
 pub use evaluate::{InitInput, Outcome, TokenOutcome, evaluate};
+pub use policy::{Enforce, PageHeaders, PolicyReason, SiteRules, Values, WouldDrop};
 pub use token::{SiteKey, TimeRules, TokenError, VerifiedToken};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
@@ -113,10 +116,13 @@ impl SitePolicy {
     }
 }
 
-/// Every site's settings; a site that is not listed is [`Mode::Off`].
+/// Every site's settings; a site that is not listed is [`Mode::Off`] and follows the default
+/// page rules (`sites_default:`).
 #[derive(Debug, Clone, Default)]
 pub struct TrustPolicy {
     sites: HashMap<String, SitePolicy>,
+    rules: HashMap<String, SiteRules>,
+    default_rules: SiteRules,
 }
 
 impl TrustPolicy {
@@ -128,6 +134,26 @@ impl TrustPolicy {
     /// Sets the policy of `site`.
     pub fn insert(&mut self, site: impl Into<String>, policy: SitePolicy) {
         self.sites.insert(site.into(), policy);
+    }
+
+    /// Sets the page rules of `site` (origins, key policy, enforcement, values).
+    pub fn set_rules(&mut self, site: impl Into<String>, rules: SiteRules) {
+        self.rules.insert(site.into(), rules);
+    }
+
+    /// Sets the page rules of every site without its own (`sites_default:`).
+    pub fn set_default_rules(&mut self, rules: SiteRules) {
+        self.default_rules = rules;
+    }
+
+    /// The page rules `site` follows: its own, or the default.
+    pub fn rules(&self, site: &str) -> &SiteRules {
+        self.rules.get(site).unwrap_or(&self.default_rules)
+    }
+
+    /// Whether `site` has page rules of its own (its id may then be a metric label value).
+    pub fn has_own_rules(&self, site: &str) -> bool {
+        self.rules.contains_key(site)
     }
 
     /// The policy of `site`, if it is listed.

@@ -41,6 +41,9 @@ pub struct Args {
     /// Configuration file whose `sites:` section holds the site's mode and keys.
     #[arg(short = 'c', long = "config", requires = "site")]
     pub(crate) config: Option<std::path::PathBuf>,
+    /// The init's `Origin` header, checked against the site's `origins`.
+    #[arg(long, requires = "site")]
+    pub(crate) origin: Option<String>,
 }
 
 /// Runs `flowgate inspect`.
@@ -77,6 +80,7 @@ fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
             context: context.as_deref(),
             config: args.config.as_deref(),
             prefix: &args.prefix,
+            origin: args.origin.as_deref(),
         };
         return site::write_report(&req, out);
     }

@@ -15,7 +15,9 @@ use super::{write_context_headers, write_pairs};
 use crate::config::TrustConfig;
 use crate::context::{Context, Pipeline};
 use crate::headers;
-use crate::trust::{InitInput, Mode, TokenError, TokenOutcome, TrustPolicy, evaluate};
+use crate::trust::{
+    InitInput, Mode, PageHeaders, SiteRules, TokenError, TokenOutcome, TrustPolicy, evaluate,
+};
 
 /// What `inspect` was asked about.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,8 @@ pub(crate) struct Request<'a> {
     pub(crate) config: Option<&'a Path>,
     /// Trusted header prefix for the header lines.
     pub(crate) prefix: &'a str,
+    /// The init's `Origin` header, if any.
+    pub(crate) origin: Option<&'a str>,
 }
 
 /// A sentence for each refusal, for people reading `inspect` output.
@@ -106,6 +110,7 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         }
     }
 
+    write_rules(policy.rules(req.site), req.origin, out)?;
     let mut ctx = Context::new();
     let outcome = evaluate(
         &policy,
@@ -113,6 +118,10 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
             site: req.site,
             context: req.context,
             token: req.token.map(str::as_bytes),
+            page: PageHeaders {
+                origin: req.origin.map(str::as_bytes),
+                referer: None,
+            },
         },
         &mut Pipeline::new(),
         &mut ctx,
@@ -135,6 +144,9 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         }
     }
     let status = outcome.status;
+    for (reason, n) in outcome.would_drop.iter() {
+        writeln!(out, "would drop (enforce: report): {n} × {reason}")?;
+    }
     writeln!(out, "status: {status}")?;
     if outcome.is_accepted() {
         write_pairs(&ctx, out)?;
@@ -147,6 +159,50 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         write_context_headers(&ctx, prefix, out)?;
     }
     Ok(())
+}
+
+/// The site's page rules, and the decision on the origin given.
+fn write_rules(rules: &SiteRules, origin: Option<&str>, out: &mut impl Write) -> io::Result<()> {
+    let list = |l: &[String]| l.join(", ");
+    match &rules.origins {
+        None => writeln!(
+            out,
+            "origins: any (no origins: set; CORS left to the backend)"
+        )?,
+        Some(o) => {
+            let shown: Vec<String> = o.iter().map(ToString::to_string).collect();
+            writeln!(out, "origins: {}", list(&shown))?;
+            let verdict = match origin {
+                Some(v) if rules.lists_origin(v.as_bytes()) => "listed".to_owned(),
+                Some(_) => "NOT listed: context discarded (reason origin)".to_owned(),
+                None => "no --origin given: an init without Origin or Referer is discarded \
+                         (reason origin)"
+                    .to_owned(),
+            };
+            writeln!(out, "origin: {} → {verdict}", origin.unwrap_or("(none)"))?;
+        }
+    }
+    let pats = |p: &[crate::trust::policy::KeyPattern]| {
+        let v: Vec<String> = p.iter().map(|k| k.as_str().to_owned()).collect();
+        list(&v)
+    };
+    match &rules.allow {
+        Some(a) => writeln!(out, "keys.allow: {} (other keys: key_not_allowed)", pats(a))?,
+        None => writeln!(out, "keys.allow: any")?,
+    }
+    if !rules.signed_only.is_empty() {
+        writeln!(
+            out,
+            "keys.signed_only: {} (without a verified token: unverified_key)",
+            pats(&rules.signed_only)
+        )?;
+    }
+    writeln!(
+        out,
+        "enforce: {}, values: {}",
+        rules.enforce.as_str(),
+        rules.values.as_str()
+    )
 }
 
 /// The token's header and time claims, decoded without verification, for diagnosis only.
@@ -229,6 +285,7 @@ mod tests {
                     context: None,
                     config: Some(&conf),
                     prefix: "X-Flowgate-",
+                    origin: None,
                 },
                 &mut out,
             )
