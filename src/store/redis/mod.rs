@@ -340,17 +340,12 @@ impl SessionStore for RedisStore {
         if health.is_ok() {
             return StoreHealth::Ok;
         }
+        // One clause per troubled node; open and half-open (probing) read the same to an
+        // operator: calls to that node go without stored context.
         let each: Vec<String> = health
             .troubled
             .iter()
-            .map(|(node, state, kind)| {
-                let probing = if *state == BreakerState::HalfOpen {
-                    " (probing)"
-                } else {
-                    ""
-                };
-                format!("redis {} at {node}{probing}", kind.describe())
-            })
+            .map(|(node, _, kind)| format!("redis {} at {node}", kind.describe()))
             .collect();
         StoreHealth::Degraded(each.join("; "))
     }
