@@ -4,6 +4,7 @@
 
 pub mod flowgate;
 pub mod inprocess;
+pub mod kits;
 pub mod node;
 pub mod php_server;
 pub mod ports;
@@ -13,6 +14,7 @@ pub mod redis;
 pub mod redis_cluster;
 pub mod store_routes;
 pub mod temp;
+pub mod tls;
 pub mod upstream;
 
 use std::time::{Duration, Instant};
