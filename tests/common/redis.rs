@@ -20,6 +20,8 @@ use super::ports::{free_cluster_port, free_port};
 use super::temp::TempDir;
 use super::wait_for;
 
+// Kept here too, where the other Redis parts are imported from; not every test binary uses it.
+#[allow(unused_imports)]
 pub use super::redis_cluster::RedisCluster;
 
 /// How long a server may take to answer `PING` after spawning (a loaded 2-core machine).
