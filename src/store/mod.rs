@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::failure::FailureKind;
 use self::redis::RedisSettings;
 
 pub mod breaker;
+pub mod failure;
 pub mod memory;
 pub mod redis;
 
@@ -45,12 +47,42 @@ pub struct SessionEntry {
 pub enum StoreError {
     /// The call did not finish within its deadline.
     Timeout,
-    /// The backend is unreachable or answered with an error.
+    /// The store could not be built or used (configuration, client); the text names why.
     Unavailable(String),
-    /// The circuit breaker is open: the backend is not being called for a cool-down.
-    CircuitOpen,
+    /// The backend failed the call for this reason.
+    Failed(FailureKind),
+    /// The circuit breaker is open: the backend is not being called for a cool-down; the kind
+    /// is the failure that opened it.
+    CircuitOpen(FailureKind),
     /// A stored value could not be decoded.
     Corrupt,
+    /// The session's logout could not be stored yet: its stored context is withheld until the
+    /// delete lands (or, past the bound on waiting deletes, until the store's TTL has passed).
+    PendingDelete,
+}
+
+impl StoreError {
+    /// A short label for the access log's `store_error` field (never a backend message).
+    pub fn label(&self) -> &'static str {
+        match self {
+            StoreError::Timeout => "timeout",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Failed(kind) => kind.as_str(),
+            StoreError::CircuitOpen(_) => "breaker_open",
+            StoreError::Corrupt => "corrupt",
+            StoreError::PendingDelete => "pending_delete",
+        }
+    }
+
+    /// The failure kind behind the error, when the backend named one.
+    pub fn kind(&self) -> Option<FailureKind> {
+        match self {
+            StoreError::Failed(kind) | StoreError::CircuitOpen(kind) => Some(*kind),
+            StoreError::Corrupt => Some(FailureKind::Corrupt),
+            StoreError::Timeout => Some(FailureKind::Timeout),
+            StoreError::Unavailable(_) | StoreError::PendingDelete => None,
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -58,8 +90,12 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Timeout => f.write_str("store call timed out"),
             StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
-            StoreError::CircuitOpen => f.write_str("store circuit open"),
+            StoreError::Failed(kind) => write!(f, "store failed: {}", kind.as_str()),
+            StoreError::CircuitOpen(kind) => {
+                write!(f, "store circuit open after {}", kind.as_str())
+            }
             StoreError::Corrupt => f.write_str("stored value is corrupt"),
+            StoreError::PendingDelete => f.write_str("session delete pending"),
         }
     }
 }
