@@ -88,9 +88,15 @@ pub(crate) fn build_signing_with(
         server.add_service(health_check);
     }
     if let Some(admin) = config.admin {
+        let tokens = config
+            .erasure
+            .admin_tokens()
+            .map_err(|p| BuildError(p.to_string()))?
+            .map(|list| admin::AdminTokens::new(&list));
         server.add_service(admin::service(
             metrics.clone(),
             Some(store_health),
+            tokens,
             &admin.to_string(),
         ));
     }

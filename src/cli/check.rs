@@ -17,8 +17,13 @@ pub struct Args {
 pub fn main(args: Args) -> ExitCode {
     // The secrets the file names (environment variables, files) are checked too: a file that
     // parses but names a missing secret would still stop `flowgate run`.
-    let loaded =
-        Config::load(&args.config).and_then(|config| config.trust.check_secrets().or(config));
+    let loaded = Config::load(&args.config).and_then(|config| {
+        let mut problems = config.trust.check_secrets();
+        if let Err(p) = config.erasure.admin_tokens() {
+            problems.0.push(p);
+        }
+        problems.or(config)
+    });
     match loaded {
         Ok(_) => {
             println!("{}: ok", args.config.display());

@@ -159,6 +159,7 @@ impl Default for Config {
                 websocket_idle: Duration::from_secs(WEBSOCKET_IDLE_SECONDS),
             },
             trust: TrustConfig::default(),
+            erasure: super::ErasureConfig::default(),
         }
     }
 }

@@ -29,16 +29,26 @@ pub enum Discard {
     NotObject,
     /// A signed-context token was present but did not verify (see [`crate::trust`]).
     BadSignature,
+    /// A signed-context token is bound to another chat session (`sid`), or has no `sid` on a
+    /// site that binds tokens to sessions.
+    WrongSession,
+    /// A one-time signed-context token (`jti`) was used before.
+    Replayed,
+    /// A one-time token's use could not be checked: the session store did not answer.
+    ReplayUnchecked,
 }
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub(crate) const ALL: [Discard; 5] = [
+    pub(crate) const ALL: [Discard; 8] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
         Discard::NotObject,
         Discard::BadSignature,
+        Discard::WrongSession,
+        Discard::Replayed,
+        Discard::ReplayUnchecked,
     ];
 
     /// The stable snake_case name used in metrics, headers and `inspect`.
@@ -49,6 +59,9 @@ impl Discard {
             Discard::Json => "json",
             Discard::NotObject => "not_object",
             Discard::BadSignature => "bad_signature",
+            Discard::WrongSession => "wrong_session",
+            Discard::Replayed => "replayed",
+            Discard::ReplayUnchecked => "replay_unchecked",
         }
     }
 }

@@ -98,7 +98,8 @@ pub(crate) async fn execute(
             found: Found::Session(SessionOutcome::NoIds),
             store: None,
         },
-        Plan::Init(ids, evaluated) => {
+        Plan::Init(ids, mut evaluated) => {
+            super::replay::enforce_one_time(store, deadline, &ids.site, &mut evaluated).await;
             let call = match evaluated.verdict {
                 Verdict::Accepted(entry) => {
                     let call = put(store, deadline, ids.key(), &entry).await;
@@ -236,6 +237,16 @@ mod tests {
             std::future::pending().await
         }
         async fn delete(&self, _: SessionKey<'_>) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn claim_once(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+            std::future::pending().await
+        }
+        async fn purge_site(
+            &self,
+            _: &str,
+            _: &crate::store::PurgeProgress,
+        ) -> Result<crate::store::PurgeCounts, StoreError> {
             Err(StoreError::Unavailable("down".into()))
         }
         fn backend(&self) -> &'static str {

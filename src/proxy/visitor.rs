@@ -10,7 +10,7 @@ use crate::context::{Context, Discard, DropReason, Pipeline};
 use crate::headers::{self, Status};
 use crate::prefill::prefill;
 use crate::store::SessionEntry;
-use crate::trust::{InitInput, TokenOutcome, TrustPolicy};
+use crate::trust::{InitInput, OneTimeUse, TokenOutcome, TrustPolicy};
 
 use super::params;
 
@@ -75,6 +75,9 @@ pub(crate) struct Evaluated {
     pub(crate) verdict: Verdict,
     /// What happened on the way.
     pub(crate) findings: InitFindings,
+    /// Set when the context came from a one-time token: it stands only once the store confirms
+    /// the token's first use (`replay`).
+    pub(crate) one_time: Option<OneTimeUse>,
 }
 
 struct Scratch {
@@ -100,26 +103,26 @@ thread_local! {
 }
 
 /// Evaluates an init request's context and signed-context token (still percent-encoded) for
-/// `site` under the site's trust mode. Empty values count as absent (decided once, by
+/// `site` and chat `session` under the site's trust mode. Empty values count as absent (decided once, by
 /// [`crate::trust::evaluate`]).
 pub(crate) fn evaluate_init(
     raw: &params::RawParams<'_>,
-    site: &str,
+    ids: (&str, &str),
     trust: &TrustPolicy,
 ) -> Evaluated {
     SCRATCH.with(|cell| {
         let Ok(mut scratch) = cell.try_borrow_mut() else {
             // Unreachable (no re-entrancy), but a fresh scratch is always correct.
-            return run(&mut Scratch::new(), raw, site, trust);
+            return run(&mut Scratch::new(), raw, ids, trust);
         };
-        run(&mut scratch, raw, site, trust)
+        run(&mut scratch, raw, ids, trust)
     })
 }
 
 fn run(
     scratch: &mut Scratch,
     raw: &params::RawParams<'_>,
-    site: &str,
+    (site, session): (&str, &str),
     trust: &TrustPolicy,
 ) -> Evaluated {
     let Scratch {
@@ -138,6 +141,7 @@ fn run(
     });
     let input = InitInput {
         site,
+        session,
         context,
         token,
     };
@@ -162,6 +166,7 @@ fn run(
             token: outcome.token,
             dropped,
         },
+        one_time: outcome.one_time,
     }
 }
 
@@ -180,7 +185,7 @@ mod tests {
             context: param,
             ..Default::default()
         };
-        evaluate_init(&raw, "", &TrustPolicy::new()).verdict
+        evaluate_init(&raw, ("", ""), &TrustPolicy::new()).verdict
     }
 
     #[test]

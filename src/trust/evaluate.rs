@@ -6,7 +6,9 @@
 use crate::context::{Context, Discard, DropReason, Pipeline};
 use crate::headers::Status;
 
-use super::token::{self, TokenError};
+use subtle::ConstantTimeEq as _;
+
+use super::token::{self, TokenError, VerifiedToken};
 use super::{Mode, TrustPolicy};
 
 /// The inputs of one init request, already URL-decoded; empty values count as absent.
@@ -14,6 +16,8 @@ use super::{Mode, TrustPolicy};
 pub struct InitInput<'a> {
     /// The validated site id.
     pub site: &'a str,
+    /// The validated chat session id (`jsSessionId`), which a token's `sid` must equal.
+    pub session: &'a str,
     /// The unsigned `visitor_context` value.
     pub context: Option<&'a [u8]>,
     /// The `visitor_context_token` value.
@@ -36,6 +40,16 @@ pub enum TokenOutcome {
     Rejected(TokenError),
 }
 
+/// A verified token with a `jti`: the proxy claims it in the session store before accepting
+/// the context, so the token works once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeUse {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The last unix second at which the token verifies; the claim is kept until then.
+    pub valid_until: u64,
+}
+
 /// The decision for one init request; the accepted pairs are in the [`Context`] passed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -45,6 +59,9 @@ pub struct Outcome {
     pub mode: Mode,
     /// What happened to the token.
     pub token: TokenOutcome,
+    /// Set when the context came from a verified token with a `jti`: accepted only once the
+    /// store confirms the first use (see [`Outcome::replay_refused`]).
+    pub one_time: Option<OneTimeUse>,
 }
 
 impl Outcome {
@@ -55,6 +72,29 @@ impl Outcome {
             Status::Accepted | Status::Verified | Status::Unverified
         )
     }
+
+    /// The outcome once the store said a one-time token cannot be used (`why` is
+    /// [`TokenError::Replayed`] or [`TokenError::ReplayUnchecked`]): the context is discarded,
+    /// as for any refused token.
+    pub fn replay_refused(self, why: TokenError) -> Outcome {
+        Outcome {
+            status: Status::Discarded(discard_for(why)),
+            mode: self.mode,
+            token: TokenOutcome::Rejected(why),
+            one_time: None,
+        }
+    }
+}
+
+/// The discard reason of a refused token.
+fn discard_for(why: TokenError) -> Discard {
+    match why {
+        TokenError::TooLong => Discard::Size,
+        TokenError::WrongSession => Discard::WrongSession,
+        TokenError::Replayed => Discard::Replayed,
+        TokenError::ReplayUnchecked => Discard::ReplayUnchecked,
+        _ => Discard::BadSignature,
+    }
 }
 
 /// Decides what an init request's context is, writing accepted pairs into `out`.
@@ -64,7 +104,9 @@ impl Outcome {
 /// - A token is present (modes `optional`, `required`): it must verify; its private claims go
 ///   through the pipeline (`accepted; verified`). A bad token discards the context
 ///   (`bad_signature`; `size` when it is too long) — the unsigned context of the same request
-///   is not used instead.
+///   is not used instead. A token whose `sid` is not the request's session — or that has no
+///   `sid` on a site with `bind_session` — is refused the same way (`wrong_session`). A token
+///   with a `jti` comes back with [`Outcome::one_time`] set: the proxy makes it single-use.
 /// - No token: the unsigned context is `accepted; unverified`; in `required` mode its `ims_*`
 ///   pairs are dropped (`unverified_identity`) so they never pre-fill.
 pub fn evaluate(
@@ -84,32 +126,36 @@ pub fn evaluate(
                 Some(_) => TokenOutcome::Ignored,
                 None => TokenOutcome::Absent,
             },
+            one_time: None,
         };
     };
     let mode = site.mode;
     if let Some(token) = token {
-        let (status, token) = match token::verify(token, input.site, &site.keys, &site.time_rules())
-        {
+        let verified = token::verify(token, input.site, &site.keys, &site.time_rules())
+            .and_then(|v| bound_to(v, input.session, site.bind_session));
+        let (status, token, one_time) = match verified {
             Ok(verified) => {
                 let status = match pipeline.run_json(&verified.context_json, out) {
                     Ok(()) => Status::Verified,
                     Err(why) => Status::Discarded(why),
                 };
-                (status, TokenOutcome::Verified { kid: verified.kid })
+                let one_time = verified.jti.map(|jti| OneTimeUse {
+                    jti,
+                    valid_until: verified.valid_until,
+                });
+                (status, TokenOutcome::Verified { kid: verified.kid }, one_time)
             }
             Err(why) => {
                 out.clear();
-                let discard = match why {
-                    TokenError::TooLong => Discard::Size,
-                    _ => Discard::BadSignature,
-                };
-                (Status::Discarded(discard), TokenOutcome::Rejected(why))
+                let discard = discard_for(why);
+                (Status::Discarded(discard), TokenOutcome::Rejected(why), None)
             }
         };
         return Outcome {
             status,
             mode,
             token,
+            one_time,
         };
     }
     let status = unsigned(context, pipeline, out, Status::Unverified);
@@ -120,6 +166,22 @@ pub fn evaluate(
         status,
         mode,
         token: TokenOutcome::Absent,
+        one_time: None,
+    }
+}
+
+/// The token if its `sid` is the request's session (or it has none and the site does not
+/// require one). Session ids are not secrets, but the comparison is constant-time anyway so it
+/// says nothing about how much of an id matched.
+fn bound_to(
+    token: VerifiedToken,
+    session: &str,
+    required: bool,
+) -> Result<VerifiedToken, TokenError> {
+    match &token.sid {
+        Some(sid) if bool::from(sid.as_bytes().ct_eq(session.as_bytes())) => Ok(token),
+        None if !required => Ok(token),
+        _ => Err(TokenError::WrongSession),
     }
 }
 

@@ -11,12 +11,16 @@
 //! - [`codec`] — key layout (Cluster hash tag) and the compact value encoding;
 //! - `connector` — what a connection is per topology, and how one is made;
 //! - `link` — the store's one connection, made lazily and remade when lost;
-//! - `metrics` — the store's Prometheus metrics.
+//! - `metrics` — the store's Prometheus metrics;
+//! - `replay` — one-time token ids (`SET NX` with the token's lifetime);
+//! - `erase` — a site purge (`SCAN` on every master, `UNLINK` in bounded batches).
 
 pub mod codec;
 mod connector;
+mod erase;
 pub(crate) mod link;
 pub(crate) mod metrics;
+mod replay;
 mod settings;
 pub mod url;
 
@@ -33,7 +37,9 @@ use self::link::{Link, LinkTimeouts};
 use self::metrics::{Command, ErrorKind, metrics};
 use self::url::{RedisUrl, Topology};
 use crate::store::breaker::{Breaker, BreakerState, Outcome};
-use crate::store::{SessionEntry, SessionKey, SessionStore, StoreError, StoreHealth};
+use crate::store::{
+    PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore, StoreError, StoreHealth,
+};
 
 /// A snapshot for `/healthz`: Redis being down degrades flowgate, it does not kill it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,6 +233,18 @@ impl SessionStore for RedisStore {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(key));
         self.call::<()>(Command::Del, &cmd).await
+    }
+
+    async fn claim_once(&self, site: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.claim(site, id, ttl).await
+    }
+
+    async fn purge_site(
+        &self,
+        site: &str,
+        progress: &PurgeProgress,
+    ) -> Result<PurgeCounts, StoreError> {
+        self.purge(site, progress).await
     }
 
     fn backend(&self) -> &'static str {
