@@ -5,10 +5,10 @@
 
 mod common;
 
+use common::b64;
 use common::flowgate::Flowgate;
 use common::redis::{RedisCluster, RedisServer};
 use common::upstream::Upstream;
-use common::b64;
 use serde_json::Value;
 
 const TOKEN: &str = "admin-token-0123456789abcdefghijklmnop";
@@ -16,7 +16,10 @@ const TOKEN: &str = "admin-token-0123456789abcdefghijklmnop";
 fn start(up: &Upstream, yaml: &str, token: bool) -> Flowgate {
     let mut o = Flowgate::options().upstream(up.host_port()).yaml(yaml);
     if token {
-        o = o.env("FLOWGATE_ADMIN_TOKEN", &format!("old-token-0123456789abcdefghijklmn,{TOKEN}"));
+        o = o.env(
+            "FLOWGATE_ADMIN_TOKEN",
+            &format!("old-token-0123456789abcdefghijklmn,{TOKEN}"),
+        );
     }
     o.start()
 }
@@ -52,7 +55,10 @@ async fn admin(fg: &Flowgate, method: &str, path: &str, token: Option<&str>) -> 
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn metrics(fg: &Flowgate) -> String {
@@ -67,13 +73,24 @@ async fn metrics(fg: &Flowgate) -> String {
 /// The erasure rules and both routes on one store; `extra` sessions of `shop-a` were stored behind
 /// the proxy's back (Redis) and are purged too.
 async fn erase_one_and_purge(fg: &Flowgate, up: &Upstream, extra: u64) {
-    for (site, session) in [("shop-a", "chat-1"), ("shop-a", "chat-2"), ("shop-b", "chat-1"), ("shop-a0", "chat-1")] {
+    for (site, session) in [
+        ("shop-a", "chat-1"),
+        ("shop-a", "chat-2"),
+        ("shop-b", "chat-1"),
+        ("shop-a0", "chat-1"),
+    ] {
         init(fg, site, session).await;
     }
     // The token rules.
     let (status, _) = admin(fg, "DELETE", "/sessions/shop-a/chat-1", None).await;
     assert_eq!(status, 401);
-    let (status, _) = admin(fg, "DELETE", "/sessions/shop-a", Some("wrong-token-0123456789abcdefghijklm")).await;
+    let (status, _) = admin(
+        fg,
+        "DELETE",
+        "/sessions/shop-a",
+        Some("wrong-token-0123456789abcdefghijklm"),
+    )
+    .await;
     assert_eq!(status, 401);
     let (status, _) = admin(fg, "GET", "/sessions/shop-a/chat-1", Some(TOKEN)).await;
     assert_eq!(status, 405);
@@ -83,7 +100,11 @@ async fn erase_one_and_purge(fg: &Flowgate, up: &Upstream, extra: u64) {
 
     // One session.
     let (status, body) = admin(fg, "DELETE", "/sessions/shop-a/chat-1", Some(TOKEN)).await;
-    assert_eq!((status, body["result"].as_str()), (200, Some("ok")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("ok")),
+        "{body}"
+    );
     assert_eq!(stored(fg, up, "shop-a", "chat-1").await, "absent");
     assert_eq!(stored(fg, up, "shop-a", "chat-2").await, "accepted");
 
@@ -114,10 +135,24 @@ async fn erase_one_and_purge(fg: &Flowgate, up: &Upstream, extra: u64) {
     ] {
         assert!(m.contains(line), "{line} missing:\n{m}");
     }
-    assert!(m.contains(&format!("flowgate_admin_erased_contexts_total {}", 1 + extra)), "{m}");
+    assert!(
+        m.contains(&format!(
+            "flowgate_admin_erased_contexts_total {}",
+            1 + extra
+        )),
+        "{m}"
+    );
     let log = fg.log();
     assert!(log.contains("erasure done"), "{log}");
-    for value in ["chat-1", "chat-2", "shop-a", "shop-b", "admin-token", "old-token", "wrong-token"] {
+    for value in [
+        "chat-1",
+        "chat-2",
+        "shop-a",
+        "shop-b",
+        "admin-token",
+        "old-token",
+        "wrong-token",
+    ] {
         assert!(!log.contains(value), "{value} in the log:\n{log}");
     }
 }
@@ -129,9 +164,18 @@ async fn erasure_is_off_without_a_token() {
     init(&fg, "shop-a", "chat-1").await;
     let (status, body) = admin(&fg, "DELETE", "/sessions/shop-a/chat-1", Some(TOKEN)).await;
     assert_eq!(status, 404);
-    assert!(body["error"].as_str().unwrap().contains("FLOWGATE_ADMIN_TOKEN"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("FLOWGATE_ADMIN_TOKEN")
+    );
     assert_eq!(stored(&fg, &up, "shop-a", "chat-1").await, "accepted");
-    assert!(metrics(&fg).await.contains(r#"flowgate_admin_erasures_total{kind="session",result="disabled"} 1"#));
+    assert!(
+        metrics(&fg)
+            .await
+            .contains(r#"flowgate_admin_erasures_total{kind="session",result="disabled"} 1"#)
+    );
 }
 
 #[tokio::test]
@@ -161,9 +205,13 @@ async fn erasure_in_redis_scans_in_batches() {
         .unwrap();
     seed(&redis.client(), 1_500);
     erase_one_and_purge(&fg, &up, 1_500).await;
-    let left: Vec<String> = redis.query(redis::cmd("KEYS").arg("flowgate:{shop-a:*")).unwrap();
+    let left: Vec<String> = redis
+        .query(redis::cmd("KEYS").arg("flowgate:{shop-a:*"))
+        .unwrap();
     assert!(left.is_empty(), "{left:?}");
-    let jti: i64 = redis.query(redis::cmd("EXISTS").arg("flowgate:jti:shop-a:abc")).unwrap();
+    let jti: i64 = redis
+        .query(redis::cmd("EXISTS").arg("flowgate:jti:shop-a:abc"))
+        .unwrap();
     assert_eq!(jti, 1);
 }
 
@@ -171,9 +219,17 @@ async fn erasure_in_redis_scans_in_batches() {
 async fn erasure_in_a_redis_cluster_scans_every_master() {
     let cluster = RedisCluster::start();
     let up = Upstream::start();
-    let fg = start(&up, &format!("redis:\n  url: \"{}\"\n", cluster.url()), true);
+    let fg = start(
+        &up,
+        &format!("redis:\n  url: \"{}\"\n", cluster.url()),
+        true,
+    );
     let client = redis::cluster::ClusterClient::new(
-        cluster.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port())).collect::<Vec<_>>(),
+        cluster
+            .nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port()))
+            .collect::<Vec<_>>(),
     )
     .unwrap();
     let mut c = client.get_connection().unwrap();
@@ -182,10 +238,15 @@ async fn erasure_in_a_redis_cluster_scans_every_master() {
         let _: () = redis::cmd("SET").arg(&key).arg("x").query(&mut c).unwrap();
     }
     let on_node = |n: &RedisServer| -> usize {
-        let keys: Vec<String> = n.query(redis::cmd("KEYS").arg("flowgate:{shop-a:*")).unwrap();
+        let keys: Vec<String> = n
+            .query(redis::cmd("KEYS").arg("flowgate:{shop-a:*"))
+            .unwrap();
         keys.len()
     };
-    assert!(cluster.nodes.iter().all(|n| on_node(n) > 0), "keys on every master");
+    assert!(
+        cluster.nodes.iter().all(|n| on_node(n) > 0),
+        "keys on every master"
+    );
     erase_one_and_purge(&fg, &up, 600).await;
     for n in &cluster.nodes {
         assert_eq!(on_node(n), 0);

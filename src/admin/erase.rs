@@ -133,7 +133,10 @@ impl Erasure {
         };
         if !tokens.authorises(authorization) {
             tracing::warn!(result = "unauthorized", "erasure refused");
-            return ("unauthorized", error(401, "send Authorization: Bearer <admin token>"));
+            return (
+                "unauthorized",
+                error(401, "send Authorization: Bearer <admin token>"),
+            );
         }
         if method != http::Method::DELETE {
             return ("bad_method", error(405, "use DELETE"));
@@ -157,7 +160,10 @@ impl Erasure {
         match tokio::time::timeout(DELETE_TIMEOUT, store.delete(key)).await {
             Ok(Ok(())) => {
                 tracing::info!(kind = "session", result = "ok", "erasure done");
-                ("ok", (200, r#"{"kind":"session","result":"ok"}"#.to_owned()))
+                (
+                    "ok",
+                    (200, r#"{"kind":"session","result":"ok"}"#.to_owned()),
+                )
             }
             Ok(Err(e)) => failed("session", &e.to_string()),
             Err(_) => failed("session", "store call timed out"),
@@ -166,7 +172,10 @@ impl Erasure {
 
     async fn site(&self, store: &dyn SessionStore, site: &str) -> (&'static str, Answer) {
         if self.purging.swap(true, Ordering::AcqRel) {
-            return ("busy", error(409, "a site purge is running; try again when it ends"));
+            return (
+                "busy",
+                error(409, "a site purge is running; try again when it ends"),
+            );
         }
         let _running = Running(&self.purging);
         let progress = |c: &PurgeCounts| {

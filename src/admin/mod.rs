@@ -67,7 +67,8 @@ impl ServeHttp for AdminApp {
             _ => (
                 404,
                 "text/plain; charset=utf-8",
-                b"not found: try /metrics, /healthz or DELETE /sessions/<siteid>[/<jsSessionId>]\n".to_vec(),
+                b"not found: try /metrics, /healthz or DELETE /sessions/<siteid>[/<jsSessionId>]\n"
+                    .to_vec(),
             ),
         };
         let len = body.len();

@@ -12,8 +12,8 @@ use std::time::Duration;
 use yaml_serde::Value;
 
 use super::client_ip::read_client_ip;
-use super::erasure::read_erasure;
 use super::edge::{read_edge, read_server_edge};
+use super::erasure::read_erasure;
 use super::sites::read_trust;
 use super::table::Table;
 use super::{Config, LogFormat, PathMatch, Problem, Problems, TrustConfig};

@@ -73,7 +73,8 @@ pub(crate) fn plan(route: RouteKind, query: &str, runtime: &Runtime) -> Plan {
             let raw = params::find(query, &runtime.params);
             match ids(&raw) {
                 Ok(Some(ids)) => {
-                    let evaluated = visitor::evaluate_init(&raw, (&ids.site, &ids.session), &runtime.trust);
+                    let evaluated =
+                        visitor::evaluate_init(&raw, (&ids.site, &ids.session), &runtime.trust);
                     Plan::Init(ids, evaluated)
                 }
                 Ok(None) | Err(_) => Plan::InitBadSession,

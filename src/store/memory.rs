@@ -18,8 +18,8 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use super::{
-    EvictionCallback, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore, StoreError,
-    one_time_digest,
+    EvictionCallback, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore,
+    StoreError, one_time_digest,
 };
 
 /// Most one-time token ids remembered at once. Past it moka evicts the least useful; a token
@@ -248,7 +248,10 @@ mod tests {
             .purge_site("a", &move |c| seen.lock().unwrap().push(*c))
             .await
             .unwrap();
-        assert_eq!((counts.removed, counts.scanned, counts.nodes), (2_500, 2_502, 1));
+        assert_eq!(
+            (counts.removed, counts.scanned, counts.nodes),
+            (2_500, 2_502, 1)
+        );
         assert_eq!(reports.lock().unwrap().len(), 3);
         assert_eq!(s.get(key("a", "7")).await.unwrap(), None);
         assert_eq!(s.get(key("ab", "1")).await.unwrap(), Some(entry("y")));

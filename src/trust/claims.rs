@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use serde::de::{MapAccess, Visitor};
 use serde::Deserializer as _;
+use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::token::{REGISTERED_CLAIMS, TimeRules, TokenError};
@@ -282,11 +282,13 @@ mod tests {
         assert_eq!(check(&edge, n), Ok(()));
     }
 
-
     #[test]
     fn binding_claims_are_read_and_never_pairs() {
         let n = 1_800_000_000u64;
-        let p = format!(r#"{{"sid":"chat-1","a":1,"jti":"t-1","aud":"s","exp":{},"iat":{n}}}"#, n + 60);
+        let p = format!(
+            r#"{{"sid":"chat-1","a":1,"jti":"t-1","aud":"s","exp":{},"iat":{n}}}"#,
+            n + 60
+        );
         let c = private_claims(p.as_bytes()).unwrap();
         assert_eq!(std::str::from_utf8(&c.json).unwrap(), r#"{"a":1}"#);
         let b = c.check("s", &RULES, n).unwrap();
@@ -294,14 +296,25 @@ mod tests {
         assert_eq!(b.jti.as_deref(), Some("t-1"));
         assert_eq!(b.valid_until, n + 60);
         let old = format!(r#"{{"aud":"s","exp":{},"iat":{n}}}"#, n + 99_999);
-        let b = private_claims(old.as_bytes()).unwrap().check("s", &RULES, n).unwrap();
+        let b = private_claims(old.as_bytes())
+            .unwrap()
+            .check("s", &RULES, n)
+            .unwrap();
         assert_eq!((b.sid, b.jti, b.valid_until), (None, None, n + 3600));
-        for bad in [r#""sid":7"#, r#""sid":"""#, r#""jti":null"#, r#""jti":["x"]"#] {
+        for bad in [
+            r#""sid":7"#,
+            r#""sid":"""#,
+            r#""jti":null"#,
+            r#""jti":["x"]"#,
+        ] {
             let p = format!(r#"{{{bad},"aud":"s","exp":{n},"iat":{n}}}"#);
             let c = private_claims(p.as_bytes()).unwrap();
             assert_eq!(c.check("s", &RULES, n), Err(TokenError::BadClaim), "{bad}");
         }
-        let long = format!(r#"{{"jti":"{}","aud":"s","exp":{n},"iat":{n}}}"#, "x".repeat(257));
+        let long = format!(
+            r#"{{"jti":"{}","aud":"s","exp":{n},"iat":{n}}}"#,
+            "x".repeat(257)
+        );
         let c = private_claims(long.as_bytes()).unwrap();
         assert_eq!(c.check("s", &RULES, n), Err(TokenError::BadClaim));
         assert!(private_claims(br#"{"sid":"a","sid":"b"}"#).is_none());

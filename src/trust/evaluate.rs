@@ -143,12 +143,20 @@ pub fn evaluate(
                     jti,
                     valid_until: verified.valid_until,
                 });
-                (status, TokenOutcome::Verified { kid: verified.kid }, one_time)
+                (
+                    status,
+                    TokenOutcome::Verified { kid: verified.kid },
+                    one_time,
+                )
             }
             Err(why) => {
                 out.clear();
                 let discard = discard_for(why);
-                (Status::Discarded(discard), TokenOutcome::Rejected(why), None)
+                (
+                    Status::Discarded(discard),
+                    TokenOutcome::Rejected(why),
+                    None,
+                )
             }
         };
         return Outcome {

@@ -198,8 +198,16 @@ fn describe_token(token: &str) -> Vec<String> {
     let mut line = format!(
         "claims: aud {}, sid {}, jti {}",
         claims.get("aud").map_or("(none)".into(), Value::to_string),
-        if claims.get("sid").is_some() { "present" } else { "(none)" },
-        if claims.get("jti").is_some() { "present" } else { "(none)" },
+        if claims.get("sid").is_some() {
+            "present"
+        } else {
+            "(none)"
+        },
+        if claims.get("jti").is_some() {
+            "present"
+        } else {
+            "(none)"
+        },
     );
     for name in ["exp", "nbf", "iat"] {
         match claims.get(name) {

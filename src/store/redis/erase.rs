@@ -80,7 +80,11 @@ enum Node {
     Master(String, u16),
 }
 
-async fn on_node<T: FromRedisValue>(conn: &mut Conn, node: &Node, cmd: Cmd) -> Result<T, StoreError> {
+async fn on_node<T: FromRedisValue>(
+    conn: &mut Conn,
+    node: &Node,
+    cmd: Cmd,
+) -> Result<T, StoreError> {
     match (conn, node) {
         (Conn::Cluster(c), Node::Master(host, port)) => {
             let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
@@ -114,7 +118,10 @@ impl RedisStore {
                 if masters.is_empty() {
                     return Err(StoreError::Unavailable("no cluster master found".into()));
                 }
-                masters.into_iter().map(|(h, p)| Node::Master(h, p)).collect()
+                masters
+                    .into_iter()
+                    .map(|(h, p)| Node::Master(h, p))
+                    .collect()
             }
             _ => vec![Node::Own],
         };

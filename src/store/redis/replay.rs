@@ -17,7 +17,12 @@ pub(crate) fn one_time_key(prefix: &str, site: &str, id: &str) -> String {
 
 impl RedisStore {
     /// `true` when `id` had not been used for `site` (and now is, for `ttl`).
-    pub(super) async fn claim(&self, site: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+    pub(super) async fn claim(
+        &self,
+        site: &str,
+        id: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut cmd = redis::cmd("SET");
         cmd.arg(one_time_key(&self.prefix, site, id))
