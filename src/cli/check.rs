@@ -17,15 +17,21 @@ pub struct Args {
 pub fn main(args: Args) -> ExitCode {
     // The secrets the file names (environment variables, files) are checked too: a file that
     // parses but names a missing secret would still stop `flowgate run`.
-    let loaded = Config::load(&args.config).and_then(|config| {
-        let mut problems = config.trust.check_secrets();
-        if let Err(p) = config.erasure.admin_tokens() {
-            problems.0.push(p);
-        }
-        problems.or(config)
-    });
+    // The certificates too: they are loaded exactly as the HTTPS listener loads them.
+    let loaded = Config::load(&args.config)
+        .and_then(|config| {
+            let mut problems = config.trust.check_secrets();
+            if let Err(p) = config.erasure.admin_tokens() {
+                problems.0.push(p);
+            }
+            problems.or(config)
+        })
+        .and_then(|config| crate::tls::check(&config));
     match loaded {
-        Ok(_) => {
+        Ok(warnings) => {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             println!("{}: ok", args.config.display());
             ExitCode::SUCCESS
         }
