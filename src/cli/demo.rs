@@ -86,6 +86,7 @@ fn demo_site_origins(config: &mut Config, host_page: std::net::SocketAddr) {
             leeway_secs: DEFAULT_LEEWAY_SECS,
             max_token_age_secs: DEFAULT_MAX_TOKEN_AGE_SECS,
             keys: Vec::new(),
+            bind_session: false,
             rules: RulesConfig {
                 origins: Some(origins),
                 ..RulesConfig::default()

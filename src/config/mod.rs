@@ -22,6 +22,7 @@ mod check;
 mod client_ip;
 pub(crate) mod defaults;
 mod edge;
+mod erasure;
 mod problem;
 mod read;
 mod secrets;
@@ -81,6 +82,16 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     /// Header signing and signed visitor context (`signing:`, `sites:`; see [`crate::trust`]).
     pub trust: TrustConfig,
+    /// Where the admin token of the erasure routes comes from (`erasure:`).
+    pub erasure: ErasureConfig,
+}
+
+/// The `erasure:` section: where the admin listener's bearer token comes from when
+/// `FLOWGATE_ADMIN_TOKEN` is unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErasureConfig {
+    /// `erasure.token_file`: one token per line (`#` comments allowed).
+    pub token_file: Option<PathBuf>,
 }
 
 /// Timeouts and health checks towards the upstreams.
@@ -250,6 +261,7 @@ pub struct TimeoutsConfig {
 ///     mode: required            # off | optional | required (default off)
 ///     leeway_seconds: 60        # clock skew allowed for exp / nbf / iat (default 60)
 ///     max_token_age_seconds: 3600   # iat required; older tokens refused (default 3600)
+///     bind_session: false       # true: every token needs `sid` = the request's jsSessionId
 ///     keys:
 ///       - kid: key-2026-11
 ///         secret_env: FLOWGATE_SITE1_KEY_2026_11   # or secret_file: /path, or secret: "…"
@@ -285,6 +297,8 @@ pub struct SiteConfig {
     /// The page rules: `origins`, `keys.allow`, `keys.signed_only`, `enforce`, `values`,
     /// `credentials`.
     pub rules: RulesConfig,
+    /// `bind_session`: every token must carry a `sid` equal to the request's `jsSessionId`.
+    pub bind_session: bool,
 }
 
 /// One entry of a site's `keys:`.

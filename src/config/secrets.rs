@@ -33,6 +33,7 @@ impl TrustConfig {
                     keys,
                     leeway_secs: site.leeway_secs,
                     max_token_age_secs: site.max_token_age_secs,
+                    bind_session: site.bind_session,
                 },
             );
         }
@@ -129,6 +130,7 @@ mod tests {
                     mode: Mode::Optional,
                     leeway_secs: 1,
                     max_token_age_secs: 60,
+                    bind_session: false,
                     keys: vec![KeyConfig {
                         kid: "k".into(),
                         secret: SecretSource::File(f.clone()),

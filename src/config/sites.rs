@@ -92,7 +92,7 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
         _ => {
             problems.push(
                 path,
-                "must be a mapping (mode, keys, leeway_seconds, max_token_age_seconds)",
+                "must be a mapping (mode, keys, leeway_seconds, max_token_age_seconds, bind_session)",
             );
             return None;
         }
@@ -104,6 +104,7 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
         max_token_age_secs: MAX_TOKEN_AGE_SECS,
         keys: Vec::new(),
         rules: RulesConfig::default(),
+        bind_session: false,
     };
     if let Some(v) = t.field::<String>("mode", "off, optional or required", problems) {
         match Mode::parse(&v) {
@@ -157,6 +158,9 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
             );
         }
     }
+    if let Some(v) = t.field::<bool>("bind_session", "true or false (default false)", problems) {
+        site.bind_session = v;
+    }
     t.finish(problems);
     let mut seen = Vec::new();
     for (i, key) in site.keys.iter().enumerate() {
@@ -190,6 +194,13 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
                 "mode {} needs at least one key; add {{kid, secret_env}} or set mode: off",
                 site.mode
             ),
+        );
+    }
+    if site.bind_session && (site.mode == Mode::Off || site.keys.is_empty()) {
+        problems.push(
+            format!("{path}.bind_session"),
+            "binds signed tokens to the chat session, so the site needs signed context: set \
+             mode: optional or required and list its keys, or remove bind_session",
         );
     }
     Some(site)

@@ -32,17 +32,27 @@ pub enum Discard {
     BadSignature,
     /// The init came from an origin the site does not list (`sites.<id>.origins`).
     Origin,
+    /// A signed-context token is bound to another chat session (`sid`), or has no `sid` on a
+    /// site that binds tokens to sessions.
+    WrongSession,
+    /// A one-time signed-context token (`jti`) was used before.
+    Replayed,
+    /// A one-time token's use could not be checked: the session store did not answer.
+    ReplayUnchecked,
 }
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub(crate) const ALL: [Discard; 6] = [
+    pub(crate) const ALL: [Discard; 9] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
         Discard::NotObject,
         Discard::BadSignature,
         Discard::Origin,
+        Discard::WrongSession,
+        Discard::Replayed,
+        Discard::ReplayUnchecked,
     ];
 
     /// The stable snake_case name used in metrics, headers and `inspect`.
@@ -54,6 +64,9 @@ impl Discard {
             Discard::NotObject => "not_object",
             Discard::BadSignature => "bad_signature",
             Discard::Origin => "origin",
+            Discard::WrongSession => "wrong_session",
+            Discard::Replayed => "replayed",
+            Discard::ReplayUnchecked => "replay_unchecked",
         }
     }
 }

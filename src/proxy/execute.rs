@@ -100,7 +100,8 @@ pub(crate) async fn execute(
             found: Found::Session(SessionOutcome::NoIds),
             store: None,
         },
-        Plan::Init(ids, evaluated) => {
+        Plan::Init(ids, mut evaluated) => {
+            super::replay::enforce_one_time(store, deadline, &ids.site, &mut evaluated).await;
             let call = match evaluated.verdict {
                 Verdict::Accepted(entry) => {
                     let call = put(store, deadline, ids.key(), &entry).await;
@@ -273,6 +274,16 @@ mod tests {
             Err(StoreError::Failed(
                 crate::store::FailureKind::ConnectionRefused,
             ))
+        }
+        async fn claim_once(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+            std::future::pending().await
+        }
+        async fn purge_site(
+            &self,
+            _: &str,
+            _: &crate::store::PurgeProgress,
+        ) -> Result<crate::store::PurgeCounts, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
         }
         fn backend(&self) -> &'static str {
             "stuck"

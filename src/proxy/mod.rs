@@ -55,6 +55,7 @@ mod identity;
 mod params;
 mod plan;
 mod record;
+mod replay;
 mod route;
 mod runtime;
 mod target;

@@ -80,7 +80,12 @@ pub(crate) fn plan(
             let raw = params::find(query, &runtime.params);
             match ids(&raw) {
                 Ok(Some(ids)) => {
-                    let evaluated = visitor::evaluate_init(&raw, &ids.site, &runtime.trust, page);
+                    let evaluated = visitor::evaluate_init(
+                        &raw,
+                        (&ids.site, &ids.session),
+                        &runtime.trust,
+                        page,
+                    );
                     Plan::Init(ids, evaluated)
                 }
                 Ok(None) | Err(_) => Plan::InitBadSession,

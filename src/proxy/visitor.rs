@@ -10,7 +10,7 @@ use crate::context::{Context, Discard, DropReason, Pipeline};
 use crate::headers::{self, Status};
 use crate::prefill::prefill;
 use crate::store::SessionEntry;
-use crate::trust::{InitInput, PageHeaders, TokenOutcome, TrustPolicy, WouldDrop};
+use crate::trust::{InitInput, OneTimeUse, PageHeaders, TokenOutcome, TrustPolicy, WouldDrop};
 
 use super::params;
 
@@ -80,6 +80,9 @@ pub(crate) struct Evaluated {
     pub(crate) verdict: Verdict,
     /// What happened on the way.
     pub(crate) findings: InitFindings,
+    /// Set when the context came from a one-time token: it stands only once the store confirms
+    /// the token's first use (`replay`).
+    pub(crate) one_time: Option<OneTimeUse>,
 }
 
 struct Scratch {
@@ -105,27 +108,28 @@ thread_local! {
 }
 
 /// Evaluates an init request's context and signed-context token (still percent-encoded) for
-/// `site` under the site's trust mode. Empty values count as absent (decided once, by
-/// [`crate::trust::evaluate`]). `page` is where the init came from, for the site's origins.
+/// `site` and chat `session` under the site's trust mode. Empty values count as absent (decided
+/// once, by [`crate::trust::evaluate`]). `page` is where the init came from, for the site's
+/// origins.
 pub(crate) fn evaluate_init(
     raw: &params::RawParams<'_>,
-    site: &str,
+    ids: (&str, &str),
     trust: &TrustPolicy,
     page: PageHeaders<'_>,
 ) -> Evaluated {
     SCRATCH.with(|cell| {
         let Ok(mut scratch) = cell.try_borrow_mut() else {
             // Unreachable (no re-entrancy), but a fresh scratch is always correct.
-            return run(&mut Scratch::new(), raw, site, trust, page);
+            return run(&mut Scratch::new(), raw, ids, trust, page);
         };
-        run(&mut scratch, raw, site, trust, page)
+        run(&mut scratch, raw, ids, trust, page)
     })
 }
 
 fn run(
     scratch: &mut Scratch,
     raw: &params::RawParams<'_>,
-    site: &str,
+    (site, session): (&str, &str),
     trust: &TrustPolicy,
     page: PageHeaders<'_>,
 ) -> Evaluated {
@@ -145,6 +149,7 @@ fn run(
     });
     let input = InitInput {
         site,
+        session,
         context,
         token,
         page,
@@ -178,6 +183,7 @@ fn run(
             },
             would_drop: outcome.would_drop,
         },
+        one_time: outcome.one_time,
     }
 }
 
@@ -196,7 +202,7 @@ mod tests {
             context: param,
             ..Default::default()
         };
-        evaluate_init(&raw, "", &TrustPolicy::new(), PageHeaders::default()).verdict
+        evaluate_init(&raw, ("", ""), &TrustPolicy::new(), PageHeaders::default()).verdict
     }
 
     #[test]

@@ -6,8 +6,10 @@
 use crate::context::{Context, Discard, Pipeline};
 use crate::headers::Status;
 
+use subtle::ConstantTimeEq as _;
+
 use super::policy::{self, Enforce, PageHeaders, PolicyReason, WouldDrop};
-use super::token::{self, TokenError};
+use super::token::{self, TokenError, VerifiedToken};
 use super::{Mode, TrustPolicy};
 
 /// The inputs of one init request, already URL-decoded; empty values count as absent.
@@ -15,6 +17,8 @@ use super::{Mode, TrustPolicy};
 pub struct InitInput<'a> {
     /// The validated site id.
     pub site: &'a str,
+    /// The validated chat session id (`jsSessionId`), which a token's `sid` must equal.
+    pub session: &'a str,
     /// The unsigned `visitor_context` value.
     pub context: Option<&'a [u8]>,
     /// The `visitor_context_token` value.
@@ -39,6 +43,16 @@ pub enum TokenOutcome {
     Rejected(TokenError),
 }
 
+/// A verified token with a `jti`: the proxy claims it in the session store before accepting
+/// the context, so the token works once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeUse {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The last unix second at which the token verifies; the claim is kept until then.
+    pub valid_until: u64,
+}
+
 /// The decision for one init request; the accepted pairs are in the [`Context`] passed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -50,6 +64,9 @@ pub struct Outcome {
     pub token: TokenOutcome,
     /// What the site's policy refused but, in `enforce: report`, let through.
     pub would_drop: WouldDrop,
+    /// Set when the context came from a verified token with a `jti`: accepted only once the
+    /// store confirms the first use (see [`Outcome::replay_refused`]).
+    pub one_time: Option<OneTimeUse>,
 }
 
 impl Outcome {
@@ -60,6 +77,30 @@ impl Outcome {
             Status::Accepted | Status::Verified | Status::Unverified
         )
     }
+
+    /// The outcome once the store said a one-time token cannot be used (`why` is
+    /// [`TokenError::Replayed`] or [`TokenError::ReplayUnchecked`]): the context is discarded,
+    /// as for any refused token.
+    pub fn replay_refused(self, why: TokenError) -> Outcome {
+        Outcome {
+            status: Status::Discarded(discard_for(why)),
+            mode: self.mode,
+            token: TokenOutcome::Rejected(why),
+            would_drop: self.would_drop,
+            one_time: None,
+        }
+    }
+}
+
+/// The discard reason of a refused token.
+fn discard_for(why: TokenError) -> Discard {
+    match why {
+        TokenError::TooLong => Discard::Size,
+        TokenError::WrongSession => Discard::WrongSession,
+        TokenError::Replayed => Discard::Replayed,
+        TokenError::ReplayUnchecked => Discard::ReplayUnchecked,
+        _ => Discard::BadSignature,
+    }
 }
 
 /// Decides what an init request's context is, writing accepted pairs into `out`.
@@ -69,7 +110,9 @@ impl Outcome {
 /// - A token is present (modes `optional`, `required`): it must verify; its private claims go
 ///   through the pipeline (`accepted; verified`). A bad token discards the context
 ///   (`bad_signature`; `size` when it is too long) — the unsigned context of the same request
-///   is not used instead.
+///   is not used instead. A token whose `sid` is not the request's session — or that has no
+///   `sid` on a site with `bind_session` — is refused the same way (`wrong_session`). A token
+///   with a `jti` comes back with [`Outcome::one_time`] set: the proxy makes it single-use.
 /// - No token: the unsigned context is `accepted; unverified`; in `required` mode its `ims_*`
 ///   pairs are dropped (`unverified_identity`) so they never pre-fill.
 ///
@@ -102,10 +145,11 @@ pub fn evaluate(
                     TokenOutcome::Absent
                 },
                 would_drop,
+                one_time: None,
             };
         }
     }
-    let (status, mode, token) = evaluate_token(policy, input, pipeline, out);
+    let (status, mode, token, one_time) = evaluate_token(policy, input, pipeline, out);
     if matches!(
         status,
         Status::Accepted | Status::Verified | Status::Unverified
@@ -125,16 +169,18 @@ pub fn evaluate(
         mode,
         token,
         would_drop,
+        one_time,
     }
 }
 
-/// The token and site-mode part of [`evaluate`]: the status, the mode, the token's outcome.
+/// The token and site-mode part of [`evaluate`]: the status, the mode, the token's outcome and
+/// its one-time use.
 fn evaluate_token(
     policy: &TrustPolicy,
     input: &InitInput<'_>,
     pipeline: &mut Pipeline,
     out: &mut Context,
-) -> (Status, Mode, TokenOutcome) {
+) -> (Status, Mode, TokenOutcome, Option<OneTimeUse>) {
     let context = input.context.filter(|c| !c.is_empty());
     let token = input.token.filter(|t| !t.is_empty());
     let site = policy.site(input.site).filter(|p| p.mode != Mode::Off);
@@ -144,33 +190,48 @@ fn evaluate_token(
             None => TokenOutcome::Absent,
         };
         let status = unsigned(context, pipeline, out, Status::Accepted);
-        return (status, Mode::Off, outcome);
+        return (status, Mode::Off, outcome, None);
     };
     let mode = site.mode;
     let Some(token) = token else {
         let status = unsigned(context, pipeline, out, Status::Unverified);
-        return (status, mode, TokenOutcome::Absent);
+        return (status, mode, TokenOutcome::Absent, None);
     };
-    match token::verify(token, input.site, &site.keys, &site.time_rules()) {
+    let verified = token::verify(token, input.site, &site.keys, &site.time_rules())
+        .and_then(|v| bound_to(v, input.session, site.bind_session));
+    match verified {
         Ok(verified) => {
             let status = match pipeline.run_json(&verified.context_json, out) {
                 Ok(()) => Status::Verified,
                 Err(why) => Status::Discarded(why),
             };
-            (status, mode, TokenOutcome::Verified { kid: verified.kid })
+            let one_time = verified.jti.map(|jti| OneTimeUse {
+                jti,
+                valid_until: verified.valid_until,
+            });
+            let token = TokenOutcome::Verified { kid: verified.kid };
+            (status, mode, token, one_time)
         }
         Err(why) => {
             out.clear();
-            let discard = match why {
-                TokenError::TooLong => Discard::Size,
-                _ => Discard::BadSignature,
-            };
-            (
-                Status::Discarded(discard),
-                mode,
-                TokenOutcome::Rejected(why),
-            )
+            let status = Status::Discarded(discard_for(why));
+            (status, mode, TokenOutcome::Rejected(why), None)
         }
+    }
+}
+
+/// The token if its `sid` is the request's session (or it has none and the site does not
+/// require one). Session ids are not secrets, but the comparison is constant-time anyway so it
+/// says nothing about how much of an id matched.
+fn bound_to(
+    token: VerifiedToken,
+    session: &str,
+    required: bool,
+) -> Result<VerifiedToken, TokenError> {
+    match &token.sid {
+        Some(sid) if bool::from(sid.as_bytes().ct_eq(session.as_bytes())) => Ok(token),
+        None if !required => Ok(token),
+        _ => Err(TokenError::WrongSession),
     }
 }
 

@@ -16,6 +16,12 @@
 //! | `optional` | `accepted; verified` | `discarded; reason=bad_signature` | `accepted; unverified` |
 //! | `required` | `accepted; verified` | `discarded; reason=bad_signature` | `accepted; unverified`, every `ims_*` key dropped (`unverified_identity`) |
 //!
+//! A token may be bound to one chat session: its `sid` claim must equal the request's
+//! `jsSessionId` (`bind_session: true` makes `sid` required), else `wrong_session`. A token with
+//! a `jti` works once: the session store remembers each used `jti` for the token's lifetime, and
+//! a second use is `replayed` (`replay_unchecked` when the store cannot answer: a one-time token
+//! is never accepted unchecked).
+//!
 //! A bad token is never downgraded to an unverified context: the request's context is
 //! discarded, so a tampered identity cannot slip through as "unverified but pre-filled".
 //!
@@ -25,6 +31,7 @@
 //! value is base64 JSON or a JWT; and a page can migrate site by site with both in place (when a
 //! token is present, the unsigned `visitor_context` of the same request is ignored).
 
+mod claims;
 mod evaluate;
 pub mod origin;
 pub mod policy;
@@ -36,7 +43,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use crate::secret::Secret;
-pub use evaluate::{InitInput, Outcome, TokenOutcome, evaluate};
+pub use evaluate::{InitInput, OneTimeUse, Outcome, TokenOutcome, evaluate};
 pub use policy::{Enforce, PageHeaders, PolicyReason, SiteRules, Values, WouldDrop};
 pub use token::{SiteKey, TimeRules, TokenError, VerifiedToken};
 
@@ -104,6 +111,8 @@ pub struct SitePolicy {
     pub leeway_secs: u64,
     /// Oldest a token may be (`now - iat`), in seconds; `iat` is required.
     pub max_token_age_secs: u64,
+    /// Every token must carry a `sid` equal to the request's `jsSessionId`.
+    pub bind_session: bool,
 }
 
 impl SitePolicy {

@@ -38,6 +38,9 @@ pub struct Args {
     /// Signed-context token (`visitor_context_token`) to verify for `--site`.
     #[arg(long, requires = "site")]
     pub(crate) token: Option<String>,
+    /// Chat session id (`jsSessionId`) of the init request, which a token's `sid` must equal.
+    #[arg(long, requires = "site")]
+    pub(crate) session: Option<String>,
     /// Configuration file whose `sites:` section holds the site's mode and keys.
     #[arg(short = 'c', long = "config", requires = "site")]
     pub(crate) config: Option<std::path::PathBuf>,
@@ -76,6 +79,7 @@ fn human(args: &Args, out: &mut impl Write) -> io::Result<()> {
         };
         let req = site::Request {
             site,
+            session: args.session.as_deref(),
             token: args.token.as_deref(),
             context: context.as_deref(),
             config: args.config.as_deref(),

@@ -1,7 +1,9 @@
 //! The signed-context part of `flowgate inspect`: for a site, a token and/or an unsigned
 //! context, what the edge decides and — when a token is refused — why.
 //!
-//! `flowgate inspect --site site1 --token <JWT> -c flowgate.yaml [B64]`
+//! `flowgate inspect --site site1 --session <jsSessionId> --token <JWT> -c flowgate.yaml [B64]`
+//!
+//! `inspect` never claims a one-time token (`jti`): it says the proxy would accept it once.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -24,6 +26,8 @@ use crate::trust::{
 pub(crate) struct Request<'a> {
     /// The site id the init request names.
     pub(crate) site: &'a str,
+    /// The `jsSessionId` the init request names, if given.
+    pub(crate) session: Option<&'a str>,
     /// The `visitor_context_token` value, if any.
     pub(crate) token: Option<&'a str>,
     /// The unsigned `visitor_context` value, if any.
@@ -58,7 +62,14 @@ pub(crate) fn explain(e: TokenError) -> &'static str {
         TokenError::WrongAudience => "aud is not this site's id",
         TokenError::MissingClaim => "exp, iat and aud are required",
         TokenError::BadClaim => {
-            "exp, nbf or iat is not a whole number of seconds, or aud is not a string (or list of strings)"
+            "exp, nbf or iat is not a whole number of seconds, aud is not a string (or list of strings), or sid/jti is not a non-empty string of at most 256 bytes"
+        }
+        TokenError::WrongSession => {
+            "sid is not the request's jsSessionId (pass it with --session), or the site has bind_session and the token has no sid"
+        }
+        TokenError::Replayed => "the token's jti was used before: one-time tokens work once",
+        TokenError::ReplayUnchecked => {
+            "the session store could not say whether the token's jti was used, so it is not accepted"
         }
     }
 }
@@ -81,7 +92,7 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
     match site {
         Some(s) => writeln!(
             out,
-            "site: {} (mode {mode}, {} key(s): {}, leeway {} s, max token age {} s)",
+            "site: {} (mode {mode}, {} key(s): {}, leeway {} s, max token age {} s{})",
             req.site,
             s.keys.len(),
             s.keys
@@ -90,7 +101,12 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
                 .collect::<Vec<_>>()
                 .join(", "),
             s.leeway_secs,
-            s.max_token_age_secs
+            s.max_token_age_secs,
+            if s.bind_session {
+                ", bind_session: tokens need sid"
+            } else {
+                ""
+            }
         )?,
         None if req.config.is_some() => writeln!(
             out,
@@ -116,6 +132,7 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         &policy,
         &InitInput {
             site: req.site,
+            session: req.session.unwrap_or(""),
             context: req.context,
             token: req.token.map(str::as_bytes),
             page: PageHeaders {
@@ -138,7 +155,15 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         )?,
         TokenOutcome::Absent => {}
         TokenOutcome::Ignored => writeln!(out, "token: ignored (the site's mode is off)")?,
-        TokenOutcome::Verified { kid } => writeln!(out, "token: verified with kid {kid}")?,
+        TokenOutcome::Verified { kid } => {
+            writeln!(out, "token: verified with kid {kid}")?;
+            if outcome.one_time.is_some() {
+                writeln!(
+                    out,
+                    "token: one-time (jti): the proxy accepts it once, then discards it as replayed"
+                )?;
+            }
+        }
         TokenOutcome::Rejected(e) => {
             writeln!(out, "token: REFUSED ({}): {}", e.as_str(), explain(*e))?
         }
@@ -227,8 +252,18 @@ fn describe_token(token: &str) -> Vec<String> {
     };
     let now = jsonwebtoken::get_current_timestamp();
     let mut line = format!(
-        "claims: aud {}",
-        claims.get("aud").map_or("(none)".into(), Value::to_string)
+        "claims: aud {}, sid {}, jti {}",
+        claims.get("aud").map_or("(none)".into(), Value::to_string),
+        if claims.get("sid").is_some() {
+            "present"
+        } else {
+            "(none)"
+        },
+        if claims.get("jti").is_some() {
+            "present"
+        } else {
+            "(none)"
+        },
     );
     for name in ["exp", "nbf", "iat"] {
         match claims.get(name) {
@@ -281,6 +316,7 @@ mod tests {
             write_report(
                 &Request {
                     site: "s1",
+                    session: Some("chat-1"),
                     token: Some(token),
                     context: None,
                     config: Some(&conf),

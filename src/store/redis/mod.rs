@@ -17,16 +17,20 @@
 //! - `classify` — what kind of failure a client error is;
 //! - `pending` — logouts whose `DEL` has not landed, and the reads they hold back;
 //! - `background` — the slot-map refresh and the pending-delete drain;
-//! - `metrics` — the store's Prometheus metrics.
+//! - `metrics` — the store's Prometheus metrics;
+//! - `replay` — one-time token ids (`SET NX` with the token's lifetime);
+//! - `erase` — a site purge (`SCAN` on every master, `UNLINK` in bounded batches).
 
 mod background;
 mod classify;
 pub mod codec;
 mod connector;
+mod erase;
 pub(crate) mod link;
 pub(crate) mod metrics;
 mod nodes;
 mod pending;
+mod replay;
 mod settings;
 mod slots;
 pub mod url;
@@ -48,7 +52,10 @@ use self::pending::{Added, PendingDeletes, ReadGate};
 use self::slots::SlotMap;
 use self::url::{RedisUrl, Topology};
 use crate::store::breaker::{BreakerState, Outcome};
-use crate::store::{FailureKind, SessionEntry, SessionKey, SessionStore, StoreError, StoreHealth};
+use crate::store::{
+    FailureKind, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore, StoreError,
+    StoreHealth,
+};
 
 /// A snapshot for `/healthz`: Redis being down degrades flowgate, it does not kill it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,6 +336,18 @@ impl SessionStore for RedisStore {
             background::start_drain(&self.core);
         }
         result
+    }
+
+    async fn claim_once(&self, site: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.claim(site, id, ttl).await
+    }
+
+    async fn purge_site(
+        &self,
+        site: &str,
+        progress: &PurgeProgress,
+    ) -> Result<PurgeCounts, StoreError> {
+        self.purge(site, progress).await
     }
 
     fn backend(&self) -> &'static str {
