@@ -23,8 +23,11 @@
 //! 5. [`metrics`] — Prometheus counters by outcome and reason, and their label values.
 //! 6. [`config`] — the configuration as plain data: defaults, the one YAML walker, the checks,
 //!    the secrets it names, one [`config::Problem`] type.
-//! 7. [`front`] — the connection front: every client connection before Pingora's HTTP code
-//!    (idle and head deadlines, h2c preface, PROXY protocol, `414`, drain on shutdown).
+//! 7. [`tls`] — HTTPS: certificates chosen by SNI, reloaded without a restart, checked for
+//!    `flowgate check`;
+//!    [`front`] — the connection front: every client connection before Pingora's HTTP code
+//!    (idle and head deadlines, h2c preface, PROXY protocol, TLS handshakes, `414`, drain on
+//!    shutdown).
 //! 8. [`proxy`] — the thin Pingora `ProxyHttp` and its small pieces: the swappable
 //!    [`proxy::Runtime`], route matching, query parameters, the pure plan, the store calls, the
 //!    one place that counts, failure handling, the access log.
@@ -51,6 +54,7 @@ pub mod sample_backend;
 mod secret;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod trust;
 pub mod upstream;
 pub mod workflow;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::GenBackgroundService;
 use pingora::services::listening::Service;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -47,6 +48,8 @@ pub struct Built {
     pub runtime: RuntimeHandle,
     /// The client connections open on the proxy listener.
     pub connections: Arc<Connections>,
+    /// Reloads the HTTPS listener's certificates (`tls:` set); SIGHUP already does.
+    pub tls_reloader: Option<Arc<crate::tls::CertReloader>>,
 }
 
 /// Builds the Pingora server for `config`: the proxy, the upstream health check (several
@@ -77,13 +80,25 @@ pub(crate) fn build_signing_with(
     let proxy =
         Flowgate::new(runtime, store, metrics.clone()).with_connections(connections.clone());
     let runtime = proxy.runtime();
-    server.add_service(proxy_service(
-        &server,
-        config,
-        proxy,
-        &connections,
-        &metrics,
-    ));
+    let mut tls_reloader = None;
+    let front = proxy_front(&server, config, proxy, &connections, &metrics);
+    if let Some(tls) = &config.tls {
+        let listener = crate::tls::listener(tls).map_err(|e| BuildError(format!("tls: {e}")))?;
+        server.add_service(https_service(
+            config,
+            tls,
+            &front,
+            listener.acceptor,
+            &connections,
+            &metrics,
+        ));
+        tls_reloader = Some(listener.reloader.clone());
+        server.add_service(GenBackgroundService::new(
+            "tls certificates".to_owned(),
+            listener.reloader,
+        ));
+    }
+    server.add_service(proxy_service(config, front));
     if let Some(health_check) = health_check {
         server.add_service(health_check);
     }
@@ -100,18 +115,21 @@ pub(crate) fn build_signing_with(
         store_backend,
         runtime,
         connections,
+        tls_reloader,
     })
 }
 
-/// The proxy listener: Pingora's `HttpProxy` behind the connection front, which owns every
-/// client connection first (see `front`).
-fn proxy_service(
+type ProxyFront = Front<pingora::proxy::HttpProxy<Flowgate>>;
+
+/// Pingora's `HttpProxy` behind the connection front, which owns every client connection
+/// first (see `front`).
+fn proxy_front(
     server: &Server,
     config: &Config,
     proxy: Flowgate,
     connections: &Arc<Connections>,
     metrics: &Arc<Metrics>,
-) -> Service<Front<pingora::proxy::HttpProxy<Flowgate>>> {
+) -> ProxyFront {
     let mut options = HttpServerOptions::default();
     options.h2c = config.server.h2c;
     // An h2 connection with no open stream is closed like an idle HTTP/1 one.
@@ -119,7 +137,28 @@ fn proxy_service(
     let mut http = pingora::proxy::http_proxy(&server.configuration, proxy);
     http.server_options = Some(options);
     let settings = FrontSettings::new(config);
-    let front = Front::new(http, settings, connections.clone(), metrics.clone());
+    Front::new(http, settings, connections.clone(), metrics.clone())
+}
+
+/// The HTTPS listener (`tls:`): the same proxy behind a front that performs the handshake.
+fn https_service(
+    config: &Config,
+    tls: &crate::config::TlsConfig,
+    plain: &ProxyFront,
+    acceptor: Arc<pingora::listeners::tls::Acceptor>,
+    connections: &Arc<Connections>,
+    metrics: &Arc<Metrics>,
+) -> Service<ProxyFront> {
+    let settings = FrontSettings::new(config);
+    let front = Front::sharing(plain.app(), settings, connections.clone(), metrics.clone())
+        .with_tls(acceptor);
+    let mut service = Service::new("flowgate https".to_owned(), front);
+    service.add_tcp(&tls.listen.to_string());
+    service
+}
+
+/// The plaintext proxy listener.
+fn proxy_service(config: &Config, front: ProxyFront) -> Service<ProxyFront> {
     let mut service = Service::new("flowgate".to_owned(), front);
     if config.listen_proxy_protocol {
         // Plaintext endpoints read the header in the front; TLS ones before the handshake.
@@ -196,6 +235,11 @@ fn server_conf(config: &Config) -> ServerConf {
         user: s.user.clone(),
         group: s.group.clone(),
         upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        ca_file: config
+            .upstream
+            .ca_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
         ..Default::default()
     };
     // A failed connection is retried on another upstream (see `fail_to_connect`): one

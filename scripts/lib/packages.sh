@@ -26,6 +26,10 @@ test             python-modules:ensurepip,venv python3-venv
 test             command:node             nodejs
 test             command:npm              npm
 test             command:curl             curl
+test             command:go               golang-go
+test             path:/usr/share/gocode/src/github.com/golang-jwt/jwt/go.mod golang-github-golang-jwt-jwt-dev
+test             command:javac            default-jdk-headless
+test             debian-python:jwt        python3-jwt
 load,callgrind   command:wrk              wrk
 load,callgrind   command:nginx            nginx
 callgrind        command:valgrind         valgrind
@@ -36,11 +40,13 @@ callgrind        command:valgrind         valgrind
 # - test: the PHP reference scripts (tests/php, examples/*/*.php; mb_substr is mbstring's; the
 #   verification kit's shared replay cache is APCu's);
 #   real Redis servers, Clusters (`redis-cli --cluster create`) and Sentinels; certificates for
-#   the TLS Redis tests; Debian's Chromium driven through ChromeDriver (never a downloaded one);
+#   the TLS Redis tests and the HTTPS listener tests (openssl, also their `s_client` client); Debian's Chromium driven through ChromeDriver (never a downloaded one);
 #   the operator's kit (tests/deploy.rs): promtool for the alert rules, systemd-analyze for the
 #   unit (and /bin/kill for its ExecReload), a Python venv for kubernetes-validate from PyPI;
 #   Node.js and npm for the real Socket.IO chat backend and clients (tests/node); curl (with
-#   HTTP/2) as a second real client of the connection-layer tests (aborts, h2c, HTTP/1.0).
+#   HTTP/2) as a second real client of the connection-layer tests (aborts, h2c, HTTP/1.0);
+#   the verifier and signer kits of other languages (tests/kits_*.rs): Go with Debian's
+#   golang-jwt (built offline, no module proxy), a JDK, PyJWT for Debian's own python3.
 # - load, callgrind: benches/load.sh and benches/instructions.sh.
 
 # _flowgate_present CHECK: whether what CHECK names is installed.
@@ -51,6 +57,8 @@ _flowgate_present() {
     file) [ -x "$what" ] ;;
     php-module) command -v php >/dev/null && php -m 2>/dev/null | grep -qix "$what" ;;
     python-modules) command -v python3 >/dev/null && python3 -c "import $what" 2>/dev/null ;;
+    debian-python) [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $what" 2>/dev/null ;;
+    path) [ -e "$what" ] ;;
     *) return 1 ;;
   esac
 }

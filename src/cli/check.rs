@@ -17,10 +17,15 @@ pub struct Args {
 pub fn main(args: Args) -> ExitCode {
     // The secrets the file names (environment variables, files) are checked too: a file that
     // parses but names a missing secret would still stop `flowgate run`.
-    let loaded =
-        Config::load(&args.config).and_then(|config| config.trust.check_secrets().or(config));
+    // The certificates too: they are loaded exactly as the HTTPS listener loads them.
+    let loaded = Config::load(&args.config)
+        .and_then(|config| config.trust.check_secrets().or(config))
+        .and_then(|config| crate::tls::check(&config));
     match loaded {
-        Ok(_) => {
+        Ok(warnings) => {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             println!("{}: ok", args.config.display());
             ExitCode::SUCCESS
         }

@@ -24,6 +24,12 @@ pub struct Args {
     /// Admin listener (/metrics, /healthz).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub(crate) admin: String,
+    /// Also serve the demo over HTTPS (HTTP/2), with a certificate made for the run.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Address of the HTTPS listener with `--tls`.
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub(crate) tls_listen: String,
 }
 
 /// Runs the sample backend inside the server, so it stops with it.
@@ -84,6 +90,20 @@ pub fn main(args: Args) -> ExitCode {
         }
     };
     config.upstreams = vec![backend_addr.to_string()];
+    let https = if args.tls {
+        match demo_certs(&args.tls_listen) {
+            Ok((certs, listen)) => {
+                config.tls = Some(certs.tls_config(listen));
+                Some(certs)
+            }
+            Err(e) => {
+                eprintln!("flowgate demo: --tls: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     config.server.grace_period_seconds = 1;
     config.server.graceful_shutdown_timeout_seconds = 1;
     super::logging::init(&config.log);
@@ -128,7 +148,20 @@ pub fn main(args: Args) -> ExitCode {
         },
     ));
     print!("{}", instructions(&config, backend_addr, signing));
+    if let (Some(certs), Some(tls)) = (&https, &config.tls) {
+        let base = format!("https://localhost:{}", tls.listen.port());
+        print!("{}", super::demo_tls::trust_instructions(certs, &base));
+    }
     server::run_until_signalled(built.server, built.connections)
+}
+
+/// The certificates for `--tls`, in a directory of this run, and the listen address.
+fn demo_certs(listen: &str) -> Result<(super::demo_tls::DemoCerts, std::net::SocketAddr), String> {
+    let listen = listen.parse().map_err(|_| {
+        format!("{listen:?} is not an IP address with a port; write e.g. 127.0.0.1:8443")
+    })?;
+    let dir = std::env::temp_dir().join(format!("flowgate-demo-tls-{}", std::process::id()));
+    Ok((super::demo_tls::generate(&dir)?, listen))
 }
 
 /// A fresh 256-bit signing secret (64 hex characters), or `None` without a random source.

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod demo;
+mod demo_tls;
 pub mod inspect;
 pub(crate) mod logging;
 pub mod run;

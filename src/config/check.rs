@@ -29,10 +29,12 @@ impl Config {
             );
         }
         for (i, u) in self.upstreams.iter().enumerate() {
-            if let Err(why) = check_host_port(u) {
+            if let Err(why) = check_host_port(super::tls::upstream_address(u).host_port) {
                 problems.push(
                     format!("upstreams[{i}]"),
-                    format!("{why}; write it as host:port, e.g. 127.0.0.1:8000"),
+                    format!(
+                        "{why}; write it as host:port or https://host:port, e.g. 127.0.0.1:8000"
+                    ),
                 );
             }
         }
@@ -44,6 +46,7 @@ impl Config {
                 format!("same address as listen ({admin}); give the admin listener its own port"),
             );
         }
+        self.check_tls(problems);
         check_path(&self.routes.init_path, "routes.init_path", problems);
         for (i, p) in self.routes.session_prefixes.iter().enumerate() {
             check_path(p, &format!("routes.session_prefixes[{i}]"), problems);

@@ -92,12 +92,14 @@ impl Default for Config {
         Config {
             listen: parse_addr(LISTEN),
             listen_proxy_protocol: false,
+            tls: None,
             admin: Some(parse_addr(ADMIN)),
             upstreams: vec![UPSTREAM.to_owned()],
             upstream: UpstreamConfig {
                 connect_timeout: Duration::from_millis(UPSTREAM_CONNECT_TIMEOUT_MS),
                 read_timeout: Duration::from_millis(UPSTREAM_READ_TIMEOUT_MS),
                 health_check_interval: Duration::from_millis(UPSTREAM_HEALTH_CHECK_INTERVAL_MS),
+                ca_file: None,
             },
             routes: RoutesConfig {
                 init_path: INIT_PATH.to_owned(),

@@ -27,6 +27,7 @@ mod read;
 mod secrets;
 mod sites;
 mod table;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ use std::time::Duration;
 
 pub use problem::{Problem, Problems};
 pub(crate) use secrets::SIGNING_SECRET_ENV;
+pub use tls::{CertFiles, TlsConfig, TlsVersion};
+pub(crate) use tls::{UpstreamAddress, upstream_address};
 
 use crate::headers::forwarded::Cidr;
 use crate::headers::signature::Versions;
@@ -50,6 +53,8 @@ pub struct Config {
     /// Every connection on `listen` starts with a PROXY protocol v1/v2 header (an L4 load
     /// balancer in front); connections without a valid one are closed.
     pub listen_proxy_protocol: bool,
+    /// The HTTPS listener and its certificates (`tls:`); `None`: plaintext only.
+    pub tls: Option<TlsConfig>,
     /// Address of the admin listener; `None` turns it off.
     pub admin: Option<SocketAddr>,
     /// The chat backends (`host:port`); round robin with health checks when there are several.
@@ -85,6 +90,8 @@ pub struct UpstreamConfig {
     pub read_timeout: Duration,
     /// Health-check interval when there are several upstreams.
     pub health_check_interval: Duration,
+    /// CA certificates `https://` upstreams are verified against; `None`: the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How the init path is matched.

@@ -15,6 +15,7 @@ use super::client_ip::read_client_ip;
 use super::edge::{read_edge, read_server_edge};
 use super::sites::read_trust;
 use super::table::Table;
+use super::tls::{read_tls, read_upstream_ca};
 use super::{Config, LogFormat, PathMatch, Problem, Problems, TrustConfig};
 use crate::store::redis::RedisSettings;
 
@@ -132,7 +133,9 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
     ) {
         config.upstream.health_check_interval = Duration::from_millis(v);
     }
+    read_upstream_ca(config, &mut t, problems);
     t.finish(problems);
+    read_tls(config, top, problems);
 
     let mut t = top.table("routes", problems);
     if let Some(v) = t.field::<String>(

@@ -18,8 +18,14 @@
 //!     └─ shutdown: idle connections close at once; the rest at their drain deadline (drain.rs)
 //! ```
 //!
-//! TLS connections (a TLS listener added to the same service) are handed to Pingora as they
-//! are: their PROXY header is read before the handshake ([`ProxyHeaderBeforeTls`]).
+//! On the HTTPS listener (`tls:`) the front reads the PROXY header, then performs the TLS
+//! handshake itself, within `server.header_timeout_seconds` (Pingora's own TLS accept has no
+//! deadline). ALPN `h2` goes to Pingora's h2 server (`h2_idle_timeout` = idle); HTTP/1.1 runs
+//! request by request with the keep-alive wait bounded by `idle_timeout_seconds`. A TLS stream
+//! cannot be read ahead and put back, so its request heads are bounded per read only (no
+//! whole-head deadline, no `414` of the front's own: Pingora answers an over-long head itself).
+//! A TLS endpoint added to the service by other means is handed to Pingora as it is; its
+//! PROXY header is read before the handshake ([`ProxyHeaderBeforeTls`]).
 
 mod drain;
 mod head;
@@ -31,9 +37,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::listeners::tls::Acceptor;
+use pingora::protocols::ALPN;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::{Shutdown, Stream};
+use pingora::protocols::{Shutdown, Ssl as _, Stream};
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -99,6 +107,8 @@ pub(crate) struct Front<A> {
     settings: FrontSettings,
     connections: Arc<Connections>,
     metrics: Arc<Metrics>,
+    /// Set on the HTTPS listener: every connection starts with a TLS handshake.
+    tls: Option<Arc<Acceptor>>,
 }
 
 impl<A> Front<A> {
@@ -109,12 +119,34 @@ impl<A> Front<A> {
         connections: Arc<Connections>,
         metrics: Arc<Metrics>,
     ) -> Front<A> {
+        Front::sharing(Arc::new(app), settings, connections, metrics)
+    }
+
+    /// A front handing connections to an app another front (another listener) shares.
+    pub(crate) fn sharing(
+        app: Arc<A>,
+        settings: FrontSettings,
+        connections: Arc<Connections>,
+        metrics: Arc<Metrics>,
+    ) -> Front<A> {
         Front {
-            app: Arc::new(app),
+            app,
             settings,
             connections,
             metrics,
+            tls: None,
         }
+    }
+
+    /// The same front performing a TLS handshake with `acceptor` on every connection.
+    pub(crate) fn with_tls(mut self, acceptor: Arc<Acceptor>) -> Front<A> {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// The app this front hands connections to.
+    pub(crate) fn app(&self) -> Arc<A> {
+        self.app.clone()
     }
 
     fn closed(&self, why: ConnectionClose) {
@@ -180,6 +212,9 @@ where
                 }
             }
         }
+        if let Some(acceptor) = &self.tls {
+            return self.serve_tls(acceptor, l4, shutdown).await;
+        }
         let mut persistent: Option<HttpPersistentSettings> = None;
         let mut first = true;
         loop {
@@ -222,6 +257,46 @@ where
             persistent = settings;
             l4 = stream.into_any().downcast::<L4Stream>().ok()?;
             first = false;
+        }
+    }
+
+    /// The HTTPS listener: the handshake within the head deadline, then h2 (by ALPN) or
+    /// HTTP/1.1 request by request.
+    async fn serve_tls(
+        self: &Arc<Self>,
+        acceptor: &Acceptor,
+        l4: Box<L4Stream>,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let handshake =
+            tokio::time::timeout(self.settings.limits.head, acceptor.tls_handshake(*l4));
+        let tls = match handshake.await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(_)) => {
+                self.closed(ConnectionClose::TlsHandshake);
+                return None;
+            }
+            Err(_) => {
+                self.closed(ConnectionClose::HeaderTimeout);
+                return None;
+            }
+        };
+        if matches!(tls.selected_alpn_proto(), Some(ALPN::H2)) {
+            return self.app.process_new(Box::new(tls), shutdown).await;
+        }
+        let mut stream: Stream = Box::new(tls);
+        let mut persistent: Option<HttpPersistentSettings> = None;
+        loop {
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(p) = persistent.take() {
+                p.apply_to_session(&mut session);
+            }
+            let keepalive = (!*shutdown.borrow()).then(|| self.settings.idle_seconds());
+            session.set_keepalive(keepalive);
+            let reused = self.app.process_new_http(session, shutdown).await?;
+            let (next, settings) = reused.consume();
+            persistent = settings;
+            stream = next;
         }
     }
 

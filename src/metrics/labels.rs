@@ -134,15 +134,19 @@ pub enum ConnectionClose {
     ProxyProtocol,
     /// Closed at its drain deadline after SIGTERM/SIGQUIT.
     Drain,
+    /// The TLS handshake failed (no common version or cipher, a client refusing the
+    /// certificate, not TLS at all).
+    TlsHandshake,
 }
 
 impl ConnectionClose {
-    pub(super) const ALL: [ConnectionClose; 5] = [
+    pub(super) const ALL: [ConnectionClose; 6] = [
         ConnectionClose::Idle,
         ConnectionClose::HeaderTimeout,
         ConnectionClose::UriTooLong,
         ConnectionClose::ProxyProtocol,
         ConnectionClose::Drain,
+        ConnectionClose::TlsHandshake,
     ];
 
     /// Label value.
@@ -153,6 +157,7 @@ impl ConnectionClose {
             ConnectionClose::UriTooLong => "uri_too_long",
             ConnectionClose::ProxyProtocol => "proxy_protocol",
             ConnectionClose::Drain => "drain",
+            ConnectionClose::TlsHandshake => "tls_handshake",
         }
     }
 }

@@ -121,22 +121,28 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile; `case` names the
     /// screenshots.
     pub async fn start(case: &str) -> Browser {
+        Browser::start_with(case, &[]).await
+    }
+
+    /// [`Browser::start`] with extra Chromium flags.
+    pub async fn start_with(case: &str, extra: &[String]) -> Browser {
         let driver = Chromedriver::start();
         let profile = std::env::temp_dir().join(unique("flowgate-chromium"));
         std::fs::create_dir_all(&profile).unwrap();
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1280,1000",
-            &format!("--user-data-dir={}", profile.display()),
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--window-size=1280,1000".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
         ];
+        args.extend(extra.iter().cloned());
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -284,23 +290,43 @@ impl Drop for Browser {
 /// `flowgate demo` as a child process on free ports; killed on drop.
 pub struct Demo {
     child: Child,
-    /// `http://127.0.0.1:<port>` of the proxy.
+    /// `http://127.0.0.1:<port>` of the proxy, or `https://127.0.0.1:<port>` with `--tls`.
     pub base: String,
+    /// With `--tls`: the Chromium flag that trusts the run's certificate, as the demo printed it.
+    pub trust_flag: Option<String>,
     log: PathBuf,
 }
 
 impl Demo {
     /// Starts the real binary's `demo` command and waits until the proxy and admin accept.
     pub fn start() -> Demo {
+        Demo::launch(false)
+    }
+
+    /// [`Demo::start`] with `--tls`: the demo over HTTPS as well, with its own certificate.
+    pub fn start_tls() -> Demo {
+        Demo::launch(true)
+    }
+
+    fn launch(tls: bool) -> Demo {
         let mut last = String::new();
         // A free port can be taken by another program before flowgate binds it: retry.
         for _ in 0..5 {
-            let [listen, admin] = free_ports::<2>();
+            let [listen, admin, https] = free_ports::<3>();
             let log = std::env::temp_dir().join(unique("flowgate-demo") + ".log");
             let file = std::fs::File::create(&log).unwrap();
+            let tls_args = if tls {
+                vec![
+                    "--tls".to_owned(),
+                    format!("--tls-listen=127.0.0.1:{https}"),
+                ]
+            } else {
+                Vec::new()
+            };
             let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
                 .args(["demo", "--listen", &format!("127.0.0.1:{listen}")])
                 .args(["--admin", &format!("127.0.0.1:{admin}")])
+                .args(&tls_args)
                 .env_remove("RUST_LOG")
                 .stdin(Stdio::null())
                 .stdout(file.try_clone().unwrap())
@@ -318,13 +344,23 @@ impl Demo {
                 }
                 // The ready line first: a bare connect could reach another process that took
                 // the port, while this one is failing to bind it.
-                let ready =
-                    std::fs::read_to_string(&log).is_ok_and(|text| text.contains("flowgate ready"));
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let ready = text.contains("flowgate ready");
                 let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
-                if ready && up(listen) && up(admin) {
+                if ready && up(listen) && up(admin) && (!tls || up(https)) {
+                    let trust_flag = text
+                        .split_whitespace()
+                        .find(|w| w.starts_with("--ignore-certificate-errors-spki-list="))
+                        .map(str::to_owned);
+                    let base = if tls {
+                        format!("https://127.0.0.1:{https}")
+                    } else {
+                        format!("http://127.0.0.1:{listen}")
+                    };
                     return Demo {
                         child,
-                        base: format!("http://127.0.0.1:{listen}"),
+                        base,
+                        trust_flag,
                         log,
                     };
                 }

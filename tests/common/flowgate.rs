@@ -265,12 +265,13 @@ impl Flowgate {
         self.dir.path()
     }
 
-    /// Sends a signal (`TERM`, `QUIT`, `INT`) to the process.
+    /// Sends a signal (`TERM`, `QUIT`, `INT`, `HUP`) to the process.
     pub fn signal(&self, name: &str) {
         let sig = match name {
             "TERM" => libc::SIGTERM,
             "QUIT" => libc::SIGQUIT,
             "INT" => libc::SIGINT,
+            "HUP" => libc::SIGHUP,
             other => panic!("unknown signal {other}"),
         };
         let pid = libc::pid_t::try_from(self.pid()).unwrap();

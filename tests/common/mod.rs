@@ -4,6 +4,7 @@
 
 pub mod flowgate;
 pub mod inprocess;
+pub mod kits;
 pub mod node;
 pub mod php_server;
 pub mod ports;
@@ -11,6 +12,7 @@ pub mod process;
 pub mod raw;
 pub mod redis;
 pub mod temp;
+pub mod tls;
 pub mod upstream;
 
 use std::time::{Duration, Instant};
