@@ -12,7 +12,7 @@ mod site;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 
-use crate::context::{Context, Discard, Pipeline};
+use crate::context::{Context, Pipeline};
 use crate::headers::{self, Status};
 use crate::prefill::prefill;
 
