@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per `Pipeline::run` on each benchmark payload, counted by callgrind.
+# Instructions per `Pipeline::run` on each benchmark payload, and per whole `inspect --jsonl`
+# line (reading the line, the pipeline, writing the answer), counted by callgrind.
 #
 #   benches/instructions-context.sh                  # 200 runs per payload (about a minute)
 #   LINES=50 benches/instructions-context.sh
@@ -10,6 +11,8 @@
 # `inspect --jsonl` on LINES copies of each payload in benches/payloads/ under
 # `valgrind --tool=callgrind --toggle-collect=flowgate::context::Pipeline::run`: only the
 # pipeline is counted (not the line parsing or the output), and the total is divided by LINES.
+# The `line` column counts the whole process instead, on LINES lines and on one line, and
+# divides the difference by LINES - 1: the start-up cancels out, the line I/O stays in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +29,13 @@ fi
 WORK=$(mktemp -d /tmp/flowgate-ctx-instr.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-printf '%-8s %14s\n' payload "instr/run"
+# whole_ir FILE: every instruction of `inspect --jsonl` on FILE.
+whole_ir() {
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/whole.out" "$bin" inspect --jsonl <"$1" \
+    2>&1 >/dev/null | awk '/Collected/ {print $4}'
+}
+
+printf '%-8s %14s %14s\n' payload "instr/run" "instr/line"
 for name in a b c d; do
   # Base64 needs no escaping inside a JSON string.
   b64=$(tr -d '\n' <"benches/payloads/$name.b64")
@@ -41,5 +50,7 @@ for name in a b c d; do
     echo "instructions-context: no instructions counted in Pipeline::run (inlined?)" >&2
     exit 1
   fi
-  printf '%-8s %14d\n' "$name" $((ir / LINES))
+  head -n 1 "$WORK/$name.jsonl" >"$WORK/$name-1.jsonl"
+  line=$((($(whole_ir "$WORK/$name.jsonl") - $(whole_ir "$WORK/$name-1.jsonl")) / (LINES - 1)))
+  printf '%-8s %14d %14d\n' "$name" $((ir / LINES)) "$line"
 done

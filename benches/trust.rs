@@ -101,6 +101,7 @@ fn signed_context(c: &mut Criterion) {
             keys: vec![SiteKey::new("k1", &Secret::new(host_secret))],
             leeway_secs: 60,
             max_token_age_secs: 3600,
+            bind_session: false,
         },
     );
     let key = HostKey {
@@ -132,8 +133,10 @@ fn signed_context(c: &mut Criterion) {
         b.iter(|| {
             let input = InitInput {
                 site: "site-1",
+                session: "",
                 context: None,
                 token: Some(black_box(token.as_bytes())),
+                page: Default::default(),
             };
             evaluate(&policy, &input, &mut pipeline, &mut out)
         })

@@ -31,7 +31,7 @@
 //! 8. [`proxy`] — the thin Pingora `ProxyHttp` and its small pieces: the swappable
 //!    [`proxy::Runtime`], route matching, query parameters, the pure plan, the store calls, the
 //!    one place that counts, failure handling, the access log.
-//! 9. `admin` — the `/metrics` and `/healthz` listener.
+//! 9. `admin` — the `/metrics` and `/healthz` listener, and erasure (`DELETE /sessions/…`).
 //! 10. [`server`] — the Pingora `Server` assembled from a [`config::Config`], and its signals.
 //! 11. [`upstream`] — the verification kit a chat backend uses on flowgate's headers;
 //!     [`workflow`] — the reference workflow engine; [`sample_backend`] — the demo's chat

@@ -17,6 +17,7 @@
 //! through the same kit (see `State::prefill`).
 
 mod chat;
+pub(crate) mod cross_origin;
 mod page;
 
 pub use page::{DEMO_SITE, SAMPLE_CONTEXT, WIDGET_JS, escape_html};

@@ -129,10 +129,16 @@ pub(crate) fn build_signing_with(
     }
     let hash = Arc::new(ConfigHash::default());
     if let Some(admin) = config.admin {
+        let tokens = config
+            .erasure
+            .admin_tokens()
+            .map_err(|p| BuildError(p.to_string()))?
+            .map(|list| admin::AdminTokens::new(&list));
         server.add_service(admin::service(
             metrics.clone(),
             Some(store_health),
             hash.clone(),
+            tokens,
             &admin.to_string(),
         ));
     }

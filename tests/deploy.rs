@@ -766,7 +766,11 @@ async fn exported_metrics_cover_the_dashboard_and_the_rules() {
         r#"flowgate_spoofed_headers_stripped_total{direction="request"}"#,
         r#"flowgate_spoofed_headers_stripped_total{direction="response"}"#,
         r#"flowgate_session_requests_total{outcome="hit"}"#,
-        "flowgate_redis_breaker_opened_total",
+        format!(
+            r#"flowgate_redis_breaker_opened_total{{node="127.0.0.1:{}"}}"#,
+            redis.port()
+        )
+        .as_str(),
     ] {
         assert!(fg.metric(sample).await > 0.0, "{sample} is 0:\n{scrape}");
     }

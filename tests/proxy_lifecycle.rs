@@ -126,7 +126,8 @@ fn check_lists_every_problem_with_its_key_and_fix() {
          store:\n  ttl_seconds: 0\n  deadline_ms: fast\n  memory_max_byte: 1\n\
          log:\n  format: xml\n\
          server:\n  threads: 0\n\
-         tls: true\n",
+         tls: true\n\
+         quic: true\n",
     )
     .unwrap();
     let out = check(&path);
@@ -144,11 +145,12 @@ fn check_lists_every_problem_with_its_key_and_fix() {
         "store.memory_max_byte: unknown key; did you mean `memory_max_bytes`?",
         "log.format: \"xml\" is not a log format; use text or json",
         "server.threads: must be between 1 and 1024",
-        "tls: unknown key",
+        "tls: must be a mapping of keys",
+        "quic: unknown key",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
-    assert!(err.contains("12 problems"), "{err}");
+    assert!(err.contains("13 problems"), "{err}");
 
     // `run` refuses the same file with the same messages.
     let out = Command::new(bin())

@@ -256,7 +256,14 @@ async fn redis_killed_under_load_means_no_5xx_and_recovery_after_restart() {
     );
     assert_eq!((five, failed), (0, 0), "every request must be served");
     assert!(healthz(&fg).await.starts_with("ok\n"));
-    assert!(fg.metric("flowgate_redis_breaker_opened_total").await >= 1.0);
+    let node = format!("127.0.0.1:{}", redis.port());
+    assert!(
+        fg.metric(&format!(
+            r#"flowgate_redis_breaker_opened_total{{node="{node}"}}"#
+        ))
+        .await
+            >= 1.0
+    );
     assert!(
         fg.metric(r#"flowgate_store_calls_total{op="put",result="error"}"#)
             .await

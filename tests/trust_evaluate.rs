@@ -29,6 +29,7 @@ fn policy() -> TrustPolicy {
                 keys: vec![SiteKey::new("k1", &Secret::new(SECRET))],
                 leeway_secs: 60,
                 max_token_age_secs: 3600,
+                bind_session: false,
             },
         );
     }
@@ -69,8 +70,10 @@ fn run(site: &str, context: Option<&str>, token: Option<&str>) -> Seen {
         &policy(),
         &InitInput {
             site,
+            session: "",
             context: context.map(str::as_bytes),
             token: token.map(str::as_bytes),
+            page: Default::default(),
         },
         &mut Pipeline::new(),
         &mut out,

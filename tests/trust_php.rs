@@ -505,8 +505,10 @@ fn evaluate_token(mode: Mode, token: &str) -> (Outcome, Context) {
         &site_policy(mode),
         &InitInput {
             site: "site1",
+            session: "",
             context: None,
             token: Some(token.as_bytes()),
+            page: Default::default(),
         },
         &mut Pipeline::new(),
         &mut out,
@@ -523,6 +525,7 @@ fn site_policy(mode: Mode) -> TrustPolicy {
             keys: vec![SiteKey::new("k1", &Secret::new(HOST_SECRET))],
             leeway_secs: 60,
             max_token_age_secs: 3600,
+            bind_session: false,
         },
     );
     p

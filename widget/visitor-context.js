@@ -18,7 +18,8 @@
  * there is no context (or an empty one), so an anonymous visitor gets every workflow step.
  *
  * Public API: window.imsFlowWidget.reload() re-initialises with the current context (call it after
- * a login or logout in a single-page app); it returns a Promise settled when the chat is ready.
+ * a login or logout in a single-page app); its Promise resolves when the chat is ready and rejects
+ * when the init fails (network, CORS, an error answer).
  */
 (function () {
   'use strict';
@@ -233,7 +234,7 @@
       var values = {};
       var inputs = form.querySelectorAll('input');
       for (var j = 0; j < inputs.length; j++) values[inputs[j].name] = inputs[j].value;
-      send({ node: prompt.node, values: values });
+      send({ node: prompt.node, values: values }).catch(function () {});
     });
     var first = form.querySelector('input');
     if (first) first.focus();
@@ -264,6 +265,7 @@
         render(state, response.ok ? null : (state && state.error) || null);
         setStatus(ensurePanel(), ok ? 'ready' : 'error');
         announce(state);
+        if (!response.ok || !ok) throw new Error('chat init failed (HTTP ' + response.status + ')');
       });
   }
 
@@ -271,6 +273,12 @@
     if (mine !== generation) return;
     render(null, 'Chat is unavailable right now.');
     setStatus(ensurePanel(), 'error');
+  }
+
+  /** `failed`, then a rejection, so `reload()` callers learn that the init did not work. */
+  function rejected(mine, why) {
+    failed(mine);
+    return Promise.reject(new Error(why));
   }
 
   function send(answer) {
@@ -297,8 +305,7 @@
     var mine = generation;
     if (!ID_PATTERN.test(site)) {
       warn('no valid siteid (data-siteid or imsFlowConfig.siteid); not started');
-      failed(mine);
-      return Promise.resolve();
+      return rejected(mine, 'no valid siteid');
     }
     current = { site: site, session: sessionId(site) };
     setStatus(ensurePanel(), 'loading');
@@ -310,13 +317,20 @@
         return handle(r, mine);
       },
       function () {
-        failed(mine);
+        // A network error, or a response the browser withheld (CORS).
+        return rejected(mine, 'chat init failed (network or CORS)');
       },
     );
   }
 
+  function start() {
+    // The page did not ask for this init: its failure is shown in the panel, not thrown.
+    init().catch(function () {});
+  }
+
   window.imsFlowWidget = {
-    /** Re-initialises the chat with the page's current visitor context. */
+    /** Re-initialises the chat with the page's current visitor context; the promise rejects
+     *  when the init fails (network, CORS, an error answer). */
     reload: init,
     /** The site id and the tab's chat session id (for the page's own support tooling). */
     session: function () {
@@ -325,8 +339,8 @@
   };
 
   if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', init);
+    document.addEventListener('DOMContentLoaded', start);
   } else {
-    init();
+    start();
   }
 })();

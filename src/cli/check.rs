@@ -19,7 +19,13 @@ pub fn main(args: Args) -> ExitCode {
     // parses but names a missing secret would still stop `flowgate run`.
     // The certificates too: they are loaded exactly as the HTTPS listener loads them.
     let loaded = Config::load(&args.config)
-        .and_then(|config| config.trust.check_secrets().or(config))
+        .and_then(|config| {
+            let mut problems = config.trust.check_secrets();
+            if let Err(p) = config.erasure.admin_tokens() {
+                problems.0.push(p);
+            }
+            problems.or(config)
+        })
         .and_then(|config| crate::tls::check(&config));
     match loaded {
         Ok(warnings) => {

@@ -9,11 +9,13 @@ use base64::Engine as _;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::{BackgroundService, background_service};
 
-use crate::config::Config;
+use crate::config::{Config, RulesConfig, SiteConfig};
 use crate::headers::signature::Version;
-use crate::sample_backend::{self, SAMPLE_CONTEXT};
+use crate::sample_backend::{self, DEMO_SITE, SAMPLE_CONTEXT};
 use crate::secret::Secret;
 use crate::server;
+use crate::trust::origin::OriginPattern;
+use crate::trust::{DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_AGE_SECS, Mode};
 
 /// Arguments of `flowgate demo`.
 #[derive(Debug, clap::Args)]
@@ -30,6 +32,67 @@ pub struct Args {
     /// Address of the HTTPS listener with `--tls`.
     #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
     pub(crate) tls_listen: String,
+    /// Where a customer's page on another origin embeds the widget (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub(crate) host_page: String,
+}
+
+/// Serves the cross-origin host page inside the server, so it stops with it.
+struct HostPage {
+    listener: Mutex<Option<std::net::TcpListener>>,
+    proxy: String,
+}
+
+#[async_trait]
+impl BackgroundService for HostPage {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let taken = self.listener.lock().ok().and_then(|mut l| l.take());
+        let Some(listener) = taken.and_then(|l| tokio::net::TcpListener::from_std(l).ok()) else {
+            tracing::error!("host page: cannot use its listener");
+            return;
+        };
+        let proxy = self.proxy.clone();
+        sample_backend::cross_origin::serve(listener, proxy, async move {
+            let _ = shutdown.changed().await;
+        })
+        .await;
+    }
+}
+
+/// `demo-site` lists the proxy's own origins (the demo page, over HTTP and, with `--tls`,
+/// HTTPS) and the host page's, unless the
+/// configuration already has an entry for it.
+fn demo_site_origins(config: &mut Config, host_page: std::net::SocketAddr) {
+    if config.trust.sites.contains_key(DEMO_SITE) {
+        return;
+    }
+    let mut origins = vec![
+        format!("http://{}", config.listen),
+        format!("http://{host_page}"),
+    ];
+    if let Some(tls) = &config.tls {
+        let port = tls.listen.port();
+        origins.push(format!("https://127.0.0.1:{port}"));
+        origins.push(format!("https://localhost:{port}"));
+    }
+    let origins = origins
+        .iter()
+        .filter_map(|o| OriginPattern::parse(o).ok())
+        .collect();
+    config.trust.sites.insert(
+        DEMO_SITE.to_owned(),
+        SiteConfig {
+            mode: Mode::Off,
+            leeway_secs: DEFAULT_LEEWAY_SECS,
+            max_token_age_secs: DEFAULT_MAX_TOKEN_AGE_SECS,
+            keys: Vec::new(),
+            bind_session: false,
+            rules: RulesConfig {
+                origins: Some(origins),
+                ..RulesConfig::default()
+            },
+        },
+    );
 }
 
 /// Runs the sample backend inside the server, so it stops with it.
@@ -89,6 +152,25 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let host_page = match std::net::TcpListener::bind(&args.host_page)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "flowgate demo: cannot bind the host page on {}: {e}",
+                args.host_page
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let host_addr = match host_page.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("flowgate demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     config.upstreams = vec![backend_addr.to_string()];
     let https = if args.tls {
         match demo_certs(&args.tls_listen) {
@@ -104,6 +186,7 @@ pub fn main(args: Args) -> ExitCode {
     } else {
         None
     };
+    demo_site_origins(&mut config, host_addr);
     config.server.grace_period_seconds = 1;
     config.server.graceful_shutdown_timeout_seconds = 1;
     super::logging::init(&config.log);
@@ -147,7 +230,17 @@ pub fn main(args: Args) -> ExitCode {
             }),
         },
     ));
-    print!("{}", instructions(&config, backend_addr, signing));
+    built.server.add_service(background_service(
+        "cross-origin host page",
+        HostPage {
+            listener: Mutex::new(Some(host_page)),
+            proxy: format!("http://{}", config.listen),
+        },
+    ));
+    print!(
+        "{}",
+        instructions(&config, backend_addr, host_addr, signing)
+    );
     if let (Some(certs), Some(tls)) = (&https, &config.tls) {
         let base = format!("https://localhost:{}", tls.listen.port());
         print!("{}", super::demo_tls::trust_instructions(certs, &base));
@@ -177,6 +270,7 @@ fn generated_secret() -> Option<Secret> {
 pub(crate) fn instructions(
     config: &Config,
     backend: std::net::SocketAddr,
+    host_page: std::net::SocketAddr,
     signing: &str,
 ) -> String {
     let base = format!("http://{}", config.listen);
@@ -197,6 +291,8 @@ pub(crate) fn instructions(
         r#"
 flowgate demo
   demo page             {base}/   (open it in a browser: the widget, the chat, the operator panel)
+  host page             http://{host_page}/   (a customer's page on another origin embedding the widget;
+                        demo-site lists both origins, so CORS and the origin rule are the edge's)
   proxy                 {base}
   sample chat backend   http://{backend}   (the demo's chat; answers curl with what it received, as JSON)
   admin                 {admin}/metrics  {admin}/healthz
@@ -206,10 +302,10 @@ flowgate demo
 Try these (each answer shows the trusted headers the backend got, decoded):
 
   # 1. a logged-in visitor's init: the context is validated, stored, and pre-fills name and email
-  curl -s '{base}{init}?{site}=demo-site&{session}=visitor-1&{context}={ctx}'
+  curl -s -H 'Origin: {base}' '{base}{init}?{site}=demo-site&{session}=visitor-1&{context}={ctx}'
 
   # 2. an anonymous init: Status absent, no context
-  curl -s '{base}{init}?{site}=demo-site&{session}=visitor-2'
+  curl -s -H 'Origin: {base}' '{base}{init}?{site}=demo-site&{session}=visitor-2'
 
   # 3. a later request in visitor 1's chat session gets the stored context back
   curl -s '{base}{session_path}?{site}=demo-site&{session}=visitor-1'

@@ -162,6 +162,7 @@ impl Default for Config {
             },
             trust: TrustConfig::default(),
             limits: Default::default(),
+            erasure: super::ErasureConfig::default(),
         }
     }
 }

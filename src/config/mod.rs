@@ -22,10 +22,12 @@ mod check;
 mod client_ip;
 pub(crate) mod defaults;
 mod edge;
+mod erasure;
 mod limits;
 mod problem;
 mod read;
 mod secrets;
+mod site_rules;
 mod sites;
 mod table;
 mod tls;
@@ -37,6 +39,7 @@ use std::time::Duration;
 
 pub use problem::{Problem, Problems};
 pub(crate) use secrets::SIGNING_SECRET_ENV;
+pub use site_rules::RulesConfig;
 pub use tls::{CertFiles, TlsConfig, TlsVersion};
 pub(crate) use tls::{UpstreamAddress, upstream_address};
 
@@ -82,6 +85,8 @@ pub struct Config {
     pub trust: TrustConfig,
     /// Init rate limits and the request body limit (`limits:`).
     pub limits: LimitsConfig,
+    /// Where the admin token of the erasure routes comes from (`erasure:`).
+    pub erasure: ErasureConfig,
 }
 
 /// What happens to an init over its rate limit (`limits.mode`).
@@ -107,6 +112,14 @@ pub struct LimitsConfig {
     pub mode: LimitMode,
     /// `max_body_bytes`: the largest request body proxied (else `413`).
     pub max_body_bytes: u64,
+}
+
+/// The `erasure:` section: where the admin listener's bearer token comes from when
+/// `FLOWGATE_ADMIN_TOKEN` is unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErasureConfig {
+    /// `erasure.token_file`: one token per line (`#` comments allowed).
+    pub token_file: Option<PathBuf>,
 }
 
 /// Timeouts and health checks towards the upstreams.
@@ -276,6 +289,7 @@ pub struct TimeoutsConfig {
 ///     mode: required            # off | optional | required (default off)
 ///     leeway_seconds: 60        # clock skew allowed for exp / nbf / iat (default 60)
 ///     max_token_age_seconds: 3600   # iat required; older tokens refused (default 3600)
+///     bind_session: false       # true: every token needs `sid` = the request's jsSessionId
 ///     keys:
 ///       - kid: key-2026-11
 ///         secret_env: FLOWGATE_SITE1_KEY_2026_11   # or secret_file: /path, or secret: "…"
@@ -293,6 +307,8 @@ pub struct TrustConfig {
     pub signing_versions: Versions,
     /// `sites`, by site id.
     pub sites: BTreeMap<String, SiteConfig>,
+    /// `sites_default`: the page rules of sites without their own.
+    pub sites_default: RulesConfig,
 }
 
 /// One site's entry under `sites:`.
@@ -304,8 +320,13 @@ pub struct SiteConfig {
     pub leeway_secs: u64,
     /// `max_token_age_seconds`.
     pub max_token_age_secs: u64,
-    /// `keys`.
+    /// `keys` (the list form) or `keys.verify`: the token keys.
     pub keys: Vec<KeyConfig>,
+    /// The page rules: `origins`, `keys.allow`, `keys.signed_only`, `enforce`, `values`,
+    /// `credentials`.
+    pub rules: RulesConfig,
+    /// `bind_session`: every token must carry a `sid` equal to the request's `jsSessionId`.
+    pub bind_session: bool,
 }
 
 /// One entry of a site's `keys:`.

@@ -13,6 +13,7 @@ use yaml_serde::Value;
 
 use super::client_ip::read_client_ip;
 use super::edge::{read_edge, read_server_edge};
+use super::erasure::read_erasure;
 use super::limits::read_limits;
 use super::sites::read_trust;
 use super::table::Table;
@@ -197,6 +198,7 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
     t.finish(problems);
 
     read_client_ip(&mut config.client_ip, top, problems);
+    read_erasure(&mut config.erasure, top, problems);
 
     let mut t = top.table("store", problems);
     if let Some(v) = t.field::<u64>("ttl_seconds", "a whole number of seconds", problems) {

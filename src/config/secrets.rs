@@ -15,7 +15,9 @@ impl TrustConfig {
     pub(crate) fn policy(&self) -> Result<TrustPolicy, Problems> {
         let mut problems = Problems::default();
         let mut policy = TrustPolicy::new();
+        policy.set_default_rules(self.sites_default.over(&Default::default()));
         for (id, site) in &self.sites {
+            policy.set_rules(id.clone(), site.rules.over(&self.sites_default));
             let mut keys = Vec::with_capacity(site.keys.len());
             for (i, key) in site.keys.iter().enumerate() {
                 let path = format!("sites.{id}.keys[{i}]");
@@ -31,6 +33,7 @@ impl TrustConfig {
                     keys,
                     leeway_secs: site.leeway_secs,
                     max_token_age_secs: site.max_token_age_secs,
+                    bind_session: site.bind_session,
                 },
             );
         }
@@ -120,16 +123,19 @@ mod tests {
         let c = TrustConfig {
             signing_secret_file: Some(f.clone()),
             signing_versions: Default::default(),
+            sites_default: Default::default(),
             sites: BTreeMap::from([(
                 "s".to_owned(),
                 SiteConfig {
                     mode: Mode::Optional,
                     leeway_secs: 1,
                     max_token_age_secs: 60,
+                    bind_session: false,
                     keys: vec![KeyConfig {
                         kid: "k".into(),
                         secret: SecretSource::File(f.clone()),
                     }],
+                    rules: Default::default(),
                 },
             )]),
         };

@@ -5,6 +5,7 @@ use yaml_serde::Value;
 
 use super::defaults::{MAX_LEEWAY_SECS, MAX_MAX_TOKEN_AGE_SECS, MAX_TOKEN_AGE_SECS};
 use super::secrets::SIGNING_SECRET_ENV;
+use super::site_rules::{RulesConfig, read_key_policy, read_rules, read_sites_default};
 use super::table::Table;
 use super::{KeyConfig, Problems, SecretSource, SiteConfig, TrustConfig};
 use crate::headers::signature::{Version, Versions};
@@ -36,6 +37,7 @@ pub(super) fn read_trust(top: &mut Table<'_>, problems: &mut Problems) -> TrustC
         problems,
     );
 
+    out.sites_default = read_sites_default(top, problems);
     let sites = match top.raw("sites") {
         None => return out,
         Some(Value::Mapping(m)) => m,
@@ -90,7 +92,7 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
         _ => {
             problems.push(
                 path,
-                "must be a mapping (mode, keys, leeway_seconds, max_token_age_seconds)",
+                "must be a mapping (mode, keys, leeway_seconds, max_token_age_seconds, bind_session)",
             );
             return None;
         }
@@ -101,6 +103,8 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
         leeway_secs: DEFAULT_LEEWAY_SECS,
         max_token_age_secs: MAX_TOKEN_AGE_SECS,
         keys: Vec::new(),
+        rules: RulesConfig::default(),
+        bind_session: false,
     };
     if let Some(v) = t.field::<String>("mode", "off, optional or required", problems) {
         match Mode::parse(&v) {
@@ -108,17 +112,29 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
             None => problems.push(t.key_path("mode"), "must be off, optional or required"),
         }
     }
-    if let Some(items) = t.list(
-        "keys",
-        "a list of {kid, secret_env|secret_file|secret}",
-        problems,
-    ) {
-        for (i, item) in items.iter().enumerate() {
-            if let Some(key) = read_key(item, format!("{path}.keys[{i}]"), problems) {
-                site.keys.push(key);
-            }
+    // `keys` is either the token keys' list, or the key policy mapping with them under `verify`.
+    let (items, items_path) = match t.raw("keys") {
+        None => (None, String::new()),
+        Some(Value::Sequence(items)) => (Some(items), format!("{path}.keys")),
+        Some(v @ Value::Mapping(_)) => {
+            let kp = format!("{path}.keys");
+            let verify = read_key_policy(kp.clone(), v, true, &mut site.rules, problems);
+            (verify, format!("{kp}.verify"))
+        }
+        Some(_) => {
+            problems.push(
+                format!("{path}.keys"),
+                "must be a list of {kid, secret_env|secret_file|secret}, or a mapping {allow, signed_only, verify}",
+            );
+            (None, String::new())
+        }
+    };
+    for (i, item) in items.into_iter().flatten().enumerate() {
+        if let Some(key) = read_key(item, format!("{items_path}[{i}]"), problems) {
+            site.keys.push(key);
         }
     }
+    read_rules(&mut t, &mut site.rules, problems);
     let leeway = format!(
         "a whole number of seconds from 0 to {MAX_LEEWAY_SECS} (default {DEFAULT_LEEWAY_SECS})"
     );
@@ -142,6 +158,9 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
             );
         }
     }
+    if let Some(v) = t.field::<bool>("bind_session", "true or false (default false)", problems) {
+        site.bind_session = v;
+    }
     t.finish(problems);
     let mut seen = Vec::new();
     for (i, key) in site.keys.iter().enumerate() {
@@ -156,6 +175,18 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
         }
         seen.push(&key.kid);
     }
+    if site.mode == Mode::Off
+        && site
+            .rules
+            .signed_only
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
+    {
+        problems.push(
+            format!("{path}.keys.signed_only"),
+            "signed_only keys are kept only from a verified token, and mode off ignores tokens; set mode: optional or required",
+        );
+    }
     if site.mode != Mode::Off && site.keys.is_empty() {
         problems.push(
             format!("{path}.keys"),
@@ -163,6 +194,13 @@ fn read_site(value: &Value, path: String, problems: &mut Problems) -> Option<Sit
                 "mode {} needs at least one key; add {{kid, secret_env}} or set mode: off",
                 site.mode
             ),
+        );
+    }
+    if site.bind_session && (site.mode == Mode::Off || site.keys.is_empty()) {
+        problems.push(
+            format!("{path}.bind_session"),
+            "binds signed tokens to the chat session, so the site needs signed context: set \
+             mode: optional or required and list its keys, or remove bind_session",
         );
     }
     Some(site)

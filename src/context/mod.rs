@@ -10,6 +10,7 @@ pub(crate) mod json;
 pub mod limits;
 pub(crate) mod scalar;
 mod simd;
+pub mod strict;
 
 use std::fmt;
 
@@ -31,17 +32,30 @@ pub enum Discard {
     BadSignature,
     /// The init came faster than its rate limit allows; the context was not read.
     RateLimited,
+    /// The init came from an origin the site does not list (`sites.<id>.origins`).
+    Origin,
+    /// A signed-context token is bound to another chat session (`sid`), or has no `sid` on a
+    /// site that binds tokens to sessions.
+    WrongSession,
+    /// A one-time signed-context token (`jti`) was used before.
+    Replayed,
+    /// A one-time token's use could not be checked: the session store did not answer.
+    ReplayUnchecked,
 }
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub(crate) const ALL: [Discard; 6] = [
+    pub(crate) const ALL: [Discard; 10] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
         Discard::NotObject,
         Discard::BadSignature,
         Discard::RateLimited,
+        Discard::Origin,
+        Discard::WrongSession,
+        Discard::Replayed,
+        Discard::ReplayUnchecked,
     ];
 
     /// The stable snake_case name used in metrics, headers and `inspect`.
@@ -53,6 +67,10 @@ impl Discard {
             Discard::NotObject => "not_object",
             Discard::BadSignature => "bad_signature",
             Discard::RateLimited => "rate_limited",
+            Discard::Origin => "origin",
+            Discard::WrongSession => "wrong_session",
+            Discard::Replayed => "replayed",
+            Discard::ReplayUnchecked => "replay_unchecked",
         }
     }
 }
@@ -70,16 +88,22 @@ pub enum DropReason {
     OverCap,
     /// An `ims_*` key of an unsigned context on a site that requires signed identity.
     UnverifiedIdentity,
+    /// A key outside the site's `keys.allow` list.
+    KeyNotAllowed,
+    /// A key in the site's `keys.signed_only` list that did not come from a verified token.
+    UnverifiedKey,
 }
 
 impl DropReason {
     /// Every drop reason, in a stable order (for metrics).
-    pub(crate) const ALL: [DropReason; 5] = [
+    pub(crate) const ALL: [DropReason; 7] = [
         DropReason::KeyTooLong,
         DropReason::KeyInvalid,
         DropReason::ValueType,
         DropReason::OverCap,
         DropReason::UnverifiedIdentity,
+        DropReason::KeyNotAllowed,
+        DropReason::UnverifiedKey,
     ];
 
     /// The stable snake_case name used in metrics and `inspect`.
@@ -90,6 +114,8 @@ impl DropReason {
             DropReason::ValueType => "value_type",
             DropReason::OverCap => "over_cap",
             DropReason::UnverifiedIdentity => "unverified_identity",
+            DropReason::KeyNotAllowed => "key_not_allowed",
+            DropReason::UnverifiedKey => "unverified_key",
         }
     }
 }
@@ -184,6 +210,28 @@ impl Context {
             }
         }
         self.pairs.truncate(kept);
+    }
+
+    /// Rewrites accepted values in place: `f(value, scratch)` returns `true` when it wrote a
+    /// replacement into `scratch`. Keys and order are kept.
+    pub(crate) fn rewrite_values(&mut self, mut f: impl FnMut(&str, &mut String) -> bool) {
+        let mut scratch = String::new();
+        let mut text = String::with_capacity(self.text.len());
+        for pair in &mut self.pairs {
+            let (k, v, end) = *pair;
+            let key = &self.text[k as usize..v as usize];
+            let value = &self.text[v as usize..end as usize];
+            let start = text.len() as u32;
+            text.push_str(key);
+            let value_start = text.len() as u32;
+            if f(value, &mut scratch) {
+                text.push_str(&scratch);
+            } else {
+                text.push_str(value);
+            }
+            *pair = (start, value_start, text.len() as u32);
+        }
+        self.text = text;
     }
 
     fn push_dropped(&mut self, key: &str, reason: DropReason) {

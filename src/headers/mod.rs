@@ -64,7 +64,7 @@ fn encode_object<K: AsRef<str>, V: AsRef<str>>(
 
 /// `s` as a JSON string: `"` and `\` escaped, control bytes as `\b \t \n \f \r` or
 /// `\u00XX`, everything else (including non-ASCII UTF-8) copied as is — serde_json's rules.
-fn write_json_string(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.push(b'"');

@@ -7,6 +7,7 @@
 
 mod labels;
 mod limits;
+mod policy;
 mod registry;
 mod runtime;
 
@@ -58,6 +59,8 @@ pub struct Metrics {
     runtime: RuntimeCounters,
     /// Rate and body limits.
     limits: LimitCounters,
+    /// What `enforce: report` policies let through.
+    pub(crate) policy_would_drop: policy::PolicyCounters,
 }
 
 /// The reasons a request target is refused (labels of `flowgate_request_targets_refused_total`;
@@ -199,6 +202,7 @@ impl Metrics {
         Metrics {
             runtime: RuntimeCounters::new(&registry),
             limits: LimitCounters::new(&registry),
+            policy_would_drop: policy::PolicyCounters::new(&registry),
             signing_enabled,
             targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),
             tokens,

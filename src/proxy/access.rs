@@ -28,6 +28,7 @@ pub(crate) fn log(session: &Session, e: Option<&Error>, ctx: &RequestCtx, elapse
         outcome,
         reason = reason.unwrap_or("-"),
         store = store.map_or("-", |c| StoreResult::as_str(c.result)),
+        store_error = store.and_then(|c| c.error).unwrap_or("-"),
         store_ms = %format_args!("{:.3}", store_time.as_secs_f64() * 1000.0),
         spoofed = ctx.spoofed,
         duration_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),

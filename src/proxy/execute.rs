@@ -23,6 +23,8 @@ pub(crate) struct StoreCall {
     pub(crate) result: StoreResult,
     /// How long it took.
     pub(crate) elapsed: Duration,
+    /// Why it failed, as the store named it (`wrongpass`, `breaker_open`, …); `None` on success.
+    pub(crate) error: Option<&'static str>,
 }
 
 /// What a request's decision came to.
@@ -113,7 +115,8 @@ pub(crate) async fn execute(
             found: Found::Session(SessionOutcome::NoIds),
             store: None,
         },
-        Plan::Init(ids, evaluated) => {
+        Plan::Init(ids, mut evaluated) => {
+            super::replay::enforce_one_time(store, deadline, &ids.site, &mut evaluated).await;
             let call = match evaluated.verdict {
                 Verdict::Accepted(entry) => {
                     let call = put(store, deadline, ids.key(), &entry).await;
@@ -181,30 +184,32 @@ async fn put(
     entry: &SessionEntry,
 ) -> StoreCall {
     let started = Instant::now();
-    let result = match tokio::time::timeout(deadline, store.put(key, entry)).await {
-        Ok(Ok(())) => StoreResult::Ok,
+    let (result, error) = match tokio::time::timeout(deadline, store.put(key, entry)).await {
+        Ok(Ok(())) => (StoreResult::Ok, None),
         Ok(Err(e)) => failed(StoreOp::Put, &e),
-        Err(_) => StoreResult::Timeout,
+        Err(_) => (StoreResult::Timeout, Some("timeout")),
     };
     StoreCall {
         op: StoreOp::Put,
         result,
         elapsed: started.elapsed(),
+        error,
     }
 }
 
 /// Forgets a session.
 async fn delete(store: &dyn SessionStore, deadline: Duration, key: SessionKey<'_>) -> StoreCall {
     let started = Instant::now();
-    let result = match tokio::time::timeout(deadline, store.delete(key)).await {
-        Ok(Ok(())) => StoreResult::Ok,
+    let (result, error) = match tokio::time::timeout(deadline, store.delete(key)).await {
+        Ok(Ok(())) => (StoreResult::Ok, None),
         Ok(Err(e)) => failed(StoreOp::Delete, &e),
-        Err(_) => StoreResult::Timeout,
+        Err(_) => (StoreResult::Timeout, Some("timeout")),
     };
     StoreCall {
         op: StoreOp::Delete,
         result,
         elapsed: started.elapsed(),
+        error,
     }
 }
 
@@ -215,26 +220,56 @@ async fn get(
     key: SessionKey<'_>,
 ) -> (StoreCall, Option<SessionEntry>) {
     let started = Instant::now();
-    let (result, entry) = match tokio::time::timeout(deadline, store.get(key)).await {
-        Ok(Ok(Some(e))) => (StoreResult::Hit, Some(e)),
-        Ok(Ok(None)) => (StoreResult::Miss, None),
-        Ok(Err(e)) => (failed(StoreOp::Get, &e), None),
-        Err(_) => (StoreResult::Timeout, None),
+    let (result, error, entry) = match tokio::time::timeout(deadline, store.get(key)).await {
+        Ok(Ok(Some(e))) => (StoreResult::Hit, None, Some(e)),
+        Ok(Ok(None)) => (StoreResult::Miss, None, None),
+        Ok(Err(e)) => {
+            let (result, error) = failed(StoreOp::Get, &e);
+            (result, error, None)
+        }
+        Err(_) => (StoreResult::Timeout, Some("timeout"), None),
     };
     let call = StoreCall {
         op: StoreOp::Get,
         result,
         elapsed: started.elapsed(),
+        error,
     };
     (call, entry)
 }
 
-fn failed(op: StoreOp, e: &StoreError) -> StoreResult {
-    // The error text comes from the backend (never from visitor data).
+/// The result and the access log's error label of a failed call.
+fn failed(op: StoreOp, e: &StoreError) -> (StoreResult, Option<&'static str>) {
+    // The error text names a kind, never a backend message or visitor data.
     tracing::debug!(op = op.as_str(), error = %e, "store call failed");
-    match e {
+    let result = match e {
         StoreError::Timeout => StoreResult::Timeout,
         _ => StoreResult::Error,
+    };
+    // An open breaker names the failure that opened it: `breaker_open:wrongpass`.
+    let label = match e {
+        StoreError::CircuitOpen(kind) => breaker_label(*kind),
+        other => other.label(),
+    };
+    (result, Some(label))
+}
+
+/// `breaker_open:<kind>` as a static string.
+fn breaker_label(kind: crate::store::FailureKind) -> &'static str {
+    use crate::store::FailureKind as K;
+    match kind {
+        K::Timeout => "breaker_open:timeout",
+        K::ConnectionRefused => "breaker_open:connection_refused",
+        K::ConnectionLost => "breaker_open:connection_lost",
+        K::NoAuth => "breaker_open:noauth",
+        K::WrongPass => "breaker_open:wrongpass",
+        K::NoPerm => "breaker_open:noperm",
+        K::ReadOnly => "breaker_open:readonly",
+        K::Loading => "breaker_open:loading",
+        K::MasterDown => "breaker_open:masterdown",
+        K::ClusterDown => "breaker_open:clusterdown",
+        K::Server => "breaker_open:server_error",
+        K::Corrupt => "breaker_open:corrupt",
     }
 }
 
@@ -260,6 +295,18 @@ mod tests {
             std::future::pending().await
         }
         async fn delete(&self, _: SessionKey<'_>) -> Result<(), StoreError> {
+            Err(StoreError::Failed(
+                crate::store::FailureKind::ConnectionRefused,
+            ))
+        }
+        async fn claim_once(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+            std::future::pending().await
+        }
+        async fn purge_site(
+            &self,
+            _: &str,
+            _: &crate::store::PurgeProgress,
+        ) -> Result<crate::store::PurgeCounts, StoreError> {
             Err(StoreError::Unavailable("down".into()))
         }
         fn backend(&self) -> &'static str {

@@ -49,6 +49,7 @@
 //! [`RuntimeHandle`]; the store and the metrics live beside it and survive a swap.
 
 mod access;
+mod cors;
 mod execute;
 mod failure;
 mod framing;
@@ -58,6 +59,7 @@ mod limits;
 mod params;
 mod plan;
 mod record;
+mod replay;
 mod route;
 mod runtime;
 mod target;
@@ -82,6 +84,7 @@ pub use upstreams::{HealthCheck, Upstreams};
 use crate::front::Connections;
 use crate::metrics::{Metrics, RouteKind};
 use crate::store::SessionStore;
+use crate::trust::PageHeaders;
 use execute::Report;
 use failure::UpstreamState;
 use identity::ClientIdentity;
@@ -99,6 +102,8 @@ pub struct RequestCtx {
     upstream: UpstreamState,
     /// The request asks for a protocol upgrade (WebSocket).
     upgrade: bool,
+    /// What flowgate does about CORS on the response.
+    cors: cors::Cors,
 }
 
 impl RequestCtx {
@@ -113,6 +118,7 @@ impl RequestCtx {
             spoofed: 0,
             upstream: UpstreamState::default(),
             upgrade: false,
+            cors: cors::Cors::Untouched,
         }
     }
 
@@ -202,16 +208,20 @@ impl ProxyHttp for Flowgate {
             limit_answer::too_large(session).await;
             return Ok(true);
         }
-        let plan = {
-            let uri = &session.req_header().uri;
-            ctx.route = rt.routes.classify(uri.path());
-            plan::plan(
-                ctx.route,
-                uri.query().unwrap_or(""),
-                ctx.identity.client,
-                rt,
-            )
+        let req = session.req_header();
+        ctx.route = rt.routes.classify(req.uri.path());
+        ctx.cors = cors::decide(req, ctx.route, &rt.params, &rt.trust);
+        if ctx.cors != cors::Cors::Untouched && cors::is_preflight(req) {
+            record::decision(&self.metrics, ctx.spoofed, &ctx.report);
+            cors::answer_preflight(session, &ctx.cors).await?;
+            return Ok(true);
+        }
+        let page = PageHeaders {
+            origin: req.headers.get(http::header::ORIGIN).map(|v| v.as_bytes()),
+            referer: req.headers.get(http::header::REFERER).map(|v| v.as_bytes()),
         };
+        let query = req.uri.query().unwrap_or("");
+        let plan = plan::plan(ctx.route, query, ctx.identity.client, page, rt);
         if matches!(plan, plan::Plan::InitLimited(..)) && rt.limits.rejects() {
             ctx.report = execute::limited_report(&plan);
             record::decision(&self.metrics, ctx.spoofed, &ctx.report);
@@ -304,6 +314,7 @@ impl ProxyHttp for Flowgate {
             }
         }
         framing::for_http10_client(session.req_header().version, upstream_response);
+        cors::apply(&ctx.cors, upstream_response)?;
         Ok(())
     }
 

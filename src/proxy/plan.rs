@@ -17,6 +17,7 @@ use super::runtime::Runtime;
 use super::visitor::{self, Evaluated};
 use crate::metrics::{LimitScope, RouteKind};
 use crate::store::SessionKey;
+use crate::trust::PageHeaders;
 
 /// The `Status` value for requests whose site or session id is missing or invalid: the same
 /// shape as a discarded context, so backends parse one format.
@@ -70,12 +71,14 @@ fn ids(raw: &RawParams<'_>) -> Result<Option<Ids>, params::BadId> {
     }
 }
 
-/// Decides what to do, running the context pipeline (and the token check) for an init that
-/// the rate limits let through (`client`: the real client address).
+/// Decides what to do, running the context pipeline (and the token check) for an init; `page`
+/// is where the request came from, for the site's origins. Inits over a rate limit (`client`: the real
+/// client address) are not evaluated.
 pub(crate) fn plan(
     route: RouteKind,
     query: &str,
     client: Option<IpAddr>,
+    page: PageHeaders<'_>,
     runtime: &Runtime,
 ) -> Plan {
     match route {
@@ -87,7 +90,12 @@ pub(crate) fn plan(
                     if let Some(scope) = runtime.limits.init(client, &ids.site) {
                         return Plan::InitLimited(ids, scope);
                     }
-                    let evaluated = visitor::evaluate_init(&raw, &ids.site, &runtime.trust);
+                    let evaluated = visitor::evaluate_init(
+                        &raw,
+                        (&ids.site, &ids.session),
+                        &runtime.trust,
+                        page,
+                    );
                     Plan::Init(ids, evaluated)
                 }
                 Ok(None) | Err(_) => Plan::InitBadSession,

@@ -28,6 +28,11 @@ pub(crate) fn decision(metrics: &Metrics, spoofed: usize, report: &Report) {
                 metrics.pairs_dropped(reason, u64::from(n));
             }
             metrics.context_token(&findings.token);
+            for (reason, n) in findings.would_drop.iter() {
+                metrics
+                    .policy_would_drop
+                    .add(&findings.site_policy, reason, u64::from(n));
+            }
             match findings.status {
                 Status::Absent => metrics.init_absent(),
                 Status::Discarded(why) => metrics.init_discarded(why),

@@ -10,7 +10,7 @@ use crate::context::{Context, Discard, DropReason, Pipeline};
 use crate::headers::{self, Status};
 use crate::prefill::prefill;
 use crate::store::SessionEntry;
-use crate::trust::{InitInput, TokenOutcome, TrustPolicy};
+use crate::trust::{InitInput, OneTimeUse, PageHeaders, TokenOutcome, TrustPolicy, WouldDrop};
 
 use super::params;
 
@@ -66,6 +66,11 @@ pub(crate) struct InitFindings {
     pub(crate) token: TokenOutcome,
     /// Pairs dropped from an accepted context.
     pub(crate) dropped: DropCounts,
+    /// What the site's policy would have dropped (`enforce: report`).
+    pub(crate) would_drop: WouldDrop,
+    /// The `site_policy` label of those counts: the site id when it has rules of its own,
+    /// else `default`.
+    pub(crate) site_policy: String,
 }
 
 /// The verdict on an init's context, and how it was reached.
@@ -75,6 +80,9 @@ pub(crate) struct Evaluated {
     pub(crate) verdict: Verdict,
     /// What happened on the way.
     pub(crate) findings: InitFindings,
+    /// Set when the context came from a one-time token: it stands only once the store confirms
+    /// the token's first use (`replay`).
+    pub(crate) one_time: Option<OneTimeUse>,
 }
 
 struct Scratch {
@@ -100,27 +108,30 @@ thread_local! {
 }
 
 /// Evaluates an init request's context and signed-context token (still percent-encoded) for
-/// `site` under the site's trust mode. Empty values count as absent (decided once, by
-/// [`crate::trust::evaluate`]).
+/// `site` and chat `session` under the site's trust mode. Empty values count as absent (decided
+/// once, by [`crate::trust::evaluate`]). `page` is where the init came from, for the site's
+/// origins.
 pub(crate) fn evaluate_init(
     raw: &params::RawParams<'_>,
-    site: &str,
+    ids: (&str, &str),
     trust: &TrustPolicy,
+    page: PageHeaders<'_>,
 ) -> Evaluated {
     SCRATCH.with(|cell| {
         let Ok(mut scratch) = cell.try_borrow_mut() else {
             // Unreachable (no re-entrancy), but a fresh scratch is always correct.
-            return run(&mut Scratch::new(), raw, site, trust);
+            return run(&mut Scratch::new(), raw, ids, trust, page);
         };
-        run(&mut scratch, raw, site, trust)
+        run(&mut scratch, raw, ids, trust, page)
     })
 }
 
 fn run(
     scratch: &mut Scratch,
     raw: &params::RawParams<'_>,
-    site: &str,
+    (site, session): (&str, &str),
     trust: &TrustPolicy,
+    page: PageHeaders<'_>,
 ) -> Evaluated {
     let Scratch {
         pipeline,
@@ -138,8 +149,10 @@ fn run(
     });
     let input = InitInput {
         site,
+        session,
         context,
         token,
+        page,
     };
     let outcome = crate::trust::evaluate(trust, &input, pipeline, out);
     let mut dropped = DropCounts::default();
@@ -161,7 +174,16 @@ fn run(
             status: outcome.status,
             token: outcome.token,
             dropped,
+            site_policy: if outcome.would_drop.is_empty() {
+                String::new()
+            } else if trust.has_own_rules(site) {
+                site.to_owned()
+            } else {
+                "default".to_owned()
+            },
+            would_drop: outcome.would_drop,
         },
+        one_time: outcome.one_time,
     }
 }
 
@@ -180,7 +202,7 @@ mod tests {
             context: param,
             ..Default::default()
         };
-        evaluate_init(&raw, "", &TrustPolicy::new()).verdict
+        evaluate_init(&raw, ("", ""), &TrustPolicy::new(), PageHeaders::default()).verdict
     }
 
     #[test]

@@ -13,10 +13,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
-use super::{EvictionCallback, SessionEntry, SessionKey, SessionStore, StoreError};
+use super::{
+    EvictionCallback, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore,
+    StoreError, one_time_digest,
+};
+
+/// Most one-time token ids remembered at once. Past it moka evicts the least useful; a token
+/// whose id was evicted before it expired could be used again, so the bound is far above any
+/// plausible rate × token lifetime (about 30 MB at the bound).
+const ONE_TIME_MAX_ENTRIES: u64 = 200_000;
+
+/// Contexts removed per batch of a site purge (between progress reports).
+const PURGE_BATCH: usize = 1_000;
 
 /// Bytes charged per entry on top of its strings: moka's node, the `Arc`s and string headers.
 const ENTRY_OVERHEAD_BYTES: usize = 160;
@@ -25,6 +37,22 @@ const ENTRY_OVERHEAD_BYTES: usize = 160;
 #[derive(Clone)]
 pub struct MemoryStore {
     cache: Cache<String, Arc<SessionEntry>>,
+    /// Used one-time token ids (`site/sha256`), each kept for its token's lifetime.
+    used: Cache<String, Duration>,
+}
+
+/// Each used one-time token id expires after the lifetime stored with it.
+struct UntilTokenExpires;
+
+impl Expiry<String, Duration> for UntilTokenExpires {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        ttl: &Duration,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(*ttl)
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -54,6 +82,11 @@ impl MemoryStore {
         }
         MemoryStore {
             cache: builder.build(),
+            used: Cache::builder()
+                .name("flowgate-one-time-tokens")
+                .max_capacity(ONE_TIME_MAX_ENTRIES)
+                .expire_after(UntilTokenExpires)
+                .build(),
         }
     }
 
@@ -110,8 +143,49 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn claim_once(&self, site: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = format!("{site}/{}", one_time_digest(id));
+        Ok(self.used.entry(key).or_insert(ttl).is_fresh())
+    }
+
+    async fn purge_site(
+        &self,
+        site: &str,
+        progress: &PurgeProgress,
+    ) -> Result<PurgeCounts, StoreError> {
+        let prefix = format!("{site}/");
+        let mut counts = PurgeCounts::default();
+        let mut batch = Vec::with_capacity(PURGE_BATCH);
+        for (key, _) in self.cache.iter() {
+            counts.scanned += 1;
+            if key.starts_with(&prefix) {
+                batch.push(key);
+            }
+            if batch.len() == PURGE_BATCH {
+                self.remove(&mut batch, &mut counts);
+                progress(&counts);
+            }
+        }
+        self.remove(&mut batch, &mut counts);
+        counts.nodes = 1;
+        progress(&counts);
+        Ok(counts)
+    }
+
     fn backend(&self) -> &'static str {
         "memory"
+    }
+}
+
+impl MemoryStore {
+    /// Removes one batch of a purge; an entry that expired meanwhile is not counted.
+    fn remove(&self, batch: &mut Vec<Arc<String>>, counts: &mut PurgeCounts) {
+        for key in batch.drain(..) {
+            if self.cache.remove(key.as_str()).is_some() {
+                counts.removed += 1;
+            }
+        }
+        counts.batches += 1;
     }
 }
 
@@ -144,6 +218,44 @@ mod tests {
         s.delete(key("a", "1")).await.unwrap();
         assert_eq!(s.get(key("a", "1")).await.unwrap(), None);
         s.delete(key("a", "1")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_time_ids_are_claimed_once_per_site_until_they_expire() {
+        let s = MemoryStore::new(Duration::from_secs(60), 1 << 20, None);
+        let ttl = Duration::from_millis(100);
+        assert!(s.claim_once("a", "t1", ttl).await.unwrap());
+        assert!(!s.claim_once("a", "t1", ttl).await.unwrap());
+        assert!(s.claim_once("b", "t1", ttl).await.unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !s.claim_once("a", "t1", ttl).await.unwrap() {
+            assert!(std::time::Instant::now() < deadline, "never expired");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn purge_removes_one_site_only() {
+        let s = MemoryStore::new(Duration::from_secs(60), 1 << 24, None);
+        for i in 0..2_500 {
+            s.put(key("a", &i.to_string()), &entry("x")).await.unwrap();
+        }
+        s.put(key("ab", "1"), &entry("y")).await.unwrap();
+        s.put(key("b", "1"), &entry("z")).await.unwrap();
+        let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = reports.clone();
+        let counts = s
+            .purge_site("a", &move |c| seen.lock().unwrap().push(*c))
+            .await
+            .unwrap();
+        assert_eq!(
+            (counts.removed, counts.scanned, counts.nodes),
+            (2_500, 2_502, 1)
+        );
+        assert_eq!(reports.lock().unwrap().len(), 3);
+        assert_eq!(s.get(key("a", "7")).await.unwrap(), None);
+        assert_eq!(s.get(key("ab", "1")).await.unwrap(), Some(entry("y")));
+        assert_eq!(s.get(key("b", "1")).await.unwrap(), Some(entry("z")));
     }
 
     #[tokio::test]

@@ -2,7 +2,9 @@
 //!
 //! An init with an accepted context `put`s the precomputed header values for its
 //! (site, session); an init without one `delete`s them; session routes `get` and re-attach them.
-//! The time-to-live is a property of the store, set when it is built.
+//! The time-to-live is a property of the store, set when it is built. Two more calls serve
+//! signed tokens and erasure: `claim_once` makes a token with a `jti` single-use, `purge_site`
+//! removes a site's every stored context.
 //!
 //! The store knows nothing of the configuration file or of metrics: it is built from its own
 //! [`StoreSettings`], and reports what the operator should see through a callback and its own
@@ -14,9 +16,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::failure::FailureKind;
 use self::redis::RedisSettings;
 
 pub mod breaker;
+pub mod failure;
 pub mod memory;
 pub mod redis;
 
@@ -45,12 +49,42 @@ pub struct SessionEntry {
 pub enum StoreError {
     /// The call did not finish within its deadline.
     Timeout,
-    /// The backend is unreachable or answered with an error.
+    /// The store could not be built or used (configuration, client); the text names why.
     Unavailable(String),
-    /// The circuit breaker is open: the backend is not being called for a cool-down.
-    CircuitOpen,
+    /// The backend failed the call for this reason.
+    Failed(FailureKind),
+    /// The circuit breaker is open: the backend is not being called for a cool-down; the kind
+    /// is the failure that opened it.
+    CircuitOpen(FailureKind),
     /// A stored value could not be decoded.
     Corrupt,
+    /// The session's logout could not be stored yet: its stored context is withheld until the
+    /// delete lands (or, past the bound on waiting deletes, until the store's TTL has passed).
+    PendingDelete,
+}
+
+impl StoreError {
+    /// A short label for the access log's `store_error` field (never a backend message).
+    pub fn label(&self) -> &'static str {
+        match self {
+            StoreError::Timeout => "timeout",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Failed(kind) => kind.as_str(),
+            StoreError::CircuitOpen(_) => "breaker_open",
+            StoreError::Corrupt => "corrupt",
+            StoreError::PendingDelete => "pending_delete",
+        }
+    }
+
+    /// The failure kind behind the error, when the backend named one.
+    pub fn kind(&self) -> Option<FailureKind> {
+        match self {
+            StoreError::Failed(kind) | StoreError::CircuitOpen(kind) => Some(*kind),
+            StoreError::Corrupt => Some(FailureKind::Corrupt),
+            StoreError::Timeout => Some(FailureKind::Timeout),
+            StoreError::Unavailable(_) | StoreError::PendingDelete => None,
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -58,8 +92,12 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Timeout => f.write_str("store call timed out"),
             StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
-            StoreError::CircuitOpen => f.write_str("store circuit open"),
+            StoreError::Failed(kind) => write!(f, "store failed: {}", kind.as_str()),
+            StoreError::CircuitOpen(kind) => {
+                write!(f, "store circuit open after {}", kind.as_str())
+            }
             StoreError::Corrupt => f.write_str("stored value is corrupt"),
+            StoreError::PendingDelete => f.write_str("session delete pending"),
         }
     }
 }
@@ -75,6 +113,17 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn get(&self, key: SessionKey<'_>) -> Result<Option<SessionEntry>, StoreError>;
     /// Removes the entry for `key`; removing a missing entry is not an error.
     async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError>;
+    /// Records the one use of the one-time token id `id` of `site`, remembered for `ttl`:
+    /// `true` for the first use, `false` when it was used before (atomically, across every
+    /// instance sharing the store).
+    async fn claim_once(&self, site: &str, id: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Removes every stored context of `site` (not its one-time token records, which must
+    /// outlive an erasure); `progress` is called after each batch with the counts so far.
+    async fn purge_site(
+        &self,
+        site: &str,
+        progress: &PurgeProgress,
+    ) -> Result<PurgeCounts, StoreError>;
     /// A short backend name for metrics and logs (`memory`, `redis`, …).
     fn backend(&self) -> &'static str;
     /// Whether the backend answers right now, for `/healthz`. A degraded store means requests
@@ -82,6 +131,36 @@ pub trait SessionStore: Send + Sync + 'static {
     fn health(&self) -> StoreHealth {
         StoreHealth::Ok
     }
+}
+
+/// What a site purge did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    /// Storage nodes walked to the end (1 for the in-process store and standalone Redis, every
+    /// master of a Cluster).
+    pub nodes: u32,
+    /// Keys looked at (`SCAN` replies; every entry for the in-process store).
+    pub scanned: u64,
+    /// Contexts removed.
+    pub removed: u64,
+    /// Batches done.
+    pub batches: u64,
+}
+
+/// Called after each batch of a site purge with the counts so far.
+pub type PurgeProgress = dyn Fn(&PurgeCounts) + Send + Sync;
+
+/// The key under which a one-time token id is remembered: a SHA-256 of the id (ids are up to
+/// 256 bytes of anything), hex. Shared by the backends so both remember the same thing.
+pub(crate) fn one_time_digest(id: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// What `/healthz` says about the store.

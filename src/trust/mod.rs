@@ -16,6 +16,12 @@
 //! | `optional` | `accepted; verified` | `discarded; reason=bad_signature` | `accepted; unverified` |
 //! | `required` | `accepted; verified` | `discarded; reason=bad_signature` | `accepted; unverified`, every `ims_*` key dropped (`unverified_identity`) |
 //!
+//! A token may be bound to one chat session: its `sid` claim must equal the request's
+//! `jsSessionId` (`bind_session: true` makes `sid` required), else `wrong_session`. A token with
+//! a `jti` works once: the session store remembers each used `jti` for the token's lifetime, and
+//! a second use is `replayed` (`replay_unchecked` when the store cannot answer: a one-time token
+//! is never accepted unchecked).
+//!
 //! A bad token is never downgraded to an unverified context: the request's context is
 //! discarded, so a tampered identity cannot slip through as "unverified but pre-filled".
 //!
@@ -25,7 +31,10 @@
 //! value is base64 JSON or a JWT; and a page can migrate site by site with both in place (when a
 //! token is present, the unsigned `visitor_context` of the same request is ignored).
 
+mod claims;
 mod evaluate;
+pub mod origin;
+pub mod policy;
 pub(crate) mod provider;
 pub mod sign;
 pub mod token;
@@ -34,7 +43,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use crate::secret::Secret;
-pub use evaluate::{InitInput, Outcome, TokenOutcome, evaluate};
+pub use evaluate::{InitInput, OneTimeUse, Outcome, TokenOutcome, evaluate};
+pub use policy::{Enforce, PageHeaders, PolicyReason, SiteRules, Values, WouldDrop};
 pub use token::{SiteKey, TimeRules, TokenError, VerifiedToken};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
@@ -101,6 +111,8 @@ pub struct SitePolicy {
     pub leeway_secs: u64,
     /// Oldest a token may be (`now - iat`), in seconds; `iat` is required.
     pub max_token_age_secs: u64,
+    /// Every token must carry a `sid` equal to the request's `jsSessionId`.
+    pub bind_session: bool,
 }
 
 impl SitePolicy {
@@ -113,10 +125,13 @@ impl SitePolicy {
     }
 }
 
-/// Every site's settings; a site that is not listed is [`Mode::Off`].
+/// Every site's settings; a site that is not listed is [`Mode::Off`] and follows the default
+/// page rules (`sites_default:`).
 #[derive(Debug, Clone, Default)]
 pub struct TrustPolicy {
     sites: HashMap<String, SitePolicy>,
+    rules: HashMap<String, SiteRules>,
+    default_rules: SiteRules,
 }
 
 impl TrustPolicy {
@@ -128,6 +143,26 @@ impl TrustPolicy {
     /// Sets the policy of `site`.
     pub fn insert(&mut self, site: impl Into<String>, policy: SitePolicy) {
         self.sites.insert(site.into(), policy);
+    }
+
+    /// Sets the page rules of `site` (origins, key policy, enforcement, values).
+    pub fn set_rules(&mut self, site: impl Into<String>, rules: SiteRules) {
+        self.rules.insert(site.into(), rules);
+    }
+
+    /// Sets the page rules of every site without its own (`sites_default:`).
+    pub fn set_default_rules(&mut self, rules: SiteRules) {
+        self.default_rules = rules;
+    }
+
+    /// The page rules `site` follows: its own, or the default.
+    pub fn rules(&self, site: &str) -> &SiteRules {
+        self.rules.get(site).unwrap_or(&self.default_rules)
+    }
+
+    /// Whether `site` has page rules of its own (its id may then be a metric label value).
+    pub fn has_own_rules(&self, site: &str) -> bool {
+        self.rules.contains_key(site)
     }
 
     /// The policy of `site`, if it is listed.

@@ -8,8 +8,10 @@
 //! `"1700000000"`), each registered claim at most once; `exp` not past, `nbf` and `iat` not
 //! ahead, each with the site's leeway; and the token no older than the site's maximum age
 //! (`now - iat`), so a token with a far `exp` still stops working. The registered claims
-//! (`iss sub aud exp nbf iat jti`) are then removed and the rest — the private claims, in
-//! document order — is the context JSON that the SPEC §1 pipeline checks like any other.
+//! (`iss sub aud exp nbf iat jti`) and `sid` are then removed and the rest — the private claims,
+//! in document order — is the context JSON that the SPEC §1 pipeline checks like any other
+//! (see `claims`). `sid` and `jti`, when present, must be non-empty strings; what they bind the
+//! token to is checked by [`crate::trust::evaluate`] and the proxy.
 //!
 //! `jsonwebtoken` parses the header and checks the MAC; the claims are read here, so each
 //! refusal has its own precise reason.
@@ -19,10 +21,10 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer as _};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::claims::private_claims;
 use super::provider::{self, ALGORITHMS};
 use crate::context::limits::MAX_RAW_BYTES;
 
@@ -32,7 +34,9 @@ pub const MAX_TOKEN_BYTES: usize = MAX_RAW_BYTES;
 /// The registered claim names (RFC 7519 §4.1); they never become context pairs.
 pub const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
-/// Why a token was not accepted; all but [`TokenError::TooLong`] discard as `bad_signature`.
+/// Why a token was not accepted. The context is discarded as `size` ([`TokenError::TooLong`]),
+/// `wrong_session`, `replayed`, `replay_unchecked` (the variants of those names), or otherwise
+/// `bad_signature`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenError {
     /// Longer than [`MAX_TOKEN_BYTES`] (discarded as `size`, like an oversize context).
@@ -60,14 +64,21 @@ pub enum TokenError {
     WrongAudience,
     /// `exp`, `iat` or `aud` is missing.
     MissingClaim,
-    /// `exp`, `nbf` or `iat` is not a whole number of seconds, or `aud` is neither a string nor
-    /// an array of strings.
+    /// `exp`, `nbf` or `iat` is not a whole number of seconds, `aud` is neither a string nor
+    /// an array of strings, or `sid`/`jti` is not a short non-empty string.
     BadClaim,
+    /// `sid` is not the request's `jsSessionId`, or missing on a site with `bind_session`.
+    WrongSession,
+    /// The token's `jti` was already used (the session store remembers it for the token's
+    /// lifetime).
+    Replayed,
+    /// The token has a `jti` but the session store could not say whether it was used.
+    ReplayUnchecked,
 }
 
 impl TokenError {
     /// Every token error, in a stable order (for metrics).
-    pub const ALL: [TokenError; 13] = [
+    pub const ALL: [TokenError; 16] = [
         TokenError::TooLong,
         TokenError::Malformed,
         TokenError::AlgNotAllowed,
@@ -81,6 +92,9 @@ impl TokenError {
         TokenError::WrongAudience,
         TokenError::MissingClaim,
         TokenError::BadClaim,
+        TokenError::WrongSession,
+        TokenError::Replayed,
+        TokenError::ReplayUnchecked,
     ];
 
     /// The stable snake_case name used in metrics and `inspect`.
@@ -99,6 +113,9 @@ impl TokenError {
             TokenError::WrongAudience => "wrong_audience",
             TokenError::MissingClaim => "missing_claim",
             TokenError::BadClaim => "bad_claim",
+            TokenError::WrongSession => "wrong_session",
+            TokenError::Replayed => "replayed",
+            TokenError::ReplayUnchecked => "replay_unchecked",
         }
     }
 }
@@ -149,13 +166,20 @@ pub struct TimeRules {
     pub max_age: u64,
 }
 
-/// A token that verified: the key that did it and the context JSON of its private claims.
+/// A token that verified: the key that did it, the context JSON of its private claims, and
+/// what it is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedToken {
     /// The `kid` of the key that verified it.
     pub kid: String,
     /// The private claims as a JSON object, in document order (for `Pipeline::run_json`).
     pub context_json: Vec<u8>,
+    /// The `sid` claim: the chat session (`jsSessionId`) the token is for.
+    pub sid: Option<String>,
+    /// The `jti` claim: the token may be used once.
+    pub jti: Option<String>,
+    /// The last unix second at which the token verifies: how long its `jti` is remembered.
+    pub valid_until: u64,
 }
 
 /// Verifies `token` for site `site` with `keys` under `rules`, against the system clock.
@@ -222,10 +246,13 @@ pub fn verify_at(
         .and_then(|(_, p)| URL_SAFE_NO_PAD.decode(p).ok())
         .ok_or(TokenError::Malformed)?;
     let claims = private_claims(&payload).ok_or(TokenError::Malformed)?;
-    claims.check(site, rules, now)?;
+    let binding = claims.check(site, rules, now)?;
     Ok(VerifiedToken {
         kid,
         context_json: claims.json,
+        sid: binding.sid,
+        jti: binding.jti,
+        valid_until: binding.valid_until,
     })
 }
 
@@ -265,114 +292,6 @@ fn allowed_alg(alg: &str) -> bool {
     serde_json::from_str::<jsonwebtoken::Algorithm>(alg).is_ok_and(|a| ALGORITHMS.contains(&a))
 }
 
-struct PrivateClaims<'a> {
-    json: Vec<u8>,
-    aud: Option<&'a RawValue>,
-    exp: Option<&'a RawValue>,
-    nbf: Option<&'a RawValue>,
-    iat: Option<&'a RawValue>,
-}
-
-impl PrivateClaims<'_> {
-    /// The registered-claim rules of the module docs, in order: presence and form, audience,
-    /// then time.
-    fn check(&self, site: &str, rules: &TimeRules, now: u64) -> Result<(), TokenError> {
-        let exp = numeric_date(self.exp.ok_or(TokenError::MissingClaim)?)?;
-        let aud = self.aud.ok_or(TokenError::MissingClaim)?;
-        let iat = numeric_date(self.iat.ok_or(TokenError::MissingClaim)?)?;
-        let nbf = self.nbf.map(numeric_date).transpose()?;
-        let audiences: Vec<String> = match aud.get().as_bytes().first() {
-            Some(b'"') => vec![serde_json::from_str(aud.get()).map_err(|_| TokenError::BadClaim)?],
-            Some(b'[') => serde_json::from_str(aud.get()).map_err(|_| TokenError::BadClaim)?,
-            _ => return Err(TokenError::BadClaim),
-        };
-        if !audiences.iter().any(|a| a == site) {
-            return Err(TokenError::WrongAudience);
-        }
-        let (now, leeway) = (i128::from(now), i128::from(rules.leeway));
-        if exp + leeway < now {
-            return Err(TokenError::Expired);
-        }
-        if nbf.is_some_and(|nbf| nbf > now + leeway) || iat > now + leeway {
-            return Err(TokenError::NotYetValid);
-        }
-        if now - iat > i128::from(rules.max_age) + leeway {
-            return Err(TokenError::TooOld);
-        }
-        Ok(())
-    }
-}
-
-/// A NumericDate written as a JSON integer (`-?(0|[1-9][0-9]*)`, within `i64`); a fraction, an
-/// exponent, a string or anything else is `bad_claim`.
-fn numeric_date(raw: &RawValue) -> Result<i128, TokenError> {
-    let text = raw.get();
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let integer = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    match text.parse::<i64>() {
-        Ok(n) if integer => Ok(i128::from(n)),
-        _ => Err(TokenError::BadClaim),
-    }
-}
-
-/// The payload object without its registered claims, members kept verbatim and in order; the
-/// registered claims kept raw for [`PrivateClaims::check`]. `None` for anything that is not a
-/// JSON object, or one that gives a registered claim twice.
-fn private_claims(payload: &[u8]) -> Option<PrivateClaims<'_>> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let claims = de.deserialize_map(ClaimsVisitor).ok()?;
-    de.end().ok()?;
-    Some(claims)
-}
-
-struct ClaimsVisitor;
-
-impl<'de> Visitor<'de> for ClaimsVisitor {
-    type Value = PrivateClaims<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object of claims")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = PrivateClaims {
-            json: Vec::with_capacity(256),
-            aud: None,
-            exp: None,
-            nbf: None,
-            iat: None,
-        };
-        out.json.push(b'{');
-        let mut seen = [false; REGISTERED_CLAIMS.len()];
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let value: &'de RawValue = map.next_value()?;
-            if let Some(i) = REGISTERED_CLAIMS.iter().position(|c| *c == key) {
-                if std::mem::replace(&mut seen[i], true) {
-                    return Err(serde::de::Error::custom("registered claim given twice"));
-                }
-                match REGISTERED_CLAIMS[i] {
-                    "aud" => out.aud = Some(value),
-                    "exp" => out.exp = Some(value),
-                    "nbf" => out.nbf = Some(value),
-                    "iat" => out.iat = Some(value),
-                    _ => {}
-                }
-                continue;
-            }
-            if out.json.len() > 1 {
-                out.json.push(b',');
-            }
-            serde_json::to_writer(&mut out.json, key.as_ref()).map_err(serde::de::Error::custom)?;
-            out.json.push(b':');
-            out.json.extend_from_slice(value.get().as_bytes());
-        }
-        out.json.push(b'}');
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,106 +300,6 @@ mod tests {
         leeway: 0,
         max_age: 3600,
     };
-
-    #[test]
-    fn private_claims_keep_order_duplicates_and_raw_values() {
-        let p = br#"{"plan":"Pro","exp":1,"aud":["s"],"n":1e400,"deep":[[{}]],"plan":"x","\u0041":true,"iat":5}"#;
-        let c = private_claims(p).unwrap();
-        assert_eq!(
-            std::str::from_utf8(&c.json).unwrap(),
-            r#"{"plan":"Pro","n":1e400,"deep":[[{}]],"plan":"x","A":true}"#
-        );
-        assert_eq!(c.iat.map(RawValue::get), Some("5"));
-        assert!(private_claims(br#"{"exp":1,"\u0065xp":2}"#).is_none());
-        assert!(private_claims(b"[1]").is_none());
-        assert!(private_claims(br#"{"a":1} x"#).is_none());
-    }
-
-    fn check(payload: &str, now: u64) -> Result<(), TokenError> {
-        private_claims(payload.as_bytes())
-            .unwrap()
-            .check("s", &RULES, now)
-    }
-
-    #[test]
-    fn claims_each_with_its_reason() {
-        let n = 1_800_000_000u64;
-        let ok = |extra: &str| format!(r#"{{"aud":"s","exp":{},"iat":{n}{extra}}}"#, n + 60);
-        assert_eq!(check(&ok(""), n), Ok(()));
-        assert_eq!(check(&ok(r#","nbf":0"#), n), Ok(()));
-        for (payload, why) in [
-            (
-                format!(r#"{{"aud":"s","iat":{n}}}"#),
-                TokenError::MissingClaim,
-            ),
-            (
-                format!(r#"{{"exp":{n},"iat":{n}}}"#),
-                TokenError::MissingClaim,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":{n}}}"#),
-                TokenError::MissingClaim,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":{n}.0,"iat":{n}}}"#),
-                TokenError::BadClaim,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":1e10,"iat":{n}}}"#),
-                TokenError::BadClaim,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":"{n}","iat":{n}}}"#),
-                TokenError::BadClaim,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":{n},"iat":{n}.5}}"#),
-                TokenError::BadClaim,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":18446744073709551615,"iat":{n}}}"#),
-                TokenError::BadClaim,
-            ),
-            (
-                format!(r#"{{"aud":7,"exp":{n},"iat":{n}}}"#),
-                TokenError::BadClaim,
-            ),
-            (
-                format!(r#"{{"aud":["s",7],"exp":{n},"iat":{n}}}"#),
-                TokenError::BadClaim,
-            ),
-            (ok(r#","nbf":null"#), TokenError::BadClaim),
-            (
-                format!(r#"{{"aud":"t","exp":{n},"iat":{n}}}"#),
-                TokenError::WrongAudience,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":-1,"iat":{n}}}"#),
-                TokenError::Expired,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":{},"iat":{n}}}"#, n - 1),
-                TokenError::Expired,
-            ),
-            (ok(&format!(r#","nbf":{}"#, n + 1)), TokenError::NotYetValid),
-            (
-                format!(r#"{{"aud":"s","exp":{},"iat":{}}}"#, n + 60, n + 1),
-                TokenError::NotYetValid,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":{},"iat":1}}"#, i64::MAX),
-                TokenError::TooOld,
-            ),
-            (
-                format!(r#"{{"aud":"s","exp":{},"iat":{}}}"#, n + 60, n - 3601),
-                TokenError::TooOld,
-            ),
-        ] {
-            assert_eq!(check(&payload, n), Err(why), "{payload}");
-        }
-        let edge = format!(r#"{{"aud":["x","s"],"exp":{n},"iat":{}}}"#, n - 3600);
-        assert_eq!(check(&edge, n), Ok(()));
-    }
 
     #[test]
     fn shape_checks_come_first() {

@@ -292,6 +292,10 @@ pub struct Demo {
     child: Child,
     /// `http://127.0.0.1:<port>` of the proxy, or `https://127.0.0.1:<port>` with `--tls`.
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the cross-origin host page.
+    pub host_page: String,
+    /// `http://127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
     /// With `--tls`: the Chromium flag that trusts the run's certificate, as the demo printed it.
     pub trust_flag: Option<String>,
     log: PathBuf,
@@ -312,7 +316,7 @@ impl Demo {
         let mut last = String::new();
         // A free port can be taken by another program before flowgate binds it: retry.
         for _ in 0..5 {
-            let [listen, admin, https] = free_ports::<3>();
+            let [listen, admin, https, host] = free_ports::<4>();
             let log = std::env::temp_dir().join(unique("flowgate-demo") + ".log");
             let file = std::fs::File::create(&log).unwrap();
             let tls_args = if tls {
@@ -326,6 +330,7 @@ impl Demo {
             let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
                 .args(["demo", "--listen", &format!("127.0.0.1:{listen}")])
                 .args(["--admin", &format!("127.0.0.1:{admin}")])
+                .args(["--host-page", &format!("127.0.0.1:{host}")])
                 .args(&tls_args)
                 .env_remove("RUST_LOG")
                 .stdin(Stdio::null())
@@ -347,7 +352,7 @@ impl Demo {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 let ready = text.contains("flowgate ready");
                 let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
-                if ready && up(listen) && up(admin) && (!tls || up(https)) {
+                if ready && up(listen) && up(admin) && up(host) && (!tls || up(https)) {
                     let trust_flag = text
                         .split_whitespace()
                         .find(|w| w.starts_with("--ignore-certificate-errors-spki-list="))
@@ -360,6 +365,8 @@ impl Demo {
                     return Demo {
                         child,
                         base,
+                        host_page: format!("http://127.0.0.1:{host}"),
+                        admin: format!("http://127.0.0.1:{admin}"),
                         trust_flag,
                         log,
                     };
@@ -377,6 +384,19 @@ impl Demo {
             }
         }
         panic!("{last}");
+    }
+
+    /// The value of one `/metrics` sample line (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// The URL of a path on the demo's proxy.

@@ -23,6 +23,7 @@ pub fn check(conf: impl AsRef<Path>) -> Output {
         .args(["check", "-c"])
         .arg(conf.as_ref())
         .env_remove("FLOWGATE_SIGNING_SECRET")
+        .env_remove("FLOWGATE_ADMIN_TOKEN")
         .output()
         .unwrap()
 }
@@ -176,6 +177,7 @@ impl Flowgate {
             .args(&o.args)
             .env_remove("RUST_LOG")
             .env_remove("FLOWGATE_SIGNING_SECRET")
+            .env_remove("FLOWGATE_ADMIN_TOKEN")
             .envs(o.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

@@ -11,6 +11,8 @@ pub mod ports;
 pub mod process;
 pub mod raw;
 pub mod redis;
+pub mod redis_cluster;
+pub mod store_routes;
 pub mod temp;
 pub mod tls;
 pub mod upstream;

@@ -20,6 +20,10 @@ use super::ports::{free_cluster_port, free_port};
 use super::temp::TempDir;
 use super::wait_for;
 
+// Kept here too, where the other Redis parts are imported from; not every test binary uses it.
+#[allow(unused_imports)]
+pub use super::redis_cluster::RedisCluster;
+
 /// How long a server may take to answer `PING` after spawning (a loaded 2-core machine).
 pub const READY_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a Cluster or a Sentinel may take to settle.
@@ -310,6 +314,11 @@ impl RedisServer {
             .unwrap_or_default()
     }
 
+    /// Whether it serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.options.tls.is_some()
+    }
+
     /// Whether the process is running.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -321,6 +330,24 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes the server (SIGSTOP): its sockets stay open, nothing answers.
+    pub fn stop(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Thaws a server frozen by [`Self::stop`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) on our own child's pid; it has not been reaped (we hold the Child).
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal})");
     }
 
     /// Starts the server again on the same port, waiting until it answers.
@@ -359,85 +386,6 @@ impl Drop for RedisServer {
             );
         }
         self.kill();
-    }
-}
-
-/// A Redis Cluster of three masters, no replicas.
-pub struct RedisCluster {
-    /// The masters.
-    pub nodes: Vec<RedisServer>,
-}
-
-impl RedisCluster {
-    /// Starts three cluster-enabled servers, creates the cluster and waits for `cluster_state:ok`.
-    pub fn start() -> RedisCluster {
-        RedisCluster::start_with(None)
-    }
-
-    /// [`RedisCluster::start`], with TLS on client and bus connections when `tls` is given.
-    pub fn start_with(tls: Option<TlsFiles>) -> RedisCluster {
-        let options = Options {
-            cluster: true,
-            config: if tls.is_some() {
-                vec!["tls-cluster yes".to_string()]
-            } else {
-                Vec::new()
-            },
-            tls: tls.clone(),
-            ..Options::default()
-        };
-        let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::start_with(options.clone()))
-            .collect();
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
-            .collect();
-        let mut cli = Command::new("redis-cli");
-        if let Some(tls) = &tls {
-            cli.arg("--tls").arg("--cacert").arg(&tls.ca);
-        }
-        let out = cli
-            .arg("--cluster")
-            .arg("create")
-            .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run redis-cli (Debian package `redis-tools`)");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let cluster = RedisCluster { nodes };
-        wait_for(SETTLE_DEADLINE, "cluster_state:ok on every node", || {
-            cluster
-                .nodes
-                .iter()
-                .all(|n| {
-                    n.query::<String>(redis::cmd("CLUSTER").arg("INFO"))
-                        .is_ok_and(|info| {
-                            info.contains("cluster_state:ok")
-                                && info.contains("cluster_known_nodes:3")
-                        })
-                })
-                .then_some(())
-        });
-        cluster
-    }
-
-    /// The store URL: `redis+cluster://` (or `rediss+cluster://`) with every node.
-    pub fn url(&self) -> String {
-        let nodes: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
-            .collect();
-        let tls = self.nodes.iter().any(|n| n.options.tls.is_some());
-        let scheme = if tls { "rediss" } else { "redis" };
-        format!("{scheme}+cluster://{}", nodes.join(","))
     }
 }
 

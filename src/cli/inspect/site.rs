@@ -1,7 +1,9 @@
 //! The signed-context part of `flowgate inspect`: for a site, a token and/or an unsigned
 //! context, what the edge decides and — when a token is refused — why.
 //!
-//! `flowgate inspect --site site1 --token <JWT> -c flowgate.yaml [B64]`
+//! `flowgate inspect --site site1 --session <jsSessionId> --token <JWT> -c flowgate.yaml [B64]`
+//!
+//! `inspect` never claims a one-time token (`jti`): it says the proxy would accept it once.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -15,13 +17,17 @@ use super::{write_context_headers, write_pairs};
 use crate::config::TrustConfig;
 use crate::context::{Context, Pipeline};
 use crate::headers;
-use crate::trust::{InitInput, Mode, TokenError, TokenOutcome, TrustPolicy, evaluate};
+use crate::trust::{
+    InitInput, Mode, PageHeaders, SiteRules, TokenError, TokenOutcome, TrustPolicy, evaluate,
+};
 
 /// What `inspect` was asked about.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Request<'a> {
     /// The site id the init request names.
     pub(crate) site: &'a str,
+    /// The `jsSessionId` the init request names, if given.
+    pub(crate) session: Option<&'a str>,
     /// The `visitor_context_token` value, if any.
     pub(crate) token: Option<&'a str>,
     /// The unsigned `visitor_context` value, if any.
@@ -30,6 +36,8 @@ pub(crate) struct Request<'a> {
     pub(crate) config: Option<&'a Path>,
     /// Trusted header prefix for the header lines.
     pub(crate) prefix: &'a str,
+    /// The init's `Origin` header, if any.
+    pub(crate) origin: Option<&'a str>,
 }
 
 /// A sentence for each refusal, for people reading `inspect` output.
@@ -54,7 +62,14 @@ pub(crate) fn explain(e: TokenError) -> &'static str {
         TokenError::WrongAudience => "aud is not this site's id",
         TokenError::MissingClaim => "exp, iat and aud are required",
         TokenError::BadClaim => {
-            "exp, nbf or iat is not a whole number of seconds, or aud is not a string (or list of strings)"
+            "exp, nbf or iat is not a whole number of seconds, aud is not a string (or list of strings), or sid/jti is not a non-empty string of at most 256 bytes"
+        }
+        TokenError::WrongSession => {
+            "sid is not the request's jsSessionId (pass it with --session), or the site has bind_session and the token has no sid"
+        }
+        TokenError::Replayed => "the token's jti was used before: one-time tokens work once",
+        TokenError::ReplayUnchecked => {
+            "the session store could not say whether the token's jti was used, so it is not accepted"
         }
     }
 }
@@ -77,7 +92,7 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
     match site {
         Some(s) => writeln!(
             out,
-            "site: {} (mode {mode}, {} key(s): {}, leeway {} s, max token age {} s)",
+            "site: {} (mode {mode}, {} key(s): {}, leeway {} s, max token age {} s{})",
             req.site,
             s.keys.len(),
             s.keys
@@ -86,7 +101,12 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
                 .collect::<Vec<_>>()
                 .join(", "),
             s.leeway_secs,
-            s.max_token_age_secs
+            s.max_token_age_secs,
+            if s.bind_session {
+                ", bind_session: tokens need sid"
+            } else {
+                ""
+            }
         )?,
         None if req.config.is_some() => writeln!(
             out,
@@ -106,13 +126,19 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         }
     }
 
+    write_rules(policy.rules(req.site), req.origin, out)?;
     let mut ctx = Context::new();
     let outcome = evaluate(
         &policy,
         &InitInput {
             site: req.site,
+            session: req.session.unwrap_or(""),
             context: req.context,
             token: req.token.map(str::as_bytes),
+            page: PageHeaders {
+                origin: req.origin.map(str::as_bytes),
+                referer: None,
+            },
         },
         &mut Pipeline::new(),
         &mut ctx,
@@ -129,12 +155,23 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         )?,
         TokenOutcome::Absent => {}
         TokenOutcome::Ignored => writeln!(out, "token: ignored (the site's mode is off)")?,
-        TokenOutcome::Verified { kid } => writeln!(out, "token: verified with kid {kid}")?,
+        TokenOutcome::Verified { kid } => {
+            writeln!(out, "token: verified with kid {kid}")?;
+            if outcome.one_time.is_some() {
+                writeln!(
+                    out,
+                    "token: one-time (jti): the proxy accepts it once, then discards it as replayed"
+                )?;
+            }
+        }
         TokenOutcome::Rejected(e) => {
             writeln!(out, "token: REFUSED ({}): {}", e.as_str(), explain(*e))?
         }
     }
     let status = outcome.status;
+    for (reason, n) in outcome.would_drop.iter() {
+        writeln!(out, "would drop (enforce: report): {n} × {reason}")?;
+    }
     writeln!(out, "status: {status}")?;
     if outcome.is_accepted() {
         write_pairs(&ctx, out)?;
@@ -147,6 +184,50 @@ pub(crate) fn write_report(req: &Request<'_>, out: &mut impl Write) -> io::Resul
         write_context_headers(&ctx, prefix, out)?;
     }
     Ok(())
+}
+
+/// The site's page rules, and the decision on the origin given.
+fn write_rules(rules: &SiteRules, origin: Option<&str>, out: &mut impl Write) -> io::Result<()> {
+    let list = |l: &[String]| l.join(", ");
+    match &rules.origins {
+        None => writeln!(
+            out,
+            "origins: any (no origins: set; CORS left to the backend)"
+        )?,
+        Some(o) => {
+            let shown: Vec<String> = o.iter().map(ToString::to_string).collect();
+            writeln!(out, "origins: {}", list(&shown))?;
+            let verdict = match origin {
+                Some(v) if rules.lists_origin(v.as_bytes()) => "listed".to_owned(),
+                Some(_) => "NOT listed: context discarded (reason origin)".to_owned(),
+                None => "no --origin given: an init without Origin or Referer is discarded \
+                         (reason origin)"
+                    .to_owned(),
+            };
+            writeln!(out, "origin: {} → {verdict}", origin.unwrap_or("(none)"))?;
+        }
+    }
+    let pats = |p: &[crate::trust::policy::KeyPattern]| {
+        let v: Vec<String> = p.iter().map(|k| k.as_str().to_owned()).collect();
+        list(&v)
+    };
+    match &rules.allow {
+        Some(a) => writeln!(out, "keys.allow: {} (other keys: key_not_allowed)", pats(a))?,
+        None => writeln!(out, "keys.allow: any")?,
+    }
+    if !rules.signed_only.is_empty() {
+        writeln!(
+            out,
+            "keys.signed_only: {} (without a verified token: unverified_key)",
+            pats(&rules.signed_only)
+        )?;
+    }
+    writeln!(
+        out,
+        "enforce: {}, values: {}",
+        rules.enforce.as_str(),
+        rules.values.as_str()
+    )
 }
 
 /// The token's header and time claims, decoded without verification, for diagnosis only.
@@ -171,8 +252,18 @@ fn describe_token(token: &str) -> Vec<String> {
     };
     let now = jsonwebtoken::get_current_timestamp();
     let mut line = format!(
-        "claims: aud {}",
-        claims.get("aud").map_or("(none)".into(), Value::to_string)
+        "claims: aud {}, sid {}, jti {}",
+        claims.get("aud").map_or("(none)".into(), Value::to_string),
+        if claims.get("sid").is_some() {
+            "present"
+        } else {
+            "(none)"
+        },
+        if claims.get("jti").is_some() {
+            "present"
+        } else {
+            "(none)"
+        },
     );
     for name in ["exp", "nbf", "iat"] {
         match claims.get(name) {
@@ -225,10 +316,12 @@ mod tests {
             write_report(
                 &Request {
                     site: "s1",
+                    session: Some("chat-1"),
                     token: Some(token),
                     context: None,
                     config: Some(&conf),
                     prefix: "X-Flowgate-",
+                    origin: None,
                 },
                 &mut out,
             )

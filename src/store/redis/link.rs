@@ -163,6 +163,17 @@ impl Link {
         }
     }
 
+    /// `host:port` of the master the current Sentinel connection goes to, if connected.
+    pub(crate) fn current_node(&self) -> Option<String> {
+        self.current_master().map(|(_, (host, port))| {
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        })
+    }
+
     /// Drops the connection of `generation` if it is still the current one.
     fn drop_connection(&self, generation: u64) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);

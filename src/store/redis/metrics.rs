@@ -2,19 +2,28 @@
 //!
 //! - `flowgate_redis_command_duration_seconds{command}` — latency of calls that reached Redis
 //!   (answered or failed), not of calls cut by the deadline or refused by the breaker;
-//! - `flowgate_redis_errors_total{command,kind}` — `kind` is `timeout` (deadline passed),
-//!   `error` (connection or server error) or `corrupt` (undecodable value);
-//! - `flowgate_redis_rejected_total{command}` — calls not made because the breaker was open;
-//! - `flowgate_redis_breaker_state` — 0 closed, 1 open, 2 half-open (updated on every call);
-//! - `flowgate_redis_breaker_opened_total` — how often the breaker opened.
+//! - `flowgate_redis_errors_total{command,kind,node}` — `kind` is a [`FailureKind`] label
+//!   (`timeout`, `connection_refused`, `wrongpass`, `readonly`, …);
+//! - `flowgate_redis_rejected_total{command,node}` — calls not made because that node's breaker
+//!   was open;
+//! - `flowgate_redis_breaker_state{node}` — 0 closed, 1 open, 2 half-open (updated on every
+//!   call to the node);
+//! - `flowgate_redis_breaker_opened_total{node}` — how often the node's breaker opened;
+//! - `flowgate_redis_pending_deletes` — logouts whose `DEL` waits for Redis;
+//! - `flowgate_redis_pending_deletes_dropped_total` — logouts past the bound (their sessions'
+//!   reads are refused instead).
+//!
+//! `node` is a node address from the bounded set kept by the store (see `nodes`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, core::Collector,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    core::Collector,
 };
 
+use crate::store::FailureKind;
 use crate::store::breaker::BreakerState;
 
 /// The command a store call sends.
@@ -39,34 +48,15 @@ impl Command {
     }
 }
 
-/// How a call failed, as labelled in `flowgate_redis_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorKind {
-    /// The deadline passed.
-    Timeout,
-    /// Connection or server error.
-    Error,
-    /// The stored value could not be decoded.
-    Corrupt,
-}
-
-impl ErrorKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Error => "error",
-            ErrorKind::Corrupt => "corrupt",
-        }
-    }
-}
-
 /// The store's metric handles.
 pub(crate) struct Metrics {
     duration: HistogramVec,
     errors: IntCounterVec,
     rejected: IntCounterVec,
-    breaker_state: IntGauge,
-    breaker_opened: IntCounter,
+    breaker_state: IntGaugeVec,
+    breaker_opened: IntCounterVec,
+    pending: IntGauge,
+    pending_dropped: IntCounter,
 }
 
 /// Latency buckets: a local Redis answers in ~100 µs; the default deadline is 50 ms.
@@ -91,36 +81,54 @@ pub(crate) fn metrics() -> &'static Metrics {
             errors: IntCounterVec::new(
                 Opts::new(
                     "flowgate_redis_errors_total",
-                    "Redis store calls that failed, by command and kind (timeout, error, corrupt).",
+                    "Redis store calls that failed, by command, kind and node.",
                 ),
-                &["command", "kind"],
+                &["command", "kind", "node"],
             )
             .expect("valid metric definition"),
             rejected: IntCounterVec::new(
                 Opts::new(
                     "flowgate_redis_rejected_total",
-                    "Redis store calls not made because the circuit breaker was open.",
+                    "Redis store calls not made because the node's circuit breaker was open.",
                 ),
-                &["command"],
+                &["command", "node"],
             )
             .expect("valid metric definition"),
-            breaker_state: IntGauge::new(
-                "flowgate_redis_breaker_state",
-                "Redis circuit breaker: 0 closed, 1 open, 2 half-open.",
+            breaker_state: IntGaugeVec::new(
+                Opts::new(
+                    "flowgate_redis_breaker_state",
+                    "Redis circuit breaker per node: 0 closed, 1 open, 2 half-open.",
+                ),
+                &["node"],
             )
             .expect("valid metric definition"),
-            breaker_opened: IntCounter::new(
-                "flowgate_redis_breaker_opened_total",
-                "Times the Redis circuit breaker opened.",
+            breaker_opened: IntCounterVec::new(
+                Opts::new(
+                    "flowgate_redis_breaker_opened_total",
+                    "Times a Redis node's circuit breaker opened.",
+                ),
+                &["node"],
+            )
+            .expect("valid metric definition"),
+            pending: IntGauge::new(
+                "flowgate_redis_pending_deletes",
+                "Logouts whose DEL waits for Redis; their sessions' reads are refused meanwhile.",
+            )
+            .expect("valid metric definition"),
+            pending_dropped: IntCounter::new(
+                "flowgate_redis_pending_deletes_dropped_total",
+                "Logouts past the pending bound; reads of their sessions are refused for a TTL.",
             )
             .expect("valid metric definition"),
         };
-        let collectors: [Box<dyn Collector>; 5] = [
+        let collectors: [Box<dyn Collector>; 7] = [
             Box::new(m.duration.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.rejected.clone()),
             Box::new(m.breaker_state.clone()),
             Box::new(m.breaker_opened.clone()),
+            Box::new(m.pending.clone()),
+            Box::new(m.pending_dropped.clone()),
         ];
         for c in collectors {
             // Registration only fails on a name clash; the handles still count, unexported.
@@ -140,23 +148,42 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// A call failed.
-    pub(crate) fn error(&self, command: Command, kind: ErrorKind) {
+    /// A call to `node` failed.
+    pub(crate) fn error(&self, command: Command, kind: FailureKind, node: &str) {
         self.errors
-            .with_label_values(&[command.as_str(), kind.as_str()])
+            .with_label_values(&[command.as_str(), kind.as_str(), node])
             .inc();
     }
 
-    /// A call was refused by the open breaker.
-    pub(crate) fn rejected(&self, command: Command) {
-        self.rejected.with_label_values(&[command.as_str()]).inc();
+    /// A call to `node` was refused by its open breaker.
+    pub(crate) fn rejected(&self, command: Command, node: &str) {
+        self.rejected
+            .with_label_values(&[command.as_str(), node])
+            .inc();
     }
 
-    /// The breaker is now in `state`; `opened` when this call opened it.
-    pub(crate) fn breaker(&self, state: BreakerState, opened: bool) {
-        self.breaker_state.set(state.as_gauge());
+    /// `node`'s breaker is now in `state`; `opened` when this call opened it.
+    pub(crate) fn breaker(&self, node: &str, state: BreakerState, opened: bool) {
+        self.breaker_state
+            .with_label_values(&[node])
+            .set(state.as_gauge());
         if opened {
-            self.breaker_opened.inc();
+            self.breaker_opened.with_label_values(&[node]).inc();
         }
+    }
+
+    /// Forgets the series of a node that left the topology.
+    pub(crate) fn forget(&self, node: &str) {
+        let _ = self.breaker_state.remove_label_values(&[node]);
+    }
+
+    /// `n` logouts wait for their `DEL`.
+    pub(crate) fn pending(&self, n: usize) {
+        self.pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// A logout was past the pending bound.
+    pub(crate) fn pending_dropped(&self) {
+        self.pending_dropped.inc();
     }
 }

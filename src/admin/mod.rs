@@ -1,7 +1,13 @@
-//! The admin listener: `/metrics` (Prometheus text) and `/healthz`.
+//! The admin listener: `/metrics` (Prometheus text), `/healthz`, and the erasure routes.
 //!
 //! A Pingora service of its own next to the proxy, on `admin` (default `127.0.0.1:9464`). It
 //! reads the metrics and asks the store whether it answers; it never touches requests.
+//!
+//! - `auth` — the admin token check (bearer, constant time);
+//! - `erase` — `DELETE /sessions/<site>[/<session>]`, their answers and counters.
+
+mod auth;
+mod erase;
 
 use std::sync::{Arc, RwLock};
 
@@ -11,6 +17,8 @@ use pingora::apps::http_app::{HttpServer, ServeHttp};
 use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
 
+pub(crate) use self::auth::AdminTokens;
+use self::erase::Erasure;
 use crate::metrics::Metrics;
 use crate::store::{SessionStore, StoreHealth};
 
@@ -40,11 +48,12 @@ impl ConfigHash {
     }
 }
 
-/// The admin HTTP app: `/metrics` (Prometheus text) and `/healthz`.
+/// The admin HTTP app: `/metrics` (Prometheus text), `/healthz` and erasure.
 pub(crate) struct AdminApp {
     metrics: Arc<Metrics>,
     store: Option<Arc<dyn SessionStore>>,
     config: Arc<ConfigHash>,
+    erasure: Erasure,
 }
 
 impl AdminApp {
@@ -63,17 +72,43 @@ impl AdminApp {
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let (status, content_type, body) = match session.req_header().uri.path() {
-            "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.encode()),
+        let req = session.req_header();
+        let path = req.uri.path().to_owned();
+        let (status, content_type, body) = match path.as_str() {
+            "/metrics" => {
+                let mut text = self.metrics.encode();
+                text.extend_from_slice(&self.erasure.encode());
+                (200, "text/plain; version=0.0.4", text)
+            }
             "/healthz" => (200, "text/plain; charset=utf-8", self.healthz()),
+            p if p.starts_with(erase::PREFIX) => {
+                let method = req.method.clone();
+                let authorization = req
+                    .headers
+                    .get(http::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes().to_vec());
+                let (status, body) = self
+                    .erasure
+                    .answer(&method, p, authorization.as_deref())
+                    .await;
+                (status, "application/json", body.into_bytes())
+            }
             _ => (
                 404,
                 "text/plain; charset=utf-8",
-                b"not found: try /metrics or /healthz\n".to_vec(),
+                b"not found: try /metrics, /healthz or DELETE /sessions/<siteid>[/<jsSessionId>]\n"
+                    .to_vec(),
             ),
         };
         let len = body.len();
-        Response::builder()
+        let mut response = Response::builder();
+        if status == 401 {
+            response = response.header(http::header::WWW_AUTHENTICATE, "Bearer");
+        }
+        if status == 405 {
+            response = response.header(http::header::ALLOW, "DELETE");
+        }
+        response
             .status(status)
             .header(http::header::CONTENT_TYPE, content_type)
             .header(http::header::CONTENT_LENGTH, len)
@@ -82,19 +117,23 @@ impl ServeHttp for AdminApp {
     }
 }
 
-/// The admin listener as a Pingora service on `addr`; `store` and `config` feed `/healthz`.
+/// The admin listener as a Pingora service on `addr`; `store` feeds `/healthz` and erasure,
+/// which is off when `tokens` is `None`; `config` names the configuration in `/healthz`.
 pub(crate) fn service(
     metrics: Arc<Metrics>,
     store: Option<Arc<dyn SessionStore>>,
     config: Arc<ConfigHash>,
+    tokens: Option<AdminTokens>,
     addr: &str,
 ) -> Service<HttpServer<AdminApp>> {
+    let erasure = Erasure::new(tokens, store.clone());
     let mut service = Service::new(
         "flowgate admin".to_owned(),
         HttpServer::new_app(AdminApp {
             metrics,
             store,
             config,
+            erasure,
         }),
     );
     service.add_tcp(addr);
