@@ -161,6 +161,7 @@ impl Default for Config {
                 websocket_idle: Duration::from_secs(WEBSOCKET_IDLE_SECONDS),
             },
             trust: TrustConfig::default(),
+            limits: Default::default(),
             erasure: super::ErasureConfig::default(),
         }
     }

@@ -23,6 +23,7 @@ mod client_ip;
 pub(crate) mod defaults;
 mod edge;
 mod erasure;
+mod limits;
 mod problem;
 mod read;
 mod secrets;
@@ -82,8 +83,35 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     /// Header signing and signed visitor context (`signing:`, `sites:`; see [`crate::trust`]).
     pub trust: TrustConfig,
+    /// Init rate limits and the request body limit (`limits:`).
+    pub limits: LimitsConfig,
     /// Where the admin token of the erasure routes comes from (`erasure:`).
     pub erasure: ErasureConfig,
+}
+
+/// What happens to an init over its rate limit (`limits.mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LimitMode {
+    /// Proxied without its context: neither read nor stored (`reason=rate_limited`).
+    #[default]
+    Discard,
+    /// Answered `429` with `Retry-After: 1`, not proxied.
+    Reject,
+}
+
+/// Init rate limits and the request body limit (`limits:`); `0` turns a limit off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `init_per_second.per_client`: inits a second from one client address.
+    pub per_client: u32,
+    /// `init_per_second.per_site`: inits a second for one site id.
+    pub per_site: u32,
+    /// `burst`: extra inits allowed within one second on top of either rate.
+    pub burst: u32,
+    /// `mode`: what happens to an init over a limit.
+    pub mode: LimitMode,
+    /// `max_body_bytes`: the largest request body proxied (else `413`).
+    pub max_body_bytes: u64,
 }
 
 /// The `erasure:` section: where the admin listener's bearer token comes from when

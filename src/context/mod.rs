@@ -30,6 +30,8 @@ pub enum Discard {
     NotObject,
     /// A signed-context token was present but did not verify (see [`crate::trust`]).
     BadSignature,
+    /// The init came faster than its rate limit allows; the context was not read.
+    RateLimited,
     /// The init came from an origin the site does not list (`sites.<id>.origins`).
     Origin,
     /// A signed-context token is bound to another chat session (`sid`), or has no `sid` on a
@@ -43,12 +45,13 @@ pub enum Discard {
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub(crate) const ALL: [Discard; 9] = [
+    pub(crate) const ALL: [Discard; 10] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
         Discard::NotObject,
         Discard::BadSignature,
+        Discard::RateLimited,
         Discard::Origin,
         Discard::WrongSession,
         Discard::Replayed,
@@ -63,6 +66,7 @@ impl Discard {
             Discard::Json => "json",
             Discard::NotObject => "not_object",
             Discard::BadSignature => "bad_signature",
+            Discard::RateLimited => "rate_limited",
             Discard::Origin => "origin",
             Discard::WrongSession => "wrong_session",
             Discard::Replayed => "replayed",

@@ -6,6 +6,7 @@
 //! with no label lookup. The label values are in `labels`.
 
 mod labels;
+mod limits;
 mod policy;
 mod registry;
 mod runtime;
@@ -15,8 +16,10 @@ use std::time::Duration;
 use prometheus::{Encoder, Histogram, IntCounter, IntGauge, Registry, TextEncoder};
 
 pub use labels::{ConnectionClose, RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
+pub use limits::LimitScope;
 pub use runtime::ReloadResult;
 
+use limits::LimitCounters;
 use registry::{counter_vec, histogram_vec};
 use runtime::RuntimeCounters;
 
@@ -54,6 +57,8 @@ pub struct Metrics {
     targets_refused: [IntCounter; TARGET_REFUSALS.len()],
     /// Configuration reloads by result.
     runtime: RuntimeCounters,
+    /// Rate and body limits.
+    limits: LimitCounters,
     /// What `enforce: report` policies let through.
     pub(crate) policy_would_drop: policy::PolicyCounters,
 }
@@ -196,6 +201,7 @@ impl Metrics {
 
         Metrics {
             runtime: RuntimeCounters::new(&registry),
+            limits: LimitCounters::new(&registry),
             policy_would_drop: policy::PolicyCounters::new(&registry),
             signing_enabled,
             targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),

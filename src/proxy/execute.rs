@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use super::plan::{BAD_SESSION_STATUS, Plan};
 use super::trusted::TrustedHeaders;
 use super::visitor::{InitFindings, Verdict};
+use crate::context::Discard;
 use crate::headers::Status;
-use crate::metrics::{SessionOutcome, StoreOp, StoreResult};
+use crate::metrics::{LimitScope, SessionOutcome, StoreOp, StoreResult};
 use crate::store::{SessionEntry, SessionKey, SessionStore, StoreError};
 
 /// One store call: which, how it ended, how long it took (deadline included).
@@ -35,6 +36,8 @@ pub(crate) enum Found {
     InitBadSession,
     /// Init with valid ids: what its context evaluation found.
     Init(InitFindings),
+    /// Init over a rate limit: its context was neither read nor stored.
+    InitLimited(LimitScope),
     /// Session route: what the look-up (or its absence) came to.
     Session(SessionOutcome),
 }
@@ -62,6 +65,7 @@ impl Report {
         match &self.found {
             Found::Untouched => ("-", None),
             Found::InitBadSession => ("bad_session", None),
+            Found::InitLimited(_) => ("discarded", Some(Discard::RateLimited.as_str())),
             Found::Init(findings) => match findings.status {
                 Status::Absent => ("absent", None),
                 Status::Discarded(d) => ("discarded", Some(d.as_str())),
@@ -69,6 +73,17 @@ impl Report {
             },
             Found::Session(outcome) => (outcome.as_str(), None),
         }
+    }
+}
+
+/// The report of a rate-limited init that is answered `429` instead of carried out.
+pub(crate) fn limited_report(plan: &Plan) -> Report {
+    match plan {
+        Plan::InitLimited(_, scope) => Report {
+            found: Found::InitLimited(*scope),
+            store: None,
+        },
+        _ => Report::untouched(),
     }
 }
 
@@ -122,6 +137,15 @@ pub(crate) async fn execute(
             Report {
                 found: Found::Init(evaluated.findings),
                 store: Some(call),
+            }
+        }
+        Plan::InitLimited(ids, scope) => {
+            out.status = Some(Status::Discarded(Discard::RateLimited).to_string());
+            out.site = Some(ids.site);
+            out.session = Some(ids.session);
+            Report {
+                found: Found::InitLimited(scope),
+                store: None,
             }
         }
         Plan::Session(ids) => {

@@ -32,6 +32,15 @@ pub(crate) fn normalise_content_length(req: &mut RequestHeader) -> Result<()> {
 }
 
 /// `0`, or digits without a leading zero.
+/// The request's declared body length (after [`normalise_content_length`]); 0 without one.
+pub(crate) fn declared_length(req: &RequestHeader) -> u64 {
+    req.headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn is_canonical(v: &[u8]) -> bool {
     !v.is_empty()
         && v.len() <= 19

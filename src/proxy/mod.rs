@@ -13,8 +13,10 @@
 //!       │                 dot segments, `//`; or 400
 //!       │              4. route.classify(path) → init | session | other; the route class's
 //!       │                 read timeout (timeouts.rs)
-//!       │              5. plan::plan(route, query, runtime)   (pure: runs the context pipeline,
-//!       │                                                      says what it found)
+//!       │                 a Content-Length over limits.max_body_bytes → 413 (limits.rs)
+//!       │              5. plan::plan(route, query, client, runtime) (pure: the init rate
+//!       │                 limits (limits.rs), then the context pipeline; says what it found);
+//!       │                 over a limit in reject mode → 429
 //!       │              6. params::without_raw — context and token out of the query (unless
 //!       │                                       params.forward_raw)
 //!       │              7. execute::execute(plan, store)       (put / delete / get under the
@@ -52,6 +54,8 @@ mod execute;
 mod failure;
 mod framing;
 mod identity;
+mod limit_answer;
+mod limits;
 mod params;
 mod plan;
 mod record;
@@ -195,6 +199,15 @@ impl ProxyHttp for Flowgate {
             target::refuse(session).await;
             return Ok(true);
         }
+        if rt
+            .limits
+            .body(framing::declared_length(session.req_header()))
+            == limits::BodyVerdict::TooLarge
+        {
+            record::body_too_large(&self.metrics);
+            limit_answer::too_large(session).await;
+            return Ok(true);
+        }
         let req = session.req_header();
         ctx.route = rt.routes.classify(req.uri.path());
         ctx.cors = cors::decide(req, ctx.route, &rt.params, &rt.trust);
@@ -207,7 +220,14 @@ impl ProxyHttp for Flowgate {
             origin: req.headers.get(http::header::ORIGIN).map(|v| v.as_bytes()),
             referer: req.headers.get(http::header::REFERER).map(|v| v.as_bytes()),
         };
-        let plan = plan::plan(ctx.route, req.uri.query().unwrap_or(""), page, rt);
+        let query = req.uri.query().unwrap_or("");
+        let plan = plan::plan(ctx.route, query, ctx.identity.client, page, rt);
+        if matches!(plan, plan::Plan::InitLimited(..)) && rt.limits.rejects() {
+            ctx.report = execute::limited_report(&plan);
+            record::decision(&self.metrics, ctx.spoofed, &ctx.report);
+            limit_answer::too_many(session).await;
+            return Ok(true);
+        }
         if !rt.params.forward_raw {
             params::strip_raw(session.req_header_mut(), &rt.params);
         }

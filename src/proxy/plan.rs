@@ -4,15 +4,18 @@
 //! | route   | ids            | store            | trusted headers sent                          |
 //! |---------|----------------|------------------|-----------------------------------------------|
 //! | init    | valid          | put (accepted) / delete (absent, discarded) | Site, Session, Status, + Context, Prefill when accepted |
+//! | init    | valid, over a rate limit | none | Site, Session, Status `discarded; reason=rate_limited` |
 //! | init    | missing/invalid| none             | Status `discarded; reason=bad_session`        |
 //! | session | valid          | get              | Site, Session, Status (+ Context, Prefill on a hit; `absent` otherwise) |
 //! | session | invalid/partial| none             | Status `discarded; reason=bad_session`        |
 //! | session | neither present| none             | none                                          |
 
+use std::net::IpAddr;
+
 use super::params::{self, RawParams};
 use super::runtime::Runtime;
 use super::visitor::{self, Evaluated};
-use crate::metrics::RouteKind;
+use crate::metrics::{LimitScope, RouteKind};
 use crate::store::SessionKey;
 use crate::trust::PageHeaders;
 
@@ -47,6 +50,8 @@ pub(crate) enum Plan {
     InitBadSession,
     /// Init with valid ids and what the edge made of its context.
     Init(Ids, Evaluated),
+    /// Init with valid ids over a rate limit: the context is not read, nothing is stored.
+    InitLimited(Ids, LimitScope),
     /// Session route without any id.
     SessionNoIds,
     /// Session route with an invalid id, or only one of the two.
@@ -67,10 +72,12 @@ fn ids(raw: &RawParams<'_>) -> Result<Option<Ids>, params::BadId> {
 }
 
 /// Decides what to do, running the context pipeline (and the token check) for an init; `page`
-/// is where the request came from, for the site's origins.
+/// is where the request came from, for the site's origins. Inits over a rate limit (`client`: the real
+/// client address) are not evaluated.
 pub(crate) fn plan(
     route: RouteKind,
     query: &str,
+    client: Option<IpAddr>,
     page: PageHeaders<'_>,
     runtime: &Runtime,
 ) -> Plan {
@@ -80,6 +87,9 @@ pub(crate) fn plan(
             let raw = params::find(query, &runtime.params);
             match ids(&raw) {
                 Ok(Some(ids)) => {
+                    if let Some(scope) = runtime.limits.init(client, &ids.site) {
+                        return Plan::InitLimited(ids, scope);
+                    }
                     let evaluated = visitor::evaluate_init(
                         &raw,
                         (&ids.site, &ids.session),

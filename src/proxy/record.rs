@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::execute::{Found, Report};
 use super::target::Refusal;
+use crate::context::Discard;
 use crate::headers::Status;
 use crate::metrics::{Metrics, RouteKind, UpstreamError};
 
@@ -18,6 +19,10 @@ pub(crate) fn decision(metrics: &Metrics, spoofed: usize, report: &Report) {
     match &report.found {
         Found::Untouched => {}
         Found::InitBadSession => metrics.init_bad_session(),
+        Found::InitLimited(scope) => {
+            metrics.init_discarded(Discard::RateLimited);
+            metrics.rate_limited(*scope);
+        }
         Found::Init(findings) => {
             for (reason, n) in findings.dropped.iter() {
                 metrics.pairs_dropped(reason, u64::from(n));
@@ -72,4 +77,9 @@ pub(crate) fn target_refused(metrics: &Metrics, why: Refusal) {
 /// Sets the signing gauge from the runtime in force.
 pub(crate) fn signing(metrics: &Metrics, signed: bool) {
     metrics.signing_enabled(signed);
+}
+
+/// Counts a request refused (or aborted) for its body size.
+pub(crate) fn body_too_large(metrics: &Metrics) {
+    metrics.body_too_large();
 }

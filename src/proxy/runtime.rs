@@ -17,6 +17,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::identity::ClientIp;
+use super::limits::Limits;
 use super::route::Routes;
 use super::timeouts::RouteTimeouts;
 use super::trusted::TrustedNames;
@@ -39,6 +40,7 @@ pub struct Runtime {
     pub(super) store_deadline: Duration,
     pub(super) upstreams: Upstreams,
     pub(super) timeouts: RouteTimeouts,
+    pub(super) limits: Limits,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for Runtime {
             .field("store_deadline", &self.store_deadline)
             .field("upstreams", &self.upstreams.len())
             .field("timeouts", &self.timeouts)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +79,7 @@ impl Runtime {
             store_deadline: config.store.deadline,
             upstreams,
             timeouts: RouteTimeouts::new(config),
+            limits: Limits::new(&config.limits),
         }
     }
 }
