@@ -71,6 +71,10 @@ fn ephemeral_start() -> u32 {
         .unwrap_or(32_768)
 }
 
+/// Ports Chromium refuses to load (`ERR_UNSAFE_PORT`) that fall in the ranges handed out here;
+/// a browser test given one would never reach its server.
+const BROWSER_BLOCKED: [u16; 9] = [6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697, 10080];
+
 fn bindable(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
@@ -89,6 +93,8 @@ fn from_block(start: u16, bus: bool, taken: &mut HashSet<u16>) -> Option<u16> {
         }
         let port = start + (offset + n) % BLOCK;
         let free = !taken.contains(&port)
+            && !BROWSER_BLOCKED.contains(&port)
+            && !BROWSER_BLOCKED.contains(&(port + BUS_OFFSET))
             && bindable(port)
             && (!bus || (!taken.contains(&(port + BUS_OFFSET)) && bindable(port + BUS_OFFSET)));
         if free {

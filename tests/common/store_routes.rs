@@ -39,14 +39,16 @@ pub async fn get(client: &reqwest::Client, url: String) -> u16 {
     client.get(url).send().await.unwrap().status().as_u16()
 }
 
-/// The `/healthz` text.
+/// The store's line of `/healthz` (the first; the second names the configuration).
 pub async fn healthz(fg: &Flowgate) -> String {
-    reqwest::get(format!("http://{}/healthz", fg.admin))
+    let text = reqwest::get(format!("http://{}/healthz", fg.admin))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap()
+        .unwrap();
+    let first = text.lines().next().unwrap_or_default();
+    format!("{first}\n")
 }
 
 /// The config lines selecting the Redis store at `url`.
