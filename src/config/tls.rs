@@ -156,16 +156,7 @@ fn read_cert(i: usize, c: &mut Table<'_>, problems: &mut Problems) -> Option<Cer
 
 /// A host name, optionally with one leading `*.` label.
 fn is_name_pattern(name: &str) -> bool {
-    let host = name.strip_prefix("*.").unwrap_or(name);
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    crate::trust::origin::is_host(name.strip_prefix("*.").unwrap_or(name))
 }
 
 /// Reads `upstream.ca_file` from the open `upstream:` table.

@@ -36,7 +36,9 @@ fn scheme_and_rest(s: &str) -> Option<(&'static str, u16, &str)> {
     }
 }
 
-fn is_host(host: &str) -> bool {
+/// A DNS host name: dot-separated labels of ASCII letters, digits and `-`, at most 63 bytes each
+/// and 253 in all. Shared with the TLS certificate names of the configuration.
+pub(crate) fn is_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
