@@ -90,7 +90,7 @@ pub(crate) const REQUEST_ID_HEADER: &str = "X-Request-Id";
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: parse_addr(LISTEN),
+            listen: Some(parse_addr(LISTEN)),
             listen_proxy_protocol: false,
             tls: None,
             admin: Some(parse_addr(ADMIN)),

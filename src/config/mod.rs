@@ -52,8 +52,8 @@ use crate::trust::Mode;
 /// A validated configuration: what the proxy runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Address the proxy listens on.
-    pub listen: SocketAddr,
+    /// Address the plaintext proxy listener binds; `None` (`listen: ""`): HTTPS only.
+    pub listen: Option<SocketAddr>,
     /// Every connection on `listen` starts with a PROXY protocol v1/v2 header (an L4 load
     /// balancer in front); connections without a valid one are closed.
     pub listen_proxy_protocol: bool,

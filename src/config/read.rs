@@ -82,9 +82,14 @@ fn parse(text: &str) -> Result<Value, Problems> {
 
 /// Reads every known key into `config`; unknown keys are reported by [`Table::finish`].
 fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) {
-    if let Some(v) = top.field::<String>("listen", "an address such as 0.0.0.0:8080", problems) {
+    if let Some(v) = top.field::<String>(
+        "listen",
+        "an address such as 0.0.0.0:8080, or \"\" for HTTPS only",
+        problems,
+    ) {
         match v.parse() {
-            Ok(a) => config.listen = a,
+            Ok(a) => config.listen = Some(a),
+            Err(_) if v.is_empty() => config.listen = None,
             Err(_) => problems.push(
                 "listen",
                 format!("{v:?} is not an IP address with a port; write e.g. 0.0.0.0:8080"),
@@ -341,7 +346,7 @@ mod tests {
              routes: {init_match: prefix}\nstore: {ttl_seconds: 5}\nserver: {threads: 2}\n",
         )
         .unwrap();
-        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.listen.map(|a| a.port()), Some(9000));
         assert_eq!(c.admin, None);
         assert_eq!(c.upstreams, ["a.example:80", "b:81"]);
         assert_eq!(c.routes.init_match, PathMatch::Prefix);
