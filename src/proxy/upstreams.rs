@@ -248,12 +248,18 @@ pub(crate) fn failed_address(peer: &HttpPeer) -> PeerAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::UpstreamConfig;
 
     fn three(balance: Balance) -> Config {
-        let mut c = Config::default();
-        c.upstreams = (1..=3).map(|p| format!("127.0.0.1:{p}")).collect();
-        c.upstream.balance = balance;
-        c
+        let defaults = Config::default();
+        Config {
+            upstreams: (1..=3).map(|p| format!("127.0.0.1:{p}")).collect(),
+            upstream: UpstreamConfig {
+                balance,
+                ..defaults.upstream.clone()
+            },
+            ..defaults
+        }
     }
 
     fn addr(peer: Option<Box<HttpPeer>>) -> PeerAddr {
