@@ -227,7 +227,7 @@ pub(crate) fn runtime(
 }
 
 /// [`runtime`] for a reload: the upstream pool of `previous`, and its health state, is kept when
-/// the upstream list and its health-check settings are unchanged.
+/// the upstream list, its health-check settings and `upstream.balance` are unchanged.
 pub(crate) fn runtime_replacing(
     config: &Config,
     signing: Option<Vec<Secret>>,

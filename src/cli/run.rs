@@ -147,6 +147,7 @@ pub fn main(args: Args) -> ExitCode {
         listen = %config.listen.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         admin = %config.admin.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         upstreams = ?config.upstreams,
+        balance = config.upstream.balance.as_str(),
         store = built.store_backend,
         "flowgate starting"
     );

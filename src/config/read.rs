@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use yaml_serde::Value;
 
+use super::balance::read_balance;
 use super::client_ip::read_client_ip;
 use super::edge::{read_edge, read_server_edge};
 use super::erasure::read_erasure;
@@ -145,6 +146,7 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
     ) {
         config.upstream.health_check_interval = Duration::from_millis(v);
     }
+    read_balance(config, &mut t, problems);
     read_upstream_ca(config, &mut t, problems);
     t.finish(problems);
     read_tls(config, top, problems);
