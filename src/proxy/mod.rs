@@ -11,9 +11,9 @@
 //!       │                 spelling of X-Forwarded-*/X-Real-IP/X-Request-Id/Forwarded removed
 //!       │              3. one Content-Length (framing.rs); target::normalize — origin-form,
 //!       │                 dot segments, `//`; or 400
-//!       │              4. route.classify(path) → init | session | other; the route class's
-//!       │                 read timeout (timeouts.rs)
-//!       │                 a Content-Length over limits.max_body_bytes → 413 (limits.rs)
+//!       │              4. route.classify(path) → init | session | other; a Content-Length
+//!       │                 over the class's limits.max_body_bytes → 413 (limits.rs); the
+//!       │                 class's read timeout (timeouts.rs)
 //!       │              5. plan::plan(route, query, client, runtime) (pure: the init rate
 //!       │                 limits (limits.rs), then the context pipeline; says what it found);
 //!       │                 over a limit in reject mode → 429
@@ -25,6 +25,11 @@
 //!       ▼
 //!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams); the route
 //!       │              class's upstream timeout, or the tunnel's for an upgrade (timeouts.rs)
+//!       │
+//!  request_body_filter ── body bytes counted against the class's limits.max_body_bytes
+//!       │                   (a chunked or HTTP/2 body declares none); past it the transfer
+//!       │                   ends (body.rs): 413 in fail_to_proxy, or an abort once the
+//!       │                   response has started; a tunnel's bytes after its 101 not counted
 //!       │
 //!  upstream_request_filter ── identity::apply + trusted::apply(headers decided in 7) +
 //!       │                      Signature over the request as sent (when a signing secret is
@@ -38,8 +43,9 @@
 //!  logging ─────────── request count and duration + one access-log line (access.rs)
 //!
 //!  fail_to_connect ─── mark the connect failure; retry on another upstream when there are several
-//!  fail_to_proxy ───── failure::classify → abort a started response; 504 on an upstream
-//!                      timeout, 502 when it failed (short plain-text bodies), or Pingora's page;
+//!  fail_to_proxy ───── failure::classify → abort a started response; 413 for a body past its
+//!                      limit, 504 on an upstream timeout, 502 when it failed (short
+//!                      plain-text bodies), or Pingora's page;
 //!                      one value-free log line (Pingora's own are suppressed: they carry bytes)
 //! ```
 //!
@@ -49,6 +55,7 @@
 //! [`RuntimeHandle`]; the store and the metrics live beside it and survive a swap.
 
 mod access;
+mod body;
 mod cors;
 mod execute;
 mod failure;
@@ -73,6 +80,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
@@ -104,6 +112,8 @@ pub struct RequestCtx {
     upgrade: bool,
     /// What flowgate does about CORS on the response.
     cors: cors::Cors,
+    /// The request body bytes read so far, against the body limit.
+    body: body::BodyCount,
 }
 
 impl RequestCtx {
@@ -119,6 +129,7 @@ impl RequestCtx {
             upstream: UpstreamState::default(),
             upgrade: false,
             cors: cors::Cors::Untouched,
+            body: body::BodyCount::default(),
         }
     }
 
@@ -199,17 +210,15 @@ impl ProxyHttp for Flowgate {
             target::refuse(session).await;
             return Ok(true);
         }
-        if rt
-            .limits
-            .body(framing::declared_length(session.req_header()))
-            == limits::BodyVerdict::TooLarge
+        let req = session.req_header();
+        ctx.route = rt.routes.classify(req.uri.path());
+        if rt.limits.body(ctx.route, framing::declared_length(req)) == limits::BodyVerdict::TooLarge
         {
-            record::body_too_large(&self.metrics);
+            record::body_too_large(&self.metrics, ctx.route, true);
             limit_answer::too_large(session).await;
             return Ok(true);
         }
         let req = session.req_header();
-        ctx.route = rt.routes.classify(req.uri.path());
         ctx.cors = cors::decide(req, ctx.route, &rt.params, &rt.trust);
         if ctx.cors != cors::Cors::Untouched && cors::is_preflight(req) {
             record::decision(&self.metrics, ctx.spoofed, &ctx.report);
@@ -264,6 +273,22 @@ impl ProxyHttp for Flowgate {
             e.set_retry(true);
         }
         e
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        match body {
+            Some(chunk) if !session.was_upgraded() => {
+                ctx.body
+                    .count(&ctx.runtime.limits, ctx.route, chunk.len())
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn upstream_request_filter(
@@ -328,6 +353,10 @@ impl ProxyHttp for Flowgate {
         let (answer, upstream_error) = failure::classify(e, ctx.upstream, started);
         if let Some(kind) = upstream_error {
             record::upstream_failed(&self.metrics, kind);
+        }
+        if body::is_too_large(e) {
+            let rejected = answer == failure::Answer::TooLarge;
+            record::body_too_large(&self.metrics, ctx.route, rejected);
         }
         failure::log(e, answer, upstream_error, ctx.route);
         failure::answer(session, answer).await;

@@ -8,7 +8,7 @@ use super::execute::{Found, Report};
 use super::target::Refusal;
 use crate::context::Discard;
 use crate::headers::Status;
-use crate::metrics::{Metrics, RouteKind, UpstreamError};
+use crate::metrics::{BodyOutcome, Metrics, RouteKind, UpstreamError};
 
 /// Counts what `request_filter` decided: the client headers stripped (`spoofed`), the init or
 /// session outcome, and the store call. Called once per request.
@@ -79,7 +79,12 @@ pub(crate) fn signing(metrics: &Metrics, signed: bool) {
     metrics.signing_enabled(signed);
 }
 
-/// Counts a request refused (or aborted) for its body size.
-pub(crate) fn body_too_large(metrics: &Metrics) {
-    metrics.body_too_large();
+/// Counts a request of `route` over its body limit: answered `413` (`rejected`) or aborted.
+pub(crate) fn body_too_large(metrics: &Metrics, route: RouteKind, rejected: bool) {
+    let outcome = if rejected {
+        BodyOutcome::Rejected
+    } else {
+        BodyOutcome::Aborted
+    };
+    metrics.body_too_large(route, outcome);
 }
