@@ -102,6 +102,38 @@ async fn upgrade_hands_the_listeners_over_without_dropping_requests() {
     assert!(accepts(new.admin));
 }
 
+/// The race an upgrade's hand-over runs into: the old process accepted a connection, then its
+/// shutdown signal came before the client's request did. The request is still answered (with
+/// `Connection: close`), not dropped with the connection.
+#[tokio::test]
+async fn a_connection_accepted_before_the_shutdown_signal_is_still_answered() {
+    use std::io::Write as _;
+    let up = Upstream::start();
+    let mut fg = Flowgate::options()
+        .upstream(up.host_port())
+        .grace_period(3)
+        .start();
+    let mut s = std::net::TcpStream::connect(fg.addr).unwrap();
+    wait_until_async("the connection to reach the proxy", || async {
+        fg.metric("flowgate_connections_open").await == 1.0
+    })
+    .await;
+    fg.signal("TERM");
+    // The accept loop has seen the signal: so has every connection waiting for its request.
+    fg.wait_for_log("Shutting down");
+    s.write_all(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let resp = common::raw::RawResponse::parse(common::raw::read_to_close(&mut s));
+    assert_eq!(resp.status, 200, "{:?}", String::from_utf8_lossy(&resp.raw));
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert_eq!(resp.body, b"upstream says hi\n");
+    let status = tokio::task::spawn_blocking(move || fg.wait_exit())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
 #[test]
 fn check_accepts_the_shipped_config() {
     let out = check(shipped_config());

@@ -46,7 +46,7 @@ pub(super) enum HeadEnd {
     Idle,
     /// The client closed (or the socket failed) before a complete head; nothing to answer.
     Closed,
-    /// The process is shutting down and no request had started on this connection.
+    /// The process is shutting down while a kept-alive connection waited for its next request.
     Shutdown,
     /// The head did not complete before its deadline.
     Deadline,
@@ -107,13 +107,20 @@ pub(super) fn target_too_long(buf: &[u8], max: usize) -> bool {
 }
 
 /// Reads into `buf` until a head is complete or a bound ends it. `h2c` also recognises the h2
-/// preface (first request of a plaintext connection only). While waiting for the first byte a
-/// shutdown ends the wait: an idle connection has nothing to drain.
+/// preface (first request of a plaintext connection only).
+///
+/// Between two requests of a kept-alive connection (`kept_alive`) a shutdown ends the wait for
+/// the first byte: an idle connection has nothing to drain. A connection's first request is
+/// awaited through a shutdown (bounded by the idle timeout and the drain deadline): the process
+/// accepted the connection, its client has its request on the way and no other process will
+/// ever see it — closing it here would lose that request (an upgrade hands the listeners over
+/// while the old process still accepts, up to its shutdown signal).
 pub(super) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     limits: &HeadLimits,
     h2c: bool,
+    kept_alive: bool,
     shutdown: &ShutdownWatch,
 ) -> HeadEnd {
     let mut shutdown = shutdown.clone();
@@ -134,7 +141,7 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
                     // A request already on its way is read rather than dropped at the signal.
                     biased;
                     r = tokio::time::timeout(limits.idle, stream.read_buf(buf)) => r,
-                    () = shutting_down(&mut shutdown) => return HeadEnd::Shutdown,
+                    () = shutting_down(&mut shutdown), if kept_alive => return HeadEnd::Shutdown,
                 };
                 match first_byte {
                     Ok(r) => r,
@@ -218,5 +225,29 @@ mod tests {
             );
         }
         assert_eq!(verdict(b"POST / HTTP/1.1\r\n", 0, true, 100), None);
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_closes_a_kept_alive_wait_but_not_a_new_connections() {
+        use tokio::io::AsyncWriteExt as _;
+        let limits = HeadLimits {
+            idle: Duration::from_secs(5),
+            head: Duration::from_secs(5),
+            max_target: 1024,
+        };
+        let (_tx, shutdown) = tokio::sync::watch::channel(true);
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        let mut buf = BytesMut::new();
+        let end = read_head(&mut server, &mut buf, &limits, false, true, &shutdown).await;
+        assert_eq!(end, HeadEnd::Shutdown);
+        // The request of a connection accepted just before the signal arrives after it: `join!`
+        // polls the read first, which finds nothing yet, then the write.
+        let late = client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (end, sent) = tokio::join!(
+            read_head(&mut server, &mut buf, &limits, false, false, &shutdown),
+            late
+        );
+        sent.unwrap();
+        assert_eq!(end, HeadEnd::Ready);
     }
 }

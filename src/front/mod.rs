@@ -15,7 +15,9 @@
 //!     │    h2c preface (first request only) ──▶ Pingora's h2 server (h2_idle_timeout = idle)
 //!     │    put the bytes back, HttpProxy::process_new_http(session) … keep-alive → loop
 //!     │
-//!     └─ shutdown: idle connections close at once; the rest at their drain deadline (drain.rs)
+//!     └─ shutdown: kept-alive connections waiting for their next request close at once; a
+//!        new connection's first request is still read and answered (`Connection: close`);
+//!        the rest close at their drain deadline (drain.rs)
 //! ```
 //!
 //! On the HTTPS listener (`tls:`) the front reads the PROXY header, then performs the TLS
@@ -25,7 +27,9 @@
 //! cannot be read ahead and put back, so its request heads are bounded per read only (no
 //! whole-head deadline, no `414` of the front's own: Pingora answers an over-long head itself).
 //! A TLS endpoint added to the service by other means is handed to Pingora as it is; its
-//! PROXY header is read before the handshake ([`ProxyHeaderBeforeTls`]).
+//! PROXY header is read before the handshake ([`ProxyHeaderBeforeTls`]). For the same reason
+//! a new HTTPS/1.1 connection whose first request arrives only after the shutdown signal is
+//! closed by Pingora's own reader, where a plaintext one is still answered.
 
 mod drain;
 mod head;
@@ -221,7 +225,7 @@ where
             let mut buf = BytesMut::with_capacity(4096);
             let h2c = first && self.settings.h2c;
             let limits = &self.settings.limits;
-            let end = head::read_head(&mut *l4, &mut buf, limits, h2c, shutdown).await;
+            let end = head::read_head(&mut *l4, &mut buf, limits, h2c, !first, shutdown).await;
             match end {
                 HeadEnd::Ready => {}
                 HeadEnd::H2Preface => {
