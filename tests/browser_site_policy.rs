@@ -22,11 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::flowgate::TempDir;
 use flowgate::sample_backend::escape_html;
 use harness::{Browser, Demo};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -107,7 +107,10 @@ impl HostPages {
             tag.push_str(&format!(" data-visitor-context=\"{}\"", escape_html(c)));
         }
         if let Some(t) = embed.token {
-            tag.push_str(&format!(" data-visitor-context-token=\"{}\"", escape_html(t)));
+            tag.push_str(&format!(
+                " data-visitor-context-token=\"{}\"",
+                escape_html(t)
+            ));
         }
         tag.push_str("></script>");
         let html = format!(
@@ -170,7 +173,12 @@ fn config(origin: &str) -> String {
 fn token(site: &str, pairs: Value, extra: Value) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let mut claims = json!({"aud": site, "iat": now, "exp": now + 300});
-    for (k, v) in pairs.as_object().unwrap().iter().chain(extra.as_object().unwrap()) {
+    for (k, v) in pairs
+        .as_object()
+        .unwrap()
+        .iter()
+        .chain(extra.as_object().unwrap())
+    {
         claims[k] = v.clone();
     }
     let header = json!({"alg": "HS256", "typ": "JWT", "kid": "k1"});
@@ -181,7 +189,10 @@ fn token(site: &str, pairs: Value, extra: Value) -> String {
     );
     let mut mac = Hmac::<Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
     mac.update(msg.as_bytes());
-    format!("{msg}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "{msg}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 /// A chat session id as the widget makes them (32+ characters).
@@ -229,32 +240,68 @@ async fn report_signed_only_and_a_replayed_session_token_in_the_browser() {
     // enforce: report — nothing dropped, what drop would remove counted.
     let ctx = r#"{"ims_username":"Jane Smith","plan":"Pro","account_id":"USR-1"}"#;
     let s = session("rep");
-    let url = pages.add("/report", &demo.base, "rep", &s, Embed { context: Some(ctx), token: None });
+    let url = pages.add(
+        "/report",
+        &demo.base,
+        "rep",
+        &s,
+        Embed {
+            context: Some(ctx),
+            token: None,
+        },
+    );
     visit(&browser, &url).await;
-    assert_eq!(keys(&stored(&demo, "rep", &s).await), ["account_id", "ims_username", "plan"]);
+    assert_eq!(
+        keys(&stored(&demo, "rep", &s).await),
+        ["account_id", "ims_username", "plan"]
+    );
     for reason in ["key_not_allowed", "unverified_key"] {
-        let sample = format!(
-            r#"flowgate_policy_would_drop_total{{reason="{reason}",site_policy="rep"}}"#
-        );
+        let sample =
+            format!(r#"flowgate_policy_would_drop_total{{reason="{reason}",site_policy="rep"}}"#);
         assert_eq!(demo.metric(&sample).await, 1.0, "{sample}");
     }
 
     // signed_only: the unsigned plan is dropped, the signed one kept.
     let ctx = r#"{"ims_username":"Jane Smith","plan":"Pro"}"#;
     let s = session("unsigned");
-    let url = pages.add("/unsigned", &demo.base, "sig", &s, Embed { context: Some(ctx), token: None });
+    let url = pages.add(
+        "/unsigned",
+        &demo.base,
+        "sig",
+        &s,
+        Embed {
+            context: Some(ctx),
+            token: None,
+        },
+    );
     visit(&browser, &url).await;
     assert_eq!(keys(&stored(&demo, "sig", &s).await), ["ims_username"]);
     assert_eq!(
         metric(r#"flowgate_context_pairs_dropped_total{reason="unverified_key"}"#).await,
         1.0
     );
-    let t = token("sig", json!({"ims_username": "Jane Smith", "plan": "Pro"}), json!({}));
+    let t = token(
+        "sig",
+        json!({"ims_username": "Jane Smith", "plan": "Pro"}),
+        json!({}),
+    );
     let s = session("signed");
-    let url = pages.add("/signed", &demo.base, "sig", &s, Embed { context: None, token: Some(&t) });
+    let url = pages.add(
+        "/signed",
+        &demo.base,
+        "sig",
+        &s,
+        Embed {
+            context: None,
+            token: Some(&t),
+        },
+    );
     visit(&browser, &url).await;
     let kept = stored(&demo, "sig", &s).await;
-    assert!(kept.contains(&("plan".to_owned(), "Pro".to_owned())), "{kept:?}");
+    assert!(
+        kept.contains(&("plan".to_owned(), "Pro".to_owned())),
+        "{kept:?}"
+    );
 
     // bind_session: the token of session A, replayed into session B, then again in A.
     let (a, b) = (session("bound-a"), session("bound-b"));
@@ -263,10 +310,16 @@ async fn report_signed_only_and_a_replayed_session_token_in_the_browser() {
         json!({"ims_username": "Jane Smith", "plan": "Pro"}),
         json!({"sid": a, "jti": "one-time-1"}),
     );
-    let embed = Embed { context: None, token: Some(&t) };
+    let embed = Embed {
+        context: None,
+        token: Some(&t),
+    };
     let url = pages.add("/bound-a", &demo.base, "bound", &a, embed);
     visit(&browser, &url).await;
-    assert_eq!(keys(&stored(&demo, "bound", &a).await), ["ims_username", "plan"]);
+    assert_eq!(
+        keys(&stored(&demo, "bound", &a).await),
+        ["ims_username", "plan"]
+    );
     let url = pages.add("/bound-b", &demo.base, "bound", &b, embed);
     visit(&browser, &url).await;
     assert!(stored(&demo, "bound", &b).await.is_empty());

@@ -7,9 +7,9 @@
 mod common;
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::TcpStream;
 
+use common::curl;
 use common::echo::EchoUpstream;
 use common::flowgate::Flowgate;
 use common::raw::{self, RawResponse};
@@ -164,26 +164,6 @@ async fn content_length_over_the_limit_is_413_before_proxying() {
     .await;
 }
 
-/// A chunked `POST` of `chunks` to `path`, the last chunk included, on a connection closed after it.
-fn chunked(path: &str, chunks: &[&[u8]]) -> Vec<u8> {
-    let mut req =
-        format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
-    for c in chunks {
-        req.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        req.extend_from_slice(c);
-        req.extend_from_slice(b"\r\n");
-    }
-    req.extend_from_slice(b"0\r\n\r\n");
-    req
-}
-
-/// Sends `request` on a new connection (off the async runtime) and reads until the close.
-async fn send(addr: SocketAddr, request: Vec<u8>) -> RawResponse {
-    tokio::task::spawn_blocking(move || raw::exchange(addr, &request))
-        .await
-        .unwrap()
-}
-
 /// Waits until the upstream has finished every connection the proxy opened.
 fn upstream_settled(up: &EchoUpstream) {
     wait_until("the upstream's connections to end", || up.open() == 0);
@@ -198,7 +178,11 @@ async fn chunked_body_over_the_limit_is_413_and_never_reaches_the_upstream_whole
         .upstream(up.host_port())
         .yaml("limits:\n  max_body_bytes: 16\n")
         .start();
-    let resp = send(fg.addr, chunked("/api/upload", &[b"12345678", b"12345678", b"9"])).await;
+    let resp = raw::exchange_async(
+        fg.addr,
+        raw::chunked_post("/api/upload", &[b"12345678", b"12345678", b"9"]),
+    )
+    .await;
     assert_eq!(resp.status, 413, "{:?}", String::from_utf8_lossy(&resp.raw));
     assert_eq!(resp.body, TOO_LARGE);
     assert_eq!(resp.header("connection"), Some("close"));
@@ -208,7 +192,11 @@ async fn chunked_body_over_the_limit_is_413_and_never_reaches_the_upstream_whole
         assert!(got.body.len() <= 16, "{got:?}");
     }
     // Exactly at the limit, in several chunks: passes, byte for byte.
-    let resp = send(fg.addr, chunked("/api/upload", &[b"12345678", b"abcdefgh"])).await;
+    let resp = raw::exchange_async(
+        fg.addr,
+        raw::chunked_post("/api/upload", &[b"12345678", b"abcdefgh"]),
+    )
+    .await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, b"12345678abcdefgh");
     upstream_settled(&up);
@@ -237,21 +225,41 @@ async fn each_route_class_has_its_own_body_limit() {
         .start();
     let init = "/public_FlowWidget/init?siteid=s&jsSessionId=j";
     let status = |r: RawResponse| r.status;
-    assert_eq!(status(send(fg.addr, chunked(init, &[b"12", b"345"])).await), 413);
-    assert_eq!(status(send(fg.addr, chunked(init, &[b"1234"])).await), 200);
+    assert_eq!(
+        status(raw::exchange_async(fg.addr, raw::chunked_post(init, &[b"12", b"345"])).await),
+        413
+    );
+    assert_eq!(
+        status(raw::exchange_async(fg.addr, raw::chunked_post(init, &[b"1234"])).await),
+        200
+    );
     let big = vec![b's'; 4096];
-    let resp = send(fg.addr, chunked("/public_FlowWidget/messages", &[&big, &big])).await;
+    let resp = raw::exchange_async(
+        fg.addr,
+        raw::chunked_post("/public_FlowWidget/messages", &[&big, &big]),
+    )
+    .await;
     assert_eq!(resp.status, 200, "session routes have no limit (0)");
     assert_eq!(resp.body.len(), 8192);
-    assert_eq!(status(send(fg.addr, chunked("/api/x", &[&[b'o'; 17]])).await), 413);
-    assert_eq!(status(send(fg.addr, chunked("/api/x", &[&[b'o'; 16]])).await), 200);
+    assert_eq!(
+        status(raw::exchange_async(fg.addr, raw::chunked_post("/api/x", &[&[b'o'; 17]])).await),
+        413
+    );
+    assert_eq!(
+        status(raw::exchange_async(fg.addr, raw::chunked_post("/api/x", &[&[b'o'; 16]])).await),
+        200
+    );
     let declared = reqwest::Client::new()
         .post(fg.url(init))
         .body("12345")
         .send()
         .await
         .unwrap();
-    assert_eq!(declared.status(), 413, "a declared length over the class's limit");
+    assert_eq!(
+        declared.status(),
+        413,
+        "a declared length over the class's limit"
+    );
     fg.assert_metrics(&[
         (
             r#"flowgate_request_body_too_large_total{outcome="rejected",route="init"}"#,
@@ -269,27 +277,6 @@ async fn each_route_class_has_its_own_body_limit() {
     .await;
 }
 
-/// `curl --http2-prior-knowledge` uploading `body` from its stdin: no `Content-Length`, the
-/// length is only known at the stream's end. Returns the status and the response body.
-fn curl_h2_upload(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut child = Command::new("curl")
-        .args(["--http2-prior-knowledge", "-sS", "-H", "Expect:", "-T", "-"])
-        .args(["--max-time", &DEADLINE.as_secs().to_string()])
-        .args(["-w", "\n%{http_code} %{http_version}", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = out.stdout;
-    let split = text.iter().rposition(|b| *b == b'\n').unwrap();
-    let tail = String::from_utf8_lossy(&text[split + 1..]).into_owned();
-    let (code, version) = tail.split_once(' ').unwrap();
-    assert_eq!(version, "2", "curl spoke HTTP/{version}");
-    (code.parse().unwrap(), text[..split].to_vec())
-}
-
 #[tokio::test]
 async fn an_http2_body_without_length_is_counted_too() {
     let up = EchoUpstream::start();
@@ -300,8 +287,8 @@ async fn an_http2_body_without_length_is_counted_too() {
     let url = fg.url("/api/upload");
     let (over, within) = tokio::task::spawn_blocking(move || {
         (
-            curl_h2_upload(&url, &[b'x'; 17]),
-            curl_h2_upload(&url, b"0123456789abcdef"),
+            curl::h2_upload(&url, &[b'x'; 17]),
+            curl::h2_upload(&url, b"0123456789abcdef"),
         )
     })
     .await
@@ -310,7 +297,11 @@ async fn an_http2_body_without_length_is_counted_too() {
     assert_eq!(within, (200, b"0123456789abcdef".to_vec()));
     upstream_settled(&up);
     let whole: Vec<_> = up.got().into_iter().filter(|g| g.complete).collect();
-    assert_eq!(whole.len(), 1, "only the body within the limit reaches the upstream whole");
+    assert_eq!(
+        whole.len(),
+        1,
+        "only the body within the limit reaches the upstream whole"
+    );
     fg.assert_metrics(&[(
         r#"flowgate_request_body_too_large_total{outcome="rejected",route="other"}"#,
         1.0,
@@ -348,7 +339,11 @@ async fn past_the_limit_after_the_response_started_the_transfer_is_aborted() {
     .unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, b"early\n");
-    assert!(!resp.complete, "aborted, never completed: {:?}", String::from_utf8_lossy(&resp.raw));
+    assert!(
+        !resp.complete,
+        "aborted, never completed: {:?}",
+        String::from_utf8_lossy(&resp.raw)
+    );
     upstream_settled(&up);
     assert!(up.got().iter().all(|g| !g.complete), "{:?}", up.got());
     fg.assert_metrics(&[(
@@ -375,7 +370,11 @@ async fn a_websocket_tunnel_after_its_101_is_not_a_body() {
         )
         .unwrap();
         let head = raw::read_head(&mut s);
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{:?}", String::from_utf8_lossy(&head));
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{:?}",
+            String::from_utf8_lossy(&head)
+        );
         let frames = vec![b'w'; 1000];
         s.write_all(&frames).unwrap();
         let mut echoed = Vec::new();

@@ -79,10 +79,16 @@ fn inspect_shows_each_decision_and_its_reason() {
             "\"color\": key_not_allowed",
         ],
     );
-    assert!(!listed.contains("-secret"), "a dropped value is shown:\n{listed}");
+    assert!(
+        !listed.contains("-secret"),
+        "a dropped value is shown:\n{listed}"
+    );
     // The wildcard covers exactly one label.
     let one_label = inspect(&conf, "shop", Some("https://a.example.com"));
-    assert!(one_label.contains("origin: https://a.example.com → listed"), "{one_label}");
+    assert!(
+        one_label.contains("origin: https://a.example.com → listed"),
+        "{one_label}"
+    );
     let two_labels = inspect(&conf, "shop", Some("https://a.b.example.com"));
     assert!(two_labels.contains("→ NOT listed"), "{two_labels}");
 
@@ -97,14 +103,14 @@ fn inspect_shows_each_decision_and_its_reason() {
         ],
     );
     assert!(!foreign.contains("accepted pairs"), "{foreign}");
-    assert!(!foreign.contains("-secret"), "a discarded value is shown:\n{foreign}");
+    assert!(
+        !foreign.contains("-secret"),
+        "a discarded value is shown:\n{foreign}"
+    );
     let none = inspect(&conf, "shop", None);
     assert_lines(
         &none,
-        &[
-            "no --origin given",
-            "status: discarded; reason=origin",
-        ],
+        &["no --origin given", "status: discarded; reason=origin"],
     );
 
     // enforce: report — the same decisions, counted as would-drops, nothing dropped.
@@ -157,20 +163,17 @@ fn check_names_bad_origins_a_key_in_both_lists_and_bind_session_without_keys() {
         "https://*",
     ];
     let list: Vec<String> = bad_origins.iter().map(|o| format!("\"{o}\"")).collect();
-    let yaml = format!(
-        "sites:\n  a:\n    origins: [{}]\n",
-        list.join(", ")
-    );
+    let yaml = format!("sites:\n  a:\n    origins: [{}]\n", list.join(", "));
     let keys: Vec<String> = (0..bad_origins.len())
         .map(|i| format!("sites.a.origins[{i}]"))
         .collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    assert_check_names(&yaml, &keys, &["scheme://host[:port]", "at least two labels"]);
     assert_check_names(
-        "sites:\n  a:\n    origins: []\n",
-        &["sites.a.origins"],
-        &[],
+        &yaml,
+        &keys,
+        &["scheme://host[:port]", "at least two labels"],
     );
+    assert_check_names("sites:\n  a:\n    origins: []\n", &["sites.a.origins"], &[]);
 
     assert_check_names(
         "sites:\n  both:\n    mode: optional\n    keys:\n      allow: [name, plan]\n      signed_only: [plan]\n      verify: [{kid: k1, secret: \"host-key-one-0123456789abcdefghijk\"}]\n",

@@ -112,7 +112,10 @@ mod tests {
         )
         .unwrap();
         let b = c.limits.max_body_bytes;
-        assert_eq!((b.default, b.init, b.session, b.other), (1048576, Some(4096), Some(0), None));
+        assert_eq!(
+            (b.default, b.init, b.session, b.other),
+            (1048576, Some(4096), Some(0), None)
+        );
         let err = Config::from_yaml(
             "limits:\n  init_per_second: {per_clients: 5, per_site: -1}\n  mode: drop\n  \
              max_body_bytes: {sesion: 1, other: -1}\n",

@@ -80,7 +80,8 @@ impl Limits {
             mode: config.mode,
             body: {
                 let b = &config.max_body_bytes;
-                let bound = |class: Option<u64>| Some(class.unwrap_or(b.default)).filter(|n| *n > 0);
+                let bound =
+                    |class: Option<u64>| Some(class.unwrap_or(b.default)).filter(|n| *n > 0);
                 BodyBounds {
                     init: bound(b.init),
                     session: bound(b.session),

@@ -284,8 +284,7 @@ impl ProxyHttp for Flowgate {
     ) -> Result<()> {
         match body {
             Some(chunk) if !session.was_upgraded() => {
-                ctx.body
-                    .count(&ctx.runtime.limits, ctx.route, chunk.len())
+                ctx.body.count(&ctx.runtime.limits, ctx.route, chunk.len())
             }
             _ => Ok(()),
         }

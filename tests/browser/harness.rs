@@ -332,8 +332,9 @@ impl Demo {
             } else {
                 Vec::new()
             };
-            let config_args: Vec<&std::ffi::OsStr> =
-                config.map_or_else(Vec::new, |c| vec![std::ffi::OsStr::new("-c"), c.as_os_str()]);
+            let config_args: Vec<&std::ffi::OsStr> = config.map_or_else(Vec::new, |c| {
+                vec![std::ffi::OsStr::new("-c"), c.as_os_str()]
+            });
             let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
                 .args(["demo", "--listen", &format!("127.0.0.1:{listen}")])
                 .args(&config_args)

@@ -140,7 +140,10 @@ fn serve(mut s: TcpStream, shared: &Shared) {
         let (body, complete) = if chunked {
             dechunk(&rest)
         } else {
-            (rest[..rest.len().min(length)].to_vec(), rest.len() >= length)
+            (
+                rest[..rest.len().min(length)].to_vec(),
+                rest.len() >= length,
+            )
         };
         if complete {
             break (body, true);
