@@ -21,6 +21,10 @@ pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const MAX_HEAD: usize = 1_048_575;
 /// Read size of one socket read.
 const READ_CHUNK: usize = 4096;
+/// After a shutdown signal, how long a new connection's first request may take to start: its
+/// client connected to send one at once, and this covers a loaded client machine without
+/// letting a silent connection hold the drain for the whole grace period.
+const FIRST_REQUEST_AFTER_SHUTDOWN: Duration = Duration::from_secs(2);
 /// The shortest tail a request line can end with after its target: ` HTTP/1.1`.
 const VERSION_TAIL: usize = b" HTTP/1.1".len();
 
@@ -46,7 +50,8 @@ pub(super) enum HeadEnd {
     Idle,
     /// The client closed (or the socket failed) before a complete head; nothing to answer.
     Closed,
-    /// The process is shutting down while a kept-alive connection waited for its next request.
+    /// The process is shutting down while a kept-alive connection waited for its next request,
+    /// or a new connection sent nothing soon enough after the signal.
     Shutdown,
     /// The head did not complete before its deadline.
     Deadline,
@@ -111,10 +116,10 @@ pub(super) fn target_too_long(buf: &[u8], max: usize) -> bool {
 ///
 /// Between two requests of a kept-alive connection (`kept_alive`) a shutdown ends the wait for
 /// the first byte: an idle connection has nothing to drain. A connection's first request is
-/// awaited through a shutdown (bounded by the idle timeout and the drain deadline): the process
-/// accepted the connection, its client has its request on the way and no other process will
-/// ever see it — closing it here would lose that request (an upgrade hands the listeners over
-/// while the old process still accepts, up to its shutdown signal).
+/// still awaited for [`FIRST_REQUEST_AFTER_SHUTDOWN`] (and within the drain deadline): the
+/// process accepted the connection, its client has its request on the way and no other process
+/// will ever see it — closing it at once would lose that request (an upgrade hands the
+/// listeners over while the old process still accepts, up to its shutdown signal).
 pub(super) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
@@ -141,7 +146,16 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
                     // A request already on its way is read rather than dropped at the signal.
                     biased;
                     r = tokio::time::timeout(limits.idle, stream.read_buf(buf)) => r,
-                    () = shutting_down(&mut shutdown), if kept_alive => return HeadEnd::Shutdown,
+                    () = shutting_down(&mut shutdown) => {
+                        if kept_alive {
+                            return HeadEnd::Shutdown;
+                        }
+                        let late = stream.read_buf(buf);
+                        match tokio::time::timeout(FIRST_REQUEST_AFTER_SHUTDOWN, late).await {
+                            Ok(r) => Ok(r),
+                            Err(_) => return HeadEnd::Shutdown,
+                        }
+                    }
                 };
                 match first_byte {
                     Ok(r) => r,
