@@ -20,6 +20,10 @@ use crate::trust::{DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_AGE_SECS, Mode};
 /// Arguments of `flowgate demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// A configuration file to try with the demo (its sites, limits, routes, …); the flags
+    /// below still choose the listeners, and the upstream is always the sample backend.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<std::path::PathBuf>,
     /// Address the proxy listens on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub(crate) listen: String,
@@ -121,6 +125,7 @@ impl BackgroundService for SampleBackend {
 /// Runs `flowgate demo`.
 pub fn main(args: Args) -> ExitCode {
     let run_args = super::run::Args {
+        config: args.config.clone(),
         listen: Some(args.listen.clone()),
         admin: Some(args.admin.clone()),
         upstreams: vec!["127.0.0.1:1".to_owned()],

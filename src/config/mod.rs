@@ -112,8 +112,22 @@ pub struct LimitsConfig {
     pub burst: u32,
     /// `mode`: what happens to an init over a limit.
     pub mode: LimitMode,
-    /// `max_body_bytes`: the largest request body proxied (else `413`).
-    pub max_body_bytes: u64,
+    /// `max_body_bytes`: the largest request body proxied (else `413`), per route class.
+    pub max_body_bytes: BodyLimits,
+}
+
+/// `limits.max_body_bytes`: one number for every route class, or `{default, init, session,
+/// other}`; `0` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// The scalar form, or `default`: every class without its own.
+    pub default: u64,
+    /// `init`: the init route.
+    pub init: Option<u64>,
+    /// `session`: the session routes.
+    pub session: Option<u64>,
+    /// `other`: every other path.
+    pub other: Option<u64>,
 }
 
 /// The `erasure:` section: where the admin listener's bearer token comes from when

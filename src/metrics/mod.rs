@@ -17,7 +17,7 @@ use std::time::Duration;
 use prometheus::{Encoder, Histogram, IntCounter, IntGauge, Registry, TextEncoder};
 
 pub use labels::{ConnectionClose, RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
-pub use limits::LimitScope;
+pub use limits::{BodyOutcome, LimitScope};
 pub use runtime::ReloadResult;
 pub use upstream::UpstreamPick;
 

@@ -12,6 +12,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 use pingora::{ErrorSource, ErrorType};
 
+use super::{body, limit_answer};
 use crate::metrics::{RouteKind, UpstreamError};
 
 /// Body of the 502 sent when no upstream answers.
@@ -39,6 +40,8 @@ pub(crate) enum Answer {
     UpstreamDown,
     /// `504` with flowgate's plain-text body.
     UpstreamTimeout,
+    /// `413`: the body passed `limits.max_body_bytes` before any of the response was sent.
+    TooLarge,
     /// Pingora's error page with this status.
     Status(u16),
     /// The client is gone: nobody to answer.
@@ -51,6 +54,7 @@ impl Answer {
         match self {
             Answer::UpstreamDown => 502,
             Answer::UpstreamTimeout => 504,
+            Answer::TooLarge => 413,
             Answer::Status(code) => code,
             Answer::Abort | Answer::TunnelIdle | Answer::Nobody => 0,
         }
@@ -73,6 +77,9 @@ pub(crate) fn classify(
             Answer::Abort,
             from_upstream.then_some(UpstreamError::AbortedMidstream),
         );
+    }
+    if body::is_too_large(e) {
+        return (Answer::TooLarge, None);
     }
     if state.no_upstream {
         return (Answer::UpstreamDown, Some(UpstreamError::NoneHealthy));
@@ -111,6 +118,7 @@ pub(crate) async fn answer(session: &mut Session, answer: Answer) {
         Answer::UpstreamTimeout => {
             let _ = write_text(session, 504, UPSTREAM_TIMEOUT_BODY).await;
         }
+        Answer::TooLarge => limit_answer::too_large(session).await,
         Answer::Status(code) => {
             let _ = session.respond_error(code).await;
         }
@@ -269,6 +277,15 @@ mod tests {
         assert_eq!(
             classify(&slow, UpstreamState::default(), None),
             (Answer::Status(408), None)
+        );
+        let large = error(body::TOO_LARGE, ErrorSource::Downstream);
+        assert_eq!(
+            classify(&large, UpstreamState::default(), None),
+            (Answer::TooLarge, None)
+        );
+        assert_eq!(
+            classify(&large, UpstreamState::default(), Some(200)),
+            (Answer::Abort, None)
         );
         let ours = error(ErrorType::InternalError, ErrorSource::Internal);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Init rate limits and the request body limit: the decisions, without I/O.
+//! Init rate limits and the request body limit per route class: the decisions, without I/O.
 //!
 //! Each scope counts inits in one-second windows on `pingora_limits::rate::Rate` (a count-min
 //! estimator: bounded memory whatever the number of clients or sites). An init is over the limit
@@ -12,6 +12,7 @@ use pingora_limits::rate::Rate;
 
 use crate::config::{LimitMode, LimitsConfig};
 use crate::metrics::LimitScope as Scope;
+use crate::metrics::RouteKind;
 
 /// One scope's counter and how many inits a window may hold (`rate + burst`).
 struct Window {
@@ -39,7 +40,15 @@ pub(crate) struct Limits {
     per_client: Option<Window>,
     per_site: Option<Window>,
     mode: LimitMode,
-    max_body_bytes: Option<u64>,
+    body: BodyBounds,
+}
+
+/// The largest body of each route class; `None`: no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BodyBounds {
+    init: Option<u64>,
+    session: Option<u64>,
+    other: Option<u64>,
 }
 
 impl std::fmt::Debug for Limits {
@@ -48,7 +57,7 @@ impl std::fmt::Debug for Limits {
             .field("per_client", &self.per_client.as_ref().map(|w| w.allowed))
             .field("per_site", &self.per_site.as_ref().map(|w| w.allowed))
             .field("mode", &self.mode)
-            .field("max_body_bytes", &self.max_body_bytes)
+            .field("body", &self.body)
             .finish()
     }
 }
@@ -56,7 +65,7 @@ impl std::fmt::Debug for Limits {
 /// What the body limit says about a request's declared length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyVerdict {
-    /// Within the limit (or no limit, or no declared length).
+    /// Within the limit (or no limit).
     Fits,
     /// Longer than `max_body_bytes`: answer `413`.
     TooLarge,
@@ -69,7 +78,16 @@ impl Limits {
             per_client: Window::new(config.per_client, config.burst),
             per_site: Window::new(config.per_site, config.burst),
             mode: config.mode,
-            max_body_bytes: (config.max_body_bytes > 0).then_some(config.max_body_bytes),
+            body: {
+                let b = &config.max_body_bytes;
+                let bound =
+                    |class: Option<u64>| Some(class.unwrap_or(b.default)).filter(|n| *n > 0);
+                BodyBounds {
+                    init: bound(b.init),
+                    session: bound(b.session),
+                    other: bound(b.other),
+                }
+            },
         }
     }
 
@@ -92,9 +110,15 @@ impl Limits {
         self.mode == LimitMode::Reject
     }
 
-    /// The body limit's verdict on `length` bytes (declared or read so far).
-    pub(crate) fn body(&self, length: u64) -> BodyVerdict {
-        match self.max_body_bytes {
+    /// The body limit's verdict on `length` bytes (declared, or read so far) of a request of
+    /// `route`'s class.
+    pub(crate) fn body(&self, route: RouteKind, length: u64) -> BodyVerdict {
+        let max = match route {
+            RouteKind::Init => self.body.init,
+            RouteKind::Session => self.body.session,
+            RouteKind::Other => self.body.other,
+        };
+        match max {
             Some(max) if length > max => BodyVerdict::TooLarge,
             _ => BodyVerdict::Fits,
         }
@@ -104,13 +128,19 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BodyLimits;
+
+    const OTHER: RouteKind = RouteKind::Other;
 
     fn limits(per_client: u32, per_site: u32, burst: u32) -> Limits {
         Limits::new(&LimitsConfig {
             per_client,
             per_site,
             burst,
-            max_body_bytes: 10,
+            max_body_bytes: BodyLimits {
+                default: 10,
+                ..BodyLimits::default()
+            },
             ..LimitsConfig::default()
         })
     }
@@ -136,10 +166,28 @@ mod tests {
         let l = limits(0, 0, 0);
         assert!((0..100).all(|_| l.init(None, "s").is_none()));
         assert!(!l.rejects());
-        assert_eq!(l.body(10), BodyVerdict::Fits);
-        assert_eq!(l.body(11), BodyVerdict::TooLarge);
-        assert_eq!(limits(0, 0, 0).body(u64::MAX), BodyVerdict::TooLarge);
+        assert_eq!(l.body(OTHER, 10), BodyVerdict::Fits);
+        assert_eq!(l.body(OTHER, 11), BodyVerdict::TooLarge);
+        assert_eq!(limits(0, 0, 0).body(OTHER, u64::MAX), BodyVerdict::TooLarge);
         let off = Limits::new(&LimitsConfig::default());
-        assert_eq!(off.body(u64::MAX), BodyVerdict::Fits);
+        assert_eq!(off.body(OTHER, u64::MAX), BodyVerdict::Fits);
+    }
+
+    #[test]
+    fn each_class_has_its_own_body_limit_or_the_default() {
+        let l = Limits::new(&LimitsConfig {
+            max_body_bytes: BodyLimits {
+                default: 100,
+                init: Some(10),
+                session: Some(0),
+                other: None,
+            },
+            ..LimitsConfig::default()
+        });
+        assert_eq!(l.body(RouteKind::Init, 11), BodyVerdict::TooLarge);
+        assert_eq!(l.body(RouteKind::Init, 10), BodyVerdict::Fits);
+        assert_eq!(l.body(RouteKind::Session, u64::MAX), BodyVerdict::Fits);
+        assert_eq!(l.body(OTHER, 100), BodyVerdict::Fits);
+        assert_eq!(l.body(OTHER, 101), BodyVerdict::TooLarge);
     }
 }

@@ -11,9 +11,9 @@
 //!       │                 spelling of X-Forwarded-*/X-Real-IP/X-Request-Id/Forwarded removed
 //!       │              3. one Content-Length (framing.rs); target::normalize — origin-form,
 //!       │                 dot segments, `//`; or 400
-//!       │              4. route.classify(path) → init | session | other; the route class's
-//!       │                 read timeout (timeouts.rs)
-//!       │                 a Content-Length over limits.max_body_bytes → 413 (limits.rs)
+//!       │              4. route.classify(path) → init | session | other; a Content-Length
+//!       │                 over the class's limits.max_body_bytes → 413 (limits.rs); the
+//!       │                 class's read timeout (timeouts.rs)
 //!       │              5. plan::plan(route, query, client, runtime) (pure: the init rate
 //!       │                 limits (limits.rs), then the context pipeline; says what it found);
 //!       │                 over a limit in reject mode → 429
@@ -26,6 +26,9 @@
 //!  upstream_peer ───── upstreams.pick(): the one upstream, or among healthy ones by session
 //!       │              (affinity.rs: ids, else client address) or in turn; counted. The route
 //!       │              class's upstream timeout, or the tunnel's for an upgrade (timeouts.rs)
+//!       │
+//!  request_body_filter ── body bytes (not a tunnel's) counted against the class's limit;
+//!       │                   past it the transfer ends (body.rs): 413, or an abort if started
 //!       │
 //!  upstream_request_filter ── identity::apply + trusted::apply(headers decided in 7) +
 //!       │                      Signature over the request as sent (when a signing secret is
@@ -40,8 +43,9 @@
 //!
 //!  fail_to_connect ─── mark the connect failure; retry on another upstream when there are several
 //!                      (the failed one is skipped by the next pick)
-//!  fail_to_proxy ───── failure::classify → abort a started response; 504 on an upstream
-//!                      timeout, 502 when it failed (short plain-text bodies), or Pingora's page;
+//!  fail_to_proxy ───── failure::classify → abort a started response; 413 for a body past its
+//!                      limit, 504 on an upstream timeout, 502 when it failed (short
+//!                      plain-text bodies), or Pingora's page;
 //!                      one value-free log line (Pingora's own are suppressed: they carry bytes)
 //! ```
 //!
@@ -52,6 +56,7 @@
 
 mod access;
 mod affinity;
+mod body;
 mod cors;
 mod execute;
 mod failure;
@@ -76,6 +81,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
@@ -109,6 +115,8 @@ pub struct RequestCtx {
     upgrade: bool,
     /// What flowgate does about CORS on the response.
     cors: cors::Cors,
+    /// The request body bytes read so far, against the body limit.
+    body: body::BodyCount,
 }
 
 impl RequestCtx {
@@ -125,6 +133,7 @@ impl RequestCtx {
             failed: Vec::new(),
             upgrade: false,
             cors: cors::Cors::Untouched,
+            body: body::BodyCount::default(),
         }
     }
 
@@ -205,17 +214,15 @@ impl ProxyHttp for Flowgate {
             target::refuse(session).await;
             return Ok(true);
         }
-        if rt
-            .limits
-            .body(framing::declared_length(session.req_header()))
-            == limits::BodyVerdict::TooLarge
+        let req = session.req_header();
+        ctx.route = rt.routes.classify(req.uri.path());
+        if rt.limits.body(ctx.route, framing::declared_length(req)) == limits::BodyVerdict::TooLarge
         {
-            record::body_too_large(&self.metrics);
+            record::body_too_large(&self.metrics, ctx.route, true);
             limit_answer::too_large(session).await;
             return Ok(true);
         }
         let req = session.req_header();
-        ctx.route = rt.routes.classify(req.uri.path());
         ctx.cors = cors::decide(req, ctx.route, &rt.params, &rt.trust);
         if ctx.cors != cors::Cors::Untouched && cors::is_preflight(req) {
             record::decision(&self.metrics, ctx.spoofed, &ctx.report);
@@ -274,6 +281,19 @@ impl ProxyHttp for Flowgate {
             e.set_retry(true);
         }
         e
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(chunk) = body.as_ref().filter(|_| !session.was_upgraded()) else {
+            return Ok(());
+        };
+        ctx.body.count(&ctx.runtime.limits, ctx.route, chunk.len())
     }
 
     async fn upstream_request_filter(
@@ -339,6 +359,7 @@ impl ProxyHttp for Flowgate {
         if let Some(kind) = upstream_error {
             record::upstream_failed(&self.metrics, kind);
         }
+        record::body_failed(&self.metrics, e, answer, ctx.route);
         failure::log(e, answer, upstream_error, ctx.route);
         failure::answer(session, answer).await;
         FailToProxy {

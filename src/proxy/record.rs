@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use super::body;
 use super::execute::{Found, Report};
+use super::failure::Answer;
 use super::target::Refusal;
 use crate::context::Discard;
 use crate::headers::Status;
-use crate::metrics::{Metrics, RouteKind, UpstreamError, UpstreamPick};
+use crate::metrics::{BodyOutcome, Metrics, RouteKind, UpstreamError, UpstreamPick};
 
 /// Counts what `request_filter` decided: the client headers stripped (`spoofed`), the init or
 /// session outcome, and the store call. Called once per request.
@@ -84,7 +86,19 @@ pub(crate) fn signing(metrics: &Metrics, signed: bool) {
     metrics.signing_enabled(signed);
 }
 
-/// Counts a request refused (or aborted) for its body size.
-pub(crate) fn body_too_large(metrics: &Metrics) {
-    metrics.body_too_large();
+/// Counts a request of `route` that failed as `e` for its body size, by how it was answered.
+pub(crate) fn body_failed(metrics: &Metrics, e: &pingora::Error, answer: Answer, route: RouteKind) {
+    if body::is_too_large(e) {
+        body_too_large(metrics, route, answer == Answer::TooLarge);
+    }
+}
+
+/// Counts a request of `route` over its body limit: answered `413` (`rejected`) or aborted.
+pub(crate) fn body_too_large(metrics: &Metrics, route: RouteKind, rejected: bool) {
+    let outcome = if rejected {
+        BodyOutcome::Rejected
+    } else {
+        BodyOutcome::Aborted
+    };
+    metrics.body_too_large(route, outcome);
 }

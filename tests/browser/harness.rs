@@ -304,15 +304,20 @@ pub struct Demo {
 impl Demo {
     /// Starts the real binary's `demo` command and waits until the proxy and admin accept.
     pub fn start() -> Demo {
-        Demo::launch(false)
+        Demo::launch(false, None)
     }
 
     /// [`Demo::start`] with `--tls`: the demo over HTTPS as well, with its own certificate.
     pub fn start_tls() -> Demo {
-        Demo::launch(true)
+        Demo::launch(true, None)
     }
 
-    fn launch(tls: bool) -> Demo {
+    /// [`Demo::start`] with `-c config`: the demo with that file's sites.
+    pub fn start_with_config(config: &Path) -> Demo {
+        Demo::launch(false, Some(config))
+    }
+
+    fn launch(tls: bool, config: Option<&Path>) -> Demo {
         let mut last = String::new();
         // A free port can be taken by another program before flowgate binds it: retry.
         for _ in 0..5 {
@@ -327,8 +332,12 @@ impl Demo {
             } else {
                 Vec::new()
             };
+            let config_args: Vec<&std::ffi::OsStr> = config.map_or_else(Vec::new, |c| {
+                vec![std::ffi::OsStr::new("-c"), c.as_os_str()]
+            });
             let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
                 .args(["demo", "--listen", &format!("127.0.0.1:{listen}")])
+                .args(&config_args)
                 .args(["--admin", &format!("127.0.0.1:{admin}")])
                 .args(["--host-page", &format!("127.0.0.1:{host}")])
                 .args(&tls_args)

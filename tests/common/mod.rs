@@ -2,6 +2,8 @@
 //! drop. Each file owns one kind of part; add a `pub mod` line for a new one.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod curl;
+pub mod echo;
 pub mod flowgate;
 pub mod inprocess;
 pub mod kits;

@@ -111,6 +111,13 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
     RawResponse::parse(read_to_close(&mut s))
 }
 
+/// [`exchange`] off the async runtime's threads.
+pub async fn exchange_async(addr: SocketAddr, request: Vec<u8>) -> RawResponse {
+    tokio::task::spawn_blocking(move || exchange(addr, &request))
+        .await
+        .unwrap()
+}
+
 /// Reads until the peer closes (or a read fails, or [`DEADLINE`] passes).
 pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
     let start = Instant::now();
@@ -272,4 +279,20 @@ pub fn read_head(s: &mut TcpStream) -> Vec<u8> {
         }
     }
     head
+}
+
+/// A chunked `POST` of `chunks` to `path`, the last chunk included, asking for the connection
+/// to close after it.
+pub fn chunked_post(path: &str, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for c in chunks {
+        req.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        req.extend_from_slice(c);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    req
 }
