@@ -179,15 +179,25 @@ async fn a_certificate_added_to_the_file_is_served_after_a_reload_and_a_bad_one_
         "  watch_interval_seconds: 0\n",
     );
     let routes = "routes:\n  init_path: /custom/init\n";
-    std::fs::write(&path, format!("{}{routes}", original.replace(&tls_a, &tls_abc))).unwrap();
+    std::fs::write(
+        &path,
+        format!("{}{routes}", original.replace(&tls_a, &tls_abc)),
+    )
+    .unwrap();
     reload_counted(&fg, RELOADS_FAILED).await;
     let log = fg.log();
     assert!(log.contains("tls.certs[2]"), "{log}");
     assert!(log.contains("does not belong to"), "{log}");
     assert_eq!(healthz(&fg).await, reloaded);
-    let resp = reqwest::get(fg.url("/custom/init?siteid=s&jsSessionId=j")).await.unwrap();
+    let resp = reqwest::get(fg.url("/custom/init?siteid=s&jsSessionId=j"))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(up.last().header("x-flowgate-status"), None, "old routes kept");
+    assert_eq!(
+        up.last().header("x-flowgate-status"),
+        None,
+        "old routes kept"
+    );
 
     // A file that is not there: refused the same way.
     let missing = with_b.replace(&b.cert.display().to_string(), "/nonexistent/b.pem");
@@ -200,4 +210,13 @@ async fn a_certificate_added_to_the_file_is_served_after_a_reload_and_a_bad_one_
     assert!(served_subject(https, "a.test").contains("O = first"));
     assert!(served_subject(https, "c.test").contains("O = first"));
     assert_eq!(healthz(&fg).await, reloaded);
+
+    // The file watch, off so far, turned on by a reload: a renewed B is served unasked.
+    let watched = with_b.replace("watch_interval_seconds: 0", "watch_interval_seconds: 1");
+    std::fs::write(&path, watched).unwrap();
+    reload_counted(&fg, RELOADS_OK).await;
+    replace(&b, &ca.issue("b-v2", &["b.test"], "renewed", 30));
+    wait_until("the watch picks up the renewed certificate", || {
+        served_subject(https, "b.test").contains("O = renewed")
+    });
 }
