@@ -57,7 +57,7 @@ pub struct Built {
     hash: Arc<ConfigHash>,
     /// The signing secrets given to the build, if any (a reload keeps them).
     signing: Option<Vec<Secret>>,
-    /// Reloads the HTTPS listener's certificates (`tls:` set); SIGHUP already does.
+    /// Reloads the HTTPS listener's certificates (`tls:` set); a configuration reload does.
     pub tls_reloader: Option<Arc<crate::tls::CertReloader>>,
 }
 
@@ -73,6 +73,7 @@ impl Built {
             self.hash.clone(),
             self.signing.clone(),
             set_log_level,
+            self.tls_reloader.clone(),
         )
     }
 }

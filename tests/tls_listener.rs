@@ -1,6 +1,6 @@
 //! The HTTPS listener through the real binary: certificates by SNI, ALPN h2 and http/1.1,
-//! `min_version`, reload on file change and on SIGHUP (a bad certificate refused, the old one
-//! kept), `flowgate check` on certificate files, and `https://` upstreams verified with SNI.
+//! `min_version`, `flowgate check` on certificate files, and `https://` upstreams verified with
+//! SNI (certificate reload: `tls_reload.rs`).
 //! Certificates come from a test CA made with the real `openssl` at test time; `curl` and
 //! `openssl s_client` are the clients.
 #![allow(clippy::unwrap_used)]
@@ -12,26 +12,9 @@ use std::path::Path;
 
 use common::flowgate::{self, Flowgate};
 use common::ports::{accepts, free_addr};
-use common::tls::{Leaf, TestCa, curl, served_subject};
+use common::tls::{Leaf, TestCa, curl, served_subject, tls_yaml};
 use common::upstream::Upstream;
 use common::wait_until;
-
-/// The `tls:` section for `listen` and `certs` (each `(leaf, names)`; empty names: the
-/// certificate's own).
-fn tls_yaml(listen: SocketAddr, certs: &[(&Leaf, &[&str])], extra: &str) -> String {
-    let mut y = format!("tls:\n  listen: \"{listen}\"\n{extra}  certs:\n");
-    for (leaf, names) in certs {
-        y.push_str(&format!(
-            "    - cert_file: \"{}\"\n      key_file: \"{}\"\n",
-            leaf.cert.display(),
-            leaf.key.display()
-        ));
-        if !names.is_empty() {
-            y.push_str(&format!("      names: {names:?}\n"));
-        }
-    }
-    y
-}
 
 fn start_https(upstream: &str, tls: &str) -> Flowgate {
     Flowgate::options().upstream(upstream).yaml(tls).start()
@@ -39,11 +22,6 @@ fn start_https(upstream: &str, tls: &str) -> Flowgate {
 
 fn wait_https(addr: SocketAddr) {
     wait_until("the HTTPS listener accepts", || accepts(addr));
-}
-
-/// How many reloads the process refused so far.
-fn refusals(f: &Flowgate) -> usize {
-    f.log().matches("certificate reload refused").count()
 }
 
 fn stdout(o: &std::process::Output) -> String {
@@ -134,73 +112,6 @@ fn min_version_1_3_refuses_tls_1_2() {
         "{}",
         String::from_utf8_lossy(&tls13.stderr)
     );
-}
-
-/// Overwrites `target`'s files with `from`'s (as a renewal does).
-fn replace(target: &Leaf, from: &Leaf) {
-    std::fs::copy(&from.key, &target.key).unwrap();
-    std::fs::copy(&from.cert, &target.cert).unwrap();
-}
-
-#[test]
-fn a_changed_certificate_file_is_served_without_a_restart_and_a_bad_one_is_refused() {
-    let ca = TestCa::new();
-    let a = ca.issue("a", &["a.test"], "v1", 30);
-    let upstream = Upstream::start();
-    let https = free_addr();
-    let f = start_https(
-        &upstream.host_port(),
-        &tls_yaml(https, &[(&a, &[])], "  watch_interval_seconds: 1\n"),
-    );
-    wait_https(https);
-    assert!(served_subject(https, "a.test").contains("O = v1"));
-
-    let v2 = ca.issue("a-v2", &["a.test"], "v2", 30);
-    replace(&a, &v2);
-    wait_until("the renewed certificate is served", || {
-        served_subject(https, "a.test").contains("O = v2")
-    });
-    f.wait_for_log("certificates reloaded");
-
-    // A key that does not belong to the certificate: refused, v2 stays, the error is logged.
-    let other = ca.issue("other", &["a.test"], "v3", 30);
-    let before = refusals(&f);
-    std::fs::copy(&other.key, &a.key).unwrap();
-    wait_until("the mismatched key is refused", || refusals(&f) > before);
-    assert!(f.log().contains("does not belong to"), "{}", f.log());
-    assert!(served_subject(https, "a.test").contains("O = v2"));
-    let out = curl(https, "a.test", "/", &ca.cert(), &[]);
-    assert!(out.status.success());
-}
-
-#[test]
-fn sighup_reloads_the_certificates_and_keeps_them_when_the_new_ones_do_not_load() {
-    let ca = TestCa::new();
-    let a = ca.issue("a", &["a.test"], "v1", 30);
-    let upstream = Upstream::start();
-    let https = free_addr();
-    let f = start_https(
-        &upstream.host_port(),
-        &tls_yaml(https, &[(&a, &[])], "  watch_interval_seconds: 0\n"),
-    );
-    wait_https(https);
-    f.wait_for_log("certificates reload on SIGHUP");
-
-    let v2 = ca.issue("a-v2", &["a.test"], "v2", 30);
-    replace(&a, &v2);
-    // No file watch: nothing changes until SIGHUP.
-    assert!(served_subject(https, "a.test").contains("O = v1"));
-    f.signal("HUP");
-    wait_until("SIGHUP loads the new certificate", || {
-        served_subject(https, "a.test").contains("O = v2")
-    });
-
-    std::fs::write(&a.cert, "not a certificate\n").unwrap();
-    f.signal("HUP");
-    wait_until("the broken file is refused", || refusals(&f) > 0);
-    assert!(served_subject(https, "a.test").contains("O = v2"));
-    // The process is still the one that started, and serving.
-    assert!(accepts(f.addr));
 }
 
 fn check_out(dir: &Path, yaml: &str) -> (bool, String) {

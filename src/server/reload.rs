@@ -9,6 +9,11 @@
 //! The session store and the metrics are not part of the runtime, so stored sessions survive.
 //! The log level follows `log.level` (unless `RUST_LOG` is set).
 //!
+//! With an HTTPS listener, the certificates of `tls.certs` (a new list too) and
+//! `tls.watch_interval_seconds` are part of the reload: after the runtime is built, the new list
+//! is loaded completely, and only then are runtime and certificates swapped together. A list
+//! that does not load refuses the whole reload.
+//!
 //! Listeners, threads and the connection front are built once: a change to one of their keys is
 //! logged as a warning naming the key, and takes a restart or a `-u` upgrade to apply.
 
@@ -19,10 +24,11 @@ use tokio::sync::watch;
 
 use super::{BuildError, runtime_replacing};
 use crate::admin::ConfigHash;
-use crate::config::{Config, Problems};
+use crate::config::{Config, Problems, TlsConfig};
 use crate::metrics::{Metrics, ReloadResult};
 use crate::proxy::{HealthCheck, RuntimeHandle};
 use crate::secret::Secret;
+use crate::tls::{CertReloader, NewCerts};
 
 /// A configuration as read for a (re)load, with the hash `/healthz` reports.
 #[derive(Debug, Clone)]
@@ -44,6 +50,8 @@ pub struct Reloader {
     hash: Arc<ConfigHash>,
     signing: Option<Vec<Secret>>,
     set_log_level: fn(&str),
+    /// The HTTPS listener's certificates, when it runs.
+    certs: Option<Arc<CertReloader>>,
     current: Mutex<Config>,
     /// Stops the health check of the pool a previous reload started.
     health: Mutex<Option<watch::Sender<bool>>>,
@@ -65,8 +73,16 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             old.listen_proxy_protocol != new.listen_proxy_protocol,
         ),
         ("admin", old.admin != new.admin),
-        // Certificate files named at start reload on their own; the section itself does not.
-        ("tls", old.tls != new.tls),
+        // The listener is there or not from the start; its certificates reload live.
+        ("tls", old.tls.is_some() != new.tls.is_some()),
+        (
+            "tls.listen",
+            tls_differs(old, new, |o, n| o.listen != n.listen),
+        ),
+        (
+            "tls.min_version",
+            tls_differs(old, new, |o, n| o.min_version != n.min_version),
+        ),
         ("server.threads", o.threads != n.threads),
         ("server.work_stealing", o.work_stealing != n.work_stealing),
         (
@@ -118,6 +134,11 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         .collect()
 }
 
+/// Whether both configurations have `tls:` and `differs` says they differ.
+fn tls_differs(old: &Config, new: &Config, differs: fn(&TlsConfig, &TlsConfig) -> bool) -> bool {
+    matches!((&old.tls, &new.tls), (Some(o), Some(n)) if differs(o, n))
+}
+
 impl Reloader {
     /// A reloader for the server started with `loaded`; `signing` as given to the build.
     #[allow(clippy::too_many_arguments)]
@@ -129,8 +150,12 @@ impl Reloader {
         hash: Arc<ConfigHash>,
         signing: Option<Vec<Secret>>,
         set_log_level: fn(&str),
+        certs: Option<Arc<CertReloader>>,
     ) -> Reloader {
         hash.set(loaded.hash);
+        if let Some(certs) = &certs {
+            certs.follow_config();
+        }
         Reloader {
             load,
             runtime,
@@ -138,6 +163,7 @@ impl Reloader {
             hash,
             signing,
             set_log_level,
+            certs,
             current: Mutex::new(loaded.config),
             health: Mutex::new(None),
         }
@@ -182,6 +208,10 @@ impl Reloader {
                 }
             };
         drop(previous);
+        let certs = match self.load_certs(&loaded.config) {
+            Ok(certs) => certs,
+            Err(result) => return result,
+        };
         for key in restart_only_changes(&current, &loaded.config) {
             tracing::warn!(
                 key,
@@ -193,12 +223,36 @@ impl Reloader {
             self.start_health_check(health);
         }
         self.runtime.swap(runtime);
+        if let (Some(reloader), Some(new)) = (&self.certs, certs) {
+            reloader.put_in_force(new);
+        }
         self.metrics.signing_enabled(signed);
         (self.set_log_level)(&loaded.config.log.level);
         self.hash.set(loaded.hash.clone());
         tracing::info!(config = %loaded.hash, "configuration reloaded");
         *current = loaded.config;
         ReloadResult::Ok
+    }
+
+    /// Loads the certificates `config` lists, every one, before anything is swapped; `None`
+    /// when there is no HTTPS listener or the new file has no `tls:` (a restart-only change).
+    fn load_certs(&self, config: &Config) -> Result<Option<NewCerts>, ReloadResult> {
+        let (Some(_), Some(tls)) = (&self.certs, &config.tls) else {
+            return Ok(None);
+        };
+        match CertReloader::load_new(tls.certs.clone(), tls.watch_interval) {
+            Ok(new) => Ok(Some(new)),
+            Err(e) => {
+                let key = e.key();
+                tracing::error!(
+                    target: "flowgate::tls",
+                    key = %key,
+                    problem = %e.error,
+                    "certificate reload refused: {key} does not load; the configuration and the certificates in force stay"
+                );
+                Err(ReloadResult::Failed)
+            }
+        }
     }
 
     /// Runs the health check of a new upstream pool on the current Tokio runtime, and stops
@@ -232,5 +286,27 @@ mod tests {
             restart_only_changes(&old, &new),
             ["listen", "server.threads"]
         );
+    }
+
+    fn with_tls(listen: &str, version: &str, cert: &str, watch: u64) -> Config {
+        Config::from_yaml(&format!(
+            "tls:\n  listen: {listen}\n  min_version: \"{version}\"\n  watch_interval_seconds: {watch}\n  \
+             certs:\n    - {{cert_file: {cert}, key_file: k.pem}}\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn certificates_reload_live_but_the_listener_does_not() {
+        let old = with_tls("127.0.0.1:8443", "1.2", "a.pem", 10);
+        let certs = with_tls("127.0.0.1:8443", "1.2", "b.pem", 1);
+        assert!(restart_only_changes(&old, &certs).is_empty());
+        let listener = with_tls("127.0.0.1:9443", "1.3", "a.pem", 10);
+        assert_eq!(
+            restart_only_changes(&old, &listener),
+            ["tls.listen", "tls.min_version"]
+        );
+        assert_eq!(restart_only_changes(&old, &Config::default()), ["tls"]);
+        assert_eq!(restart_only_changes(&Config::default(), &old), ["tls"]);
     }
 }

@@ -4,14 +4,16 @@
 //!
 //! ```text
 //!  config tls.certs ─ certs::load (read ≤ 1 MiB, key ↔ leaf, expiry, names) ─▶ CertSet
-//!        SniResolver (ArcSwap<CertSet>) ◀─ CertReloader::reload  ◀─ SIGHUP, file changes
+//!        SniResolver (ArcSwap<CertSet>) ◀─ CertReloader::reload  ◀─ file changes (SIGHUP without a file)
+//!                                        ◀─ load_new + put_in_force ◀─ configuration reload
 //!        rustls ServerConfig (min_version, ALPN h2 + http/1.1, the resolver)
 //!          └▶ the connection front: PROXY header, handshake under its deadline, HTTP
 //! ```
 //!
 //! - `certs` — one certificate from its files;
 //! - `resolver` — the set in force and the choice by SNI;
-//! - `reload` — [`CertReloader`]: reload on SIGHUP and on file change, refusing a bad set.
+//! - `reload` — [`CertReloader`]: reload on file change and with a configuration reload (a new
+//!   `tls.certs` list too), refusing a bad set.
 
 mod certs;
 mod reload;
@@ -24,7 +26,7 @@ use pingora::listeners::tls::Acceptor;
 use rustls::ServerConfig;
 use rustls::version::{TLS12, TLS13};
 
-pub use reload::CertReloader;
+pub use reload::{CertListError, CertReloader, NewCerts};
 
 use crate::config::{Config, Problems, TlsConfig, TlsVersion};
 

@@ -189,3 +189,20 @@ pub fn served_subject(addr: SocketAddr, name: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// The `tls:` section for `listen` and `certs` (each `(leaf, names)`; empty names: the
+/// certificate's own).
+pub fn tls_yaml(listen: SocketAddr, certs: &[(&Leaf, &[&str])], extra: &str) -> String {
+    let mut y = format!("tls:\n  listen: \"{listen}\"\n{extra}  certs:\n");
+    for (leaf, names) in certs {
+        y.push_str(&format!(
+            "    - cert_file: \"{}\"\n      key_file: \"{}\"\n",
+            leaf.cert.display(),
+            leaf.key.display()
+        ));
+        if !names.is_empty() {
+            y.push_str(&format!("      names: {names:?}\n"));
+        }
+    }
+    y
+}
