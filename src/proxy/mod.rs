@@ -6,7 +6,8 @@
 //!       │
 //!  new_ctx ─────────── take the current Runtime (one Arc for the whole request)
 //!       │
-//!  request_filter ──── 1. spoof.strip_request (every route, before anything else)
+//!  request_filter ──── 1. spoof.strip_request (every route, before anything else); the
+//!                         session key read, hashed and removed (session_key::take)
 //!       │              2. identity::resolve — client address, request id; every client
 //!       │                 spelling of X-Forwarded-*/X-Real-IP/X-Request-Id/Forwarded removed
 //!       │              3. one Content-Length (framing.rs); target::normalize — origin-form,
@@ -19,8 +20,10 @@
 //!       │                 over a limit in reject mode → 429
 //!       │              6. params::without_raw — context and token out of the query (unless
 //!       │                                       params.forward_raw)
-//!       │              7. execute::execute(plan, store)       (put / delete / get under the
-//!       │                                                      deadline; a report, timed once)
+//!       │              7. execute::execute(plan, store, binding) (put / delete / get under
+//!       │                                                      the deadline, checked against the
+//!       │                                                      session key with bind: key; a
+//!       │                                                      report, timed once)
 //!       │              8. record::decision(report)             (the one place that counts)
 //!       ▼
 //!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams); the route
@@ -49,6 +52,7 @@
 //! [`RuntimeHandle`]; the store and the metrics live beside it and survive a swap.
 
 mod access;
+mod calls;
 mod cors;
 mod execute;
 mod failure;
@@ -81,7 +85,9 @@ pub use runtime::{Runtime, RuntimeHandle};
 pub use trusted::TrustedHeaders;
 pub use upstreams::{HealthCheck, Upstreams};
 
+use crate::config::SessionBind;
 use crate::front::Connections;
+use crate::headers::session_key;
 use crate::metrics::{Metrics, RouteKind};
 use crate::store::SessionStore;
 use crate::trust::PageHeaders;
@@ -189,6 +195,8 @@ impl ProxyHttp for Flowgate {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let rt = &ctx.runtime;
         ctx.spoofed = rt.spoof.strip_request(session.req_header_mut());
+        // The session key is read once and gone before anything could forward or log it.
+        let presented = session_key::take(session.req_header_mut());
         ctx.identity = identity::resolve(session, &rt.client_ip);
         framing::normalise_content_length(session.req_header_mut())?;
         ctx.upgrade = session.is_upgrade_req();
@@ -233,7 +241,11 @@ impl ProxyHttp for Flowgate {
         }
         rt.timeouts.on_request(ctx.route, session);
         let (store, deadline) = (self.store.as_ref(), rt.store_deadline);
-        ctx.report = execute::execute(plan, store, deadline, &mut ctx.trusted).await;
+        let binding = execute::Binding {
+            required: rt.bind == SessionBind::Key,
+            presented,
+        };
+        ctx.report = execute::execute(plan, store, deadline, binding, &mut ctx.trusted).await;
         record::decision(&self.metrics, ctx.spoofed, &ctx.report);
         Ok(false)
     }
