@@ -139,11 +139,11 @@ pub(crate) async fn execute(
             store: None,
         },
         Plan::Init(ids, mut evaluated) => {
-            out.site = Some(ids.site.clone());
-            out.session = Some(ids.session.clone());
             if binding.lacking() {
                 // Checked before a one-time token is claimed: a refused init uses nothing up.
                 out.status = Some(key_refused());
+                out.site = Some(ids.site);
+                out.session = Some(ids.session);
                 evaluated.findings.status = Status::Discarded(Discard::SessionKey);
                 return Report {
                     found: Found::Init(evaluated.findings),
@@ -176,6 +176,8 @@ pub(crate) async fn execute(
                 out.status = Some(key_refused());
                 evaluated.findings.status = Status::Discarded(Discard::SessionKey);
             }
+            out.site = Some(ids.site);
+            out.session = Some(ids.session);
             Report {
                 found: Found::Init(evaluated.findings),
                 store: Some(call),
@@ -191,10 +193,10 @@ pub(crate) async fn execute(
             }
         }
         Plan::Session(ids) => {
-            out.site = Some(ids.site.clone());
-            out.session = Some(ids.session.clone());
             if binding.lacking() {
                 out.status = Some(key_refused());
+                out.site = Some(ids.site);
+                out.session = Some(ids.session);
                 return Report {
                     found: Found::Session(SessionOutcome::SessionKey),
                     store: None,
@@ -221,6 +223,8 @@ pub(crate) async fn execute(
                     }
                 }
             };
+            out.site = Some(ids.site);
+            out.session = Some(ids.session);
             Report {
                 found: Found::Session(outcome),
                 store: Some(call),
