@@ -26,6 +26,7 @@ fn entry(tag: &str) -> SessionEntry {
         context: format!("eyJ0YWciOiJ{tag}In0="),
         prefill: "e30=".to_string(),
         status: "accepted".to_string(),
+        key_hash: None,
     }
 }
 
@@ -116,6 +117,7 @@ async fn contract(make: impl Fn(Duration) -> Arc<dyn SessionStore>) {
         context: "A".repeat(300_000),
         prefill: "B".repeat(20_000),
         status: "accepted".into(),
+        key_hash: None,
     };
     store.put(key(&site, &session), &big).await.unwrap();
     assert_eq!(store.get(key(&site, &session)).await.unwrap(), Some(big));
@@ -434,6 +436,7 @@ fn entry_for(pairs: &[(String, String)]) -> SessionEntry {
         context: flowgate::headers::context_value(&ctx),
         prefill: flowgate::headers::prefill_value(&flowgate::prefill::prefill(&ctx)),
         status: flowgate::headers::Status::Accepted.to_string(),
+        key_hash: None,
     }
 }
 
@@ -460,6 +463,7 @@ fn entry_unlimited(pairs: &[(String, String)]) -> SessionEntry {
         context: b64(&json_object(pairs)),
         prefill: b64(&json_object(&slots)),
         status: "accepted".into(),
+        key_hash: None,
     }
 }
 
