@@ -4,6 +4,7 @@
 //! cleaned up on drop.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -299,20 +300,28 @@ pub struct Demo {
     /// With `--tls`: the Chromium flag that trusts the run's certificate, as the demo printed it.
     pub trust_flag: Option<String>,
     log: PathBuf,
+    config: Option<PathBuf>,
 }
 
 impl Demo {
     /// Starts the real binary's `demo` command and waits until the proxy and admin accept.
     pub fn start() -> Demo {
-        Demo::launch(false)
+        Demo::launch(false, None)
     }
 
     /// [`Demo::start`] with `--tls`: the demo over HTTPS as well, with its own certificate.
     pub fn start_tls() -> Demo {
-        Demo::launch(true)
+        Demo::launch(true, None)
     }
 
-    fn launch(tls: bool) -> Demo {
+    /// [`Demo::start`] with a configuration file holding `yaml` (`-c`).
+    pub fn start_with_config(yaml: &str) -> Demo {
+        let path = std::env::temp_dir().join(unique("flowgate-demo") + ".yaml");
+        std::fs::write(&path, yaml).unwrap();
+        Demo::launch(false, Some(path))
+    }
+
+    fn launch(tls: bool, config: Option<PathBuf>) -> Demo {
         let mut last = String::new();
         // A free port can be taken by another program before flowgate binds it: retry.
         for _ in 0..5 {
@@ -332,6 +341,7 @@ impl Demo {
                 .args(["--admin", &format!("127.0.0.1:{admin}")])
                 .args(["--host-page", &format!("127.0.0.1:{host}")])
                 .args(&tls_args)
+                .args(config.iter().flat_map(|c| [OsStr::new("-c"), c.as_os_str()]))
                 .env_remove("RUST_LOG")
                 .stdin(Stdio::null())
                 .stdout(file.try_clone().unwrap())
@@ -369,6 +379,7 @@ impl Demo {
                         admin: format!("http://127.0.0.1:{admin}"),
                         trust_flag,
                         log,
+                        config,
                     };
                 }
                 if started.elapsed() > DEADLINE {
@@ -410,5 +421,8 @@ impl Drop for Demo {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        if let Some(config) = &self.config {
+            let _ = std::fs::remove_file(config);
+        }
     }
 }
