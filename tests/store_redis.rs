@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::ports::free_port;
 use common::redis::{Options, RedisCluster, RedisSentinel, RedisServer, TlsFiles};
 use flowgate::store::redis::{RedisSettings, RedisStore};
-use flowgate::store::{SessionEntry, SessionKey, SessionStore, StoreError};
+use flowgate::store::{SessionEntry, SessionKey, SessionStore, StoreError, Write};
 
 /// Deadline for the contract suite: generous, so a loaded machine does not fail it.
 const RELAXED: Duration = Duration::from_secs(2);
@@ -86,6 +86,26 @@ async fn contract(make: impl Fn(Duration) -> Arc<dyn SessionStore>) {
     store.delete(a).await.unwrap();
     assert_eq!(store.get(a).await.unwrap(), None);
     store.delete(a).await.unwrap();
+
+    // A bound entry is replaced or deleted only by a write presenting its key hash; an
+    // unbound one (or none) by any (`sessions.bind: key`).
+    let (mine, theirs) = ([1u8; 32], [2u8; 32]);
+    let bound = |tag: &str, hash: [u8; 32]| SessionEntry {
+        key_hash: Some(hash),
+        ..entry(tag)
+    };
+    let b = key("site-1", "bound");
+    assert!(store.write_bound(b, Write::Put(&entry("old")), &theirs).await.unwrap());
+    assert!(store.write_bound(b, Write::Put(&bound("mine", mine)), &mine).await.unwrap());
+    let theirs_entry = bound("theirs", theirs);
+    assert!(!store.write_bound(b, Write::Put(&theirs_entry), &theirs).await.unwrap());
+    assert!(!store.write_bound(b, Write::Delete, &theirs).await.unwrap());
+    assert_eq!(store.get(b).await.unwrap(), Some(bound("mine", mine)));
+    assert!(store.write_bound(b, Write::Put(&bound("again", mine)), &mine).await.unwrap());
+    assert_eq!(store.get(b).await.unwrap(), Some(bound("again", mine)));
+    assert!(store.write_bound(b, Write::Delete, &mine).await.unwrap());
+    assert_eq!(store.get(b).await.unwrap(), None);
+    assert!(store.write_bound(b, Write::Delete, &theirs).await.unwrap());
 
     // Sites are isolated; ids with `.`, `-`, `_` do not collide.
     store.put(key("s1", "x"), &entry("s1")).await.unwrap();
