@@ -41,9 +41,7 @@ async fn replayed(demo: &Demo, site: &str, session: &str, key: Option<&str>) -> 
 }
 
 async fn from_page(browser: &Browser, demo: &Demo) -> Value {
-    let text = browser
-        .js(OPERATOR_FROM_PAGE, vec![json!(demo.base)])
-        .await;
+    let text = browser.js(OPERATOR_FROM_PAGE, vec![json!(demo.base)]).await;
     let text = text.as_str().unwrap();
     serde_json::from_str(text).unwrap_or_else(|_| panic!("the page's fetch failed: {text}"))
 }
@@ -67,7 +65,10 @@ async fn the_widget_gets_its_context_and_a_replayed_session_id_gets_nothing() {
     let key = own["sessionKey"].as_str().unwrap().to_owned();
     assert_eq!(key.len(), 43);
     let seen = from_page(&browser, &demo).await;
-    assert!(seen["status"].as_str().unwrap().starts_with("accepted"), "{seen}");
+    assert!(
+        seen["status"].as_str().unwrap().starts_with("accepted"),
+        "{seen}"
+    );
     assert!(seen["context"].to_string().contains("USR-84920"), "{seen}");
 
     // The widget's own session route (its answer, a preflighted POST) carries the key too.

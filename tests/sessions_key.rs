@@ -30,7 +30,8 @@ fn key(byte: u8) -> String {
 
 /// One raw GET through flowgate, with the key header (as given) when set; unique by `seq`.
 fn send(fg: &Flowgate, path: &str, seq: u64, header: Option<(&str, &str)>) -> u16 {
-    let mut req = format!("GET {path}&seq={seq} HTTP/1.1\r\nHost: chat.test\r\nConnection: close\r\n");
+    let mut req =
+        format!("GET {path}&seq={seq} HTTP/1.1\r\nHost: chat.test\r\nConnection: close\r\n");
     if let Some((name, value)) = header {
         req.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -107,10 +108,16 @@ async fn only_the_right_key_attaches(store_yaml: &str) {
     let (a, b) = (key(1), key(2));
     let h = "Flowgate-Session-Key";
     assert_eq!(send(&fg, &init(Some(CONTEXT)), 1, Some((h, &a))), 200);
-    assert_eq!(trusted(&up, 1), ("accepted".into(), Some("USR-84920".into())));
+    assert_eq!(
+        trusted(&up, 1),
+        ("accepted".into(), Some("USR-84920".into()))
+    );
 
     assert_eq!(send(&fg, POLL, 2, Some((h, &a))), 200);
-    assert_eq!(trusted(&up, 2), ("accepted".into(), Some("USR-84920".into())));
+    assert_eq!(
+        trusted(&up, 2),
+        ("accepted".into(), Some("USR-84920".into()))
+    );
     // The key is a header, compared case-insensitively by name like any other.
     send(&fg, POLL, 3, Some(("flowgate-session-key", &a)));
     assert_eq!(trusted(&up, 3).1.as_deref(), Some("USR-84920"));
@@ -128,7 +135,10 @@ async fn only_the_right_key_attaches(store_yaml: &str) {
     }
     fg.assert_metrics(&[
         (r#"flowgate_session_requests_total{outcome="hit"}"#, 2.0),
-        (r#"flowgate_session_requests_total{outcome="session_key"}"#, 5.0),
+        (
+            r#"flowgate_session_requests_total{outcome="session_key"}"#,
+            5.0,
+        ),
         (r#"flowgate_init_total{outcome="accepted",reason=""}"#, 1.0),
     ])
     .await;
@@ -154,7 +164,10 @@ async fn replace_and_delete_need_the_key(store_yaml: &str) {
     send(&fg, &init(None), 5, None);
     assert_eq!(trusted(&up, 5), (REFUSED.into(), None));
     send(&fg, POLL, 6, Some((h, &a)));
-    assert_eq!(trusted(&up, 6), ("accepted".into(), Some("USR-84920".into())));
+    assert_eq!(
+        trusted(&up, 6),
+        ("accepted".into(), Some("USR-84920".into()))
+    );
     fg.assert_metrics(&[(
         r#"flowgate_init_total{outcome="discarded",reason="session_key"}"#,
         4.0,
@@ -260,9 +273,17 @@ async fn bind_off_attaches_by_id_and_still_strips_the_key() {
     let up = Upstream::start();
     let fg = start(&up, PATIENT);
     let a = key(4);
-    send(&fg, &init(Some(CONTEXT)), 1, Some(("Flowgate-Session-Key", &a)));
+    send(
+        &fg,
+        &init(Some(CONTEXT)),
+        1,
+        Some(("Flowgate-Session-Key", &a)),
+    );
     send(&fg, POLL, 2, None);
-    assert_eq!(trusted(&up, 2), ("accepted".into(), Some("USR-84920".into())));
+    assert_eq!(
+        trusted(&up, 2),
+        ("accepted".into(), Some("USR-84920".into()))
+    );
     send(&fg, &init(None), 3, Some(("Flowgate-Session-Key", &key(5))));
     assert_eq!(trusted(&up, 3), ("absent".into(), None));
     key_never_left(&up, &fg, &[&a]);

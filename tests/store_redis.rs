@@ -95,13 +95,33 @@ async fn contract(make: impl Fn(Duration) -> Arc<dyn SessionStore>) {
         ..entry(tag)
     };
     let b = key("site-1", "bound");
-    assert!(store.write_bound(b, Write::Put(&entry("old")), &theirs).await.unwrap());
-    assert!(store.write_bound(b, Write::Put(&bound("mine", mine)), &mine).await.unwrap());
+    assert!(
+        store
+            .write_bound(b, Write::Put(&entry("old")), &theirs)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .write_bound(b, Write::Put(&bound("mine", mine)), &mine)
+            .await
+            .unwrap()
+    );
     let theirs_entry = bound("theirs", theirs);
-    assert!(!store.write_bound(b, Write::Put(&theirs_entry), &theirs).await.unwrap());
+    assert!(
+        !store
+            .write_bound(b, Write::Put(&theirs_entry), &theirs)
+            .await
+            .unwrap()
+    );
     assert!(!store.write_bound(b, Write::Delete, &theirs).await.unwrap());
     assert_eq!(store.get(b).await.unwrap(), Some(bound("mine", mine)));
-    assert!(store.write_bound(b, Write::Put(&bound("again", mine)), &mine).await.unwrap());
+    assert!(
+        store
+            .write_bound(b, Write::Put(&bound("again", mine)), &mine)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get(b).await.unwrap(), Some(bound("again", mine)));
     assert!(store.write_bound(b, Write::Delete, &mine).await.unwrap());
     assert_eq!(store.get(b).await.unwrap(), None);

@@ -6,7 +6,11 @@ use super::table::Table;
 use super::{Problems, SessionBind, SessionsConfig};
 
 /// Reads `sessions:` into `out`.
-pub(super) fn read_sessions(out: &mut SessionsConfig, top: &mut Table<'_>, problems: &mut Problems) {
+pub(super) fn read_sessions(
+    out: &mut SessionsConfig,
+    top: &mut Table<'_>,
+    problems: &mut Problems,
+) {
     let mut t = top.table("sessions", problems);
     if let Some(v) = t.field::<String>("bind", "off or key", problems) {
         match v.as_str() {

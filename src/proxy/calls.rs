@@ -82,7 +82,11 @@ pub(crate) async fn put(
 }
 
 /// Forgets a session.
-pub(crate) async fn delete(store: &dyn SessionStore, deadline: Duration, key: SessionKey<'_>) -> StoreCall {
+pub(crate) async fn delete(
+    store: &dyn SessionStore,
+    deadline: Duration,
+    key: SessionKey<'_>,
+) -> StoreCall {
     let started = Instant::now();
     let (result, error) = match tokio::time::timeout(deadline, store.delete(key)).await {
         Ok(Ok(())) => (StoreResult::Ok, None),

@@ -155,7 +155,8 @@ pub(crate) async fn execute(
                 Verdict::Accepted(mut entry) => {
                     entry.key_hash = binding.presented.hash().copied();
                     let what = Write::Put(&entry);
-                    let (call, written) = write(store, deadline, ids.key(), what, binding.check()).await;
+                    let (call, written) =
+                        write(store, deadline, ids.key(), what, binding.check()).await;
                     if written {
                         out.status = Some(entry.status);
                         out.context = Some(entry.context);
@@ -166,7 +167,8 @@ pub(crate) async fn execute(
                 other => {
                     // Logout (or a broken context) must not keep the previous identity.
                     let what = Write::Delete;
-                    let (call, written) = write(store, deadline, ids.key(), what, binding.check()).await;
+                    let (call, written) =
+                        write(store, deadline, ids.key(), what, binding.check()).await;
                     out.status = Some(other.status());
                     (call, written)
                 }

@@ -244,16 +244,36 @@ mod tests {
             ..entry("mine")
         };
         // Nothing stored, then an unbound entry: both may be written by anyone.
-        assert!(s.write_bound(key("a", "1"), Write::Put(&entry("old")), &theirs).await.unwrap());
-        assert!(s.write_bound(key("a", "1"), Write::Put(&bound), &mine).await.unwrap());
+        assert!(
+            s.write_bound(key("a", "1"), Write::Put(&entry("old")), &theirs)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.write_bound(key("a", "1"), Write::Put(&bound), &mine)
+                .await
+                .unwrap()
+        );
         let other = SessionEntry {
             key_hash: Some(theirs),
             ..entry("theirs")
         };
-        assert!(!s.write_bound(key("a", "1"), Write::Put(&other), &theirs).await.unwrap());
-        assert!(!s.write_bound(key("a", "1"), Write::Delete, &theirs).await.unwrap());
+        assert!(
+            !s.write_bound(key("a", "1"), Write::Put(&other), &theirs)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.write_bound(key("a", "1"), Write::Delete, &theirs)
+                .await
+                .unwrap()
+        );
         assert_eq!(s.get(key("a", "1")).await.unwrap(), Some(bound.clone()));
-        assert!(s.write_bound(key("a", "1"), Write::Delete, &mine).await.unwrap());
+        assert!(
+            s.write_bound(key("a", "1"), Write::Delete, &mine)
+                .await
+                .unwrap()
+        );
         assert_eq!(s.get(key("a", "1")).await.unwrap(), None);
     }
 

@@ -341,7 +341,11 @@ impl Demo {
                 .args(["--admin", &format!("127.0.0.1:{admin}")])
                 .args(["--host-page", &format!("127.0.0.1:{host}")])
                 .args(&tls_args)
-                .args(config.iter().flat_map(|c| [OsStr::new("-c"), c.as_os_str()]))
+                .args(
+                    config
+                        .iter()
+                        .flat_map(|c| [OsStr::new("-c"), c.as_os_str()]),
+                )
                 .env_remove("RUST_LOG")
                 .stdin(Stdio::null())
                 .stdout(file.try_clone().unwrap())

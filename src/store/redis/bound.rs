@@ -32,7 +32,11 @@ impl Core {
     }
 
     /// A bound delete; once it reached Redis (whatever it found) it no longer waits.
-    async fn bound_delete(self: &Arc<Self>, key: &str, presented: &KeyHash) -> Result<bool, StoreError> {
+    async fn bound_delete(
+        self: &Arc<Self>,
+        key: &str,
+        presented: &KeyHash,
+    ) -> Result<bool, StoreError> {
         let deleted = self.bound_write(key, None, presented).await?;
         self.pending.landed(key, presented);
         metrics().pending(self.pending.len());
