@@ -123,7 +123,9 @@ pub(crate) fn build_signing_with(
             listener.reloader,
         ));
     }
-    server.add_service(proxy_service(config, front));
+    if let Some(listen) = config.listen {
+        server.add_service(proxy_service(config, listen, front));
+    }
     if let Some(health_check) = health_check {
         server.add_service(health_check);
     }
@@ -192,8 +194,12 @@ fn https_service(
     service
 }
 
-/// The plaintext proxy listener.
-fn proxy_service(config: &Config, front: ProxyFront) -> Service<ProxyFront> {
+/// The plaintext proxy listener, on `listen`.
+fn proxy_service(
+    config: &Config,
+    listen: std::net::SocketAddr,
+    front: ProxyFront,
+) -> Service<ProxyFront> {
     let mut service = Service::new("flowgate".to_owned(), front);
     if config.listen_proxy_protocol {
         // Plaintext endpoints read the header in the front; TLS ones before the handshake.
@@ -201,7 +207,7 @@ fn proxy_service(config: &Config, front: ProxyFront) -> Service<ProxyFront> {
             .endpoints()
             .set_pre_tls_callback(Arc::new(ProxyHeaderBeforeTls));
     }
-    service.add_tcp(&config.listen.to_string());
+    service.add_tcp(&listen.to_string());
     service
 }
 
@@ -221,7 +227,7 @@ pub(crate) fn runtime(
 }
 
 /// [`runtime`] for a reload: the upstream pool of `previous`, and its health state, is kept when
-/// the upstream list and its health-check settings are unchanged.
+/// the upstream list, its health-check settings and `upstream.balance` are unchanged.
 pub(crate) fn runtime_replacing(
     config: &Config,
     signing: Option<Vec<Secret>>,

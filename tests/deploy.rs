@@ -657,7 +657,7 @@ async fn exported_metrics_cover_the_dashboard_and_the_rules() {
         .upstream(up.host_port())
         .yaml(&format!(
             "redis:\n  url: \"{}\"\nstore:\n  deadline_ms: 2000\n\
-             sites:\n  {SITE}:\n    mode: optional\n    keys:\n      - {{kid: k1, secret: \"{HOST_KEY}\"}}\n",
+             sites:\n  {SITE}:\n    mode: optional\n    enforce: report\n    origins: [\"https://shop.example\"]\n    keys:\n      - {{kid: k1, secret: \"{HOST_KEY}\"}}\n",
             redis.url()
         ))
         .env(

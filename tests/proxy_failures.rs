@@ -52,7 +52,7 @@ async fn several_upstreams_share_the_load_and_a_dead_one_is_skipped() {
         .upstream(a.host_port())
         .upstream(dead)
         .upstream(b.host_port())
-        .yaml("upstream:\n  health_check_interval_ms: 100\n")
+        .yaml("upstream:\n  health_check_interval_ms: 100\n  balance: round_robin\n")
         .start();
     let client = reqwest::Client::new();
     for i in 0..12 {

@@ -4,10 +4,12 @@
 
 mod common;
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::flowgate::{Flowgate, TempDir, bin, check};
 use common::ports::{accepts, free_addr};
+use common::raw::read_to_close;
 use common::upstream::Upstream;
 use common::{DEADLINE, b64, wait_until_async};
 
@@ -48,6 +50,42 @@ async fn sigterm_lets_in_flight_requests_finish() {
         status.0,
         status.1
     );
+}
+
+/// A client whose connection was accepted just before the shutdown began (or, during an
+/// upgrade, just before the listener was handed over) is sending a request it expects an answer
+/// to: it is answered, not closed unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_accepted_before_the_signal_gets_its_first_request_answered() {
+    let up = Upstream::start();
+    let mut fg = Flowgate::options()
+        .upstream(up.host_port())
+        .grace_period(3)
+        .start();
+    let mut early = std::net::TcpStream::connect(fg.addr).unwrap();
+    wait_until_async("the connection to be accepted", || async {
+        fg.metric("flowgate_connections_open").await >= 1.0
+    })
+    .await;
+    fg.signal("TERM");
+    // The listener closes once the shutdown has begun: from then on the early connection's
+    // reader has seen the signal too.
+    let addr = fg.addr;
+    wait_until_async("the listener to close", || async move { !accepts(addr) }).await;
+    let response = tokio::task::spawn_blocking(move || {
+        early.set_read_timeout(Some(DEADLINE)).unwrap();
+        early
+            .write_all(b"GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&read_to_close(&mut early)).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+    let status = tokio::task::spawn_blocking(move || fg.wait_exit())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -311,3 +311,128 @@ fn https_upstreams_are_verified_and_get_their_name_as_sni() {
     assert_eq!(stdout(&out), "502");
     assert!(upstream.received().iter().all(|r| r.target != "/refused"));
 }
+
+/// An `openssl s_client` connected over TLS 1.3 to `addr` (as `name`, trusting `ca`) whose
+/// stdin is the test's: what the test writes is sent inside the TLS connection.
+fn tls_client(addr: SocketAddr, name: &str, ca: &Path) -> std::process::Child {
+    std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-no_ign_eof", "-connect"])
+        .arg(addr.to_string())
+        .args(["-servername", name, "-CAfile"])
+        .arg(ca)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A request head trickled in over TLS, a byte at a time, each inside the idle timeout, is
+/// closed at the whole-head deadline as on the plaintext listener (it used to be bounded per
+/// read only, so a slow client kept the connection for as long as it liked); an over-long
+/// target over TLS gets the front's own `414`.
+#[test]
+fn tls_request_heads_are_bounded_as_plaintext_ones() {
+    use std::io::{Read, Write};
+    let ca = TestCa::new();
+    let leaf = ca.issue("a", &["a.test"], "first", 30);
+    let upstream = Upstream::start();
+    let https = free_addr();
+    let f = Flowgate::options()
+        .upstream(upstream.host_port())
+        .server("idle_timeout_seconds", 2)
+        .server("header_timeout_seconds", 2)
+        .server("max_request_target_bytes", 1024)
+        .yaml(&tls_yaml(https, &[(&leaf, &[])], ""))
+        .start();
+    wait_https(https);
+
+    let mut client = tls_client(https, "a.test", &ca.cert());
+    let mut stdin = client.stdin.take().unwrap();
+    let started = std::time::Instant::now();
+    let trickle = std::thread::spawn(move || {
+        // 40 bytes, one every 250 ms: 10 s of head unless the deadline ends it.
+        for b in b"GET /slow HTTP/1.1\r\nHost: a.test\r\nX-Slow: "
+            .iter()
+            .chain(&[b'x'; 40])
+        {
+            if stdin.write_all(&[*b]).and_then(|()| stdin.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    });
+    let mut out = Vec::new();
+    client.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let took = started.elapsed();
+    let _ = client.kill();
+    let _ = client.wait();
+    trickle.join().unwrap();
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "the trickled head was open for {took:?}"
+    );
+    assert!(upstream.received().is_empty());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let closed = r#"flowgate_connections_closed_total{reason="header_timeout"}"#;
+        assert!(f.metric(closed).await >= 1.0);
+    });
+
+    // Over-long target: 414 from the front, over HTTP/1.1 on TLS.
+    let long = format!("/{}", "a".repeat(3000));
+    let out = curl(
+        https,
+        "a.test",
+        &long,
+        &ca.cert(),
+        &["--http1.1", "-o", "/dev/null", "-w", "%{http_code}"],
+    );
+    assert!(
+        stdout(&out).contains("414"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An ordinary request on the same listener still goes through.
+    let out = curl(https, "a.test", "/fine", &ca.cert(), &["--http1.1"]);
+    assert!(
+        stdout(&out).ends_with("\n1.1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(upstream.last().target, "/fine");
+}
+
+/// `listen: ""` with `tls:` serves HTTPS alone: nothing listens in plaintext; without `tls:`
+/// it is a problem `flowgate check` names.
+#[test]
+fn https_alone_without_a_plaintext_listener() {
+    let ca = TestCa::new();
+    let leaf = ca.issue("a", &["a.test"], "first", 30);
+    let upstream = Upstream::start();
+    let https = free_addr();
+    let f = Flowgate::options()
+        .upstream(upstream.host_port())
+        .no_plaintext()
+        .yaml(&tls_yaml(https, &[(&leaf, &[])], ""))
+        .start();
+    wait_https(https);
+    let out = curl(https, "a.test", "/only-tls", &ca.cert(), &[]);
+    assert!(
+        stdout(&out).ends_with("\n2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(upstream.last().target, "/only-tls");
+    assert!(!accepts(f.addr), "a plaintext listener is open");
+    assert!(f.log().contains("listen=off"), "{}", f.log());
+
+    let dir = flowgate::TempDir::new("flowgate-no-listener");
+    let (ok, text) = check_out(dir.path(), "listen: \"\"\nupstreams: [\"127.0.0.1:9\"]\n");
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("listen: \"\" turns the plaintext listener off"),
+        "{text}"
+    );
+}

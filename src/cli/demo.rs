@@ -69,10 +69,7 @@ fn demo_site_origins(config: &mut Config, host_page: std::net::SocketAddr) {
     if config.trust.sites.contains_key(DEMO_SITE) {
         return;
     }
-    let mut origins = vec![
-        format!("http://{}", config.listen),
-        format!("http://{host_page}"),
-    ];
+    let mut origins = vec![plain_base(config), format!("http://{host_page}")];
     if let Some(tls) = &config.tls {
         let port = tls.listen.port();
         origins.push(format!("https://127.0.0.1:{port}"));
@@ -238,7 +235,7 @@ pub fn main(args: Args) -> ExitCode {
         "cross-origin host page",
         HostPage {
             listener: Mutex::new(Some(host_page)),
-            proxy: format!("http://{}", config.listen),
+            proxy: plain_base(&config),
         },
     ));
     print!(
@@ -280,7 +277,7 @@ pub(crate) fn instructions(
     host_page: std::net::SocketAddr,
     signing: &str,
 ) -> String {
-    let base = format!("http://{}", config.listen);
+    let base = plain_base(config);
     let ctx = base64::engine::general_purpose::STANDARD.encode(SAMPLE_CONTEXT);
     let init = &config.routes.init_path;
     let session_path = config
@@ -332,4 +329,11 @@ Stop with Ctrl-C.
         underscored = prefix.replace('-', "_"),
         demo_key = DEMO_SESSION_KEY,
     )
+}
+
+/// `http://<listen>`: the demo always has a plaintext listener (`--listen`).
+fn plain_base(config: &Config) -> String {
+    config
+        .listen
+        .map_or_else(String::new, |a| format!("http://{a}"))
 }

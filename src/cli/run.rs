@@ -61,7 +61,7 @@ impl Args {
         let mut problems = Vec::new();
         if let Some(listen) = &self.listen {
             match listen.parse() {
-                Ok(addr) => config.listen = addr,
+                Ok(addr) => config.listen = Some(addr),
                 Err(_) => problems.push(Problem {
                     key: "--listen".into(),
                     message: format!(
@@ -144,9 +144,10 @@ pub fn main(args: Args) -> ExitCode {
         }
     };
     tracing::info!(
-        listen = %config.listen,
+        listen = %config.listen.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         admin = %config.admin.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         upstreams = ?config.upstreams,
+        balance = config.upstream.balance.as_str(),
         store = built.store_backend,
         "flowgate starting"
     );

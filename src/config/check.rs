@@ -39,7 +39,7 @@ impl Config {
             }
         }
         if let Some(admin) = self.admin
-            && admin == self.listen
+            && Some(admin) == self.listen
         {
             problems.push(
                 "admin",

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    ClassTimeouts, ClientIpConfig, Config, HeadersConfig, LogConfig, LogFormat, ParamNames,
-    PathMatch, RoutesConfig, ServerSettings, TimeoutsConfig, TrustConfig, UpstreamConfig,
+    Balance, ClassTimeouts, ClientIpConfig, Config, HeadersConfig, LogConfig, LogFormat,
+    ParamNames, PathMatch, RoutesConfig, ServerSettings, TimeoutsConfig, TrustConfig,
+    UpstreamConfig,
 };
 use crate::headers::DEFAULT_PREFIX;
 use crate::store::StoreSettings;
@@ -90,7 +91,7 @@ pub(crate) const REQUEST_ID_HEADER: &str = "X-Request-Id";
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: parse_addr(LISTEN),
+            listen: Some(parse_addr(LISTEN)),
             listen_proxy_protocol: false,
             tls: None,
             admin: Some(parse_addr(ADMIN)),
@@ -99,6 +100,7 @@ impl Default for Config {
                 connect_timeout: Duration::from_millis(UPSTREAM_CONNECT_TIMEOUT_MS),
                 read_timeout: Duration::from_millis(UPSTREAM_READ_TIMEOUT_MS),
                 health_check_interval: Duration::from_millis(UPSTREAM_HEALTH_CHECK_INTERVAL_MS),
+                balance: Balance::Session,
                 ca_file: None,
             },
             routes: RoutesConfig {

@@ -18,6 +18,7 @@
 //!
 //! The layout of the file is documented in `conf/flowgate.yaml` and the README.
 
+mod balance;
 mod check;
 mod client_ip;
 pub(crate) mod defaults;
@@ -38,6 +39,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use balance::Balance;
 pub use problem::{Problem, Problems};
 pub(crate) use secrets::SIGNING_SECRET_ENV;
 pub use site_rules::RulesConfig;
@@ -53,8 +55,8 @@ use crate::trust::Mode;
 /// A validated configuration: what the proxy runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Address the proxy listens on.
-    pub listen: SocketAddr,
+    /// Address the plaintext proxy listener binds; `None` (`listen: ""`): HTTPS only.
+    pub listen: Option<SocketAddr>,
     /// Every connection on `listen` starts with a PROXY protocol v1/v2 header (an L4 load
     /// balancer in front); connections without a valid one are closed.
     pub listen_proxy_protocol: bool,
@@ -62,7 +64,7 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Address of the admin listener; `None` turns it off.
     pub admin: Option<SocketAddr>,
-    /// The chat backends (`host:port`); round robin with health checks when there are several.
+    /// The chat backends (`host:port`); health-checked and balanced when there are several.
     pub upstreams: Vec<String>,
     /// Timeouts and health checks towards the upstreams.
     pub upstream: UpstreamConfig,
@@ -152,6 +154,8 @@ pub struct UpstreamConfig {
     pub read_timeout: Duration,
     /// Health-check interval when there are several upstreams.
     pub health_check_interval: Duration,
+    /// How a request picks one of several upstreams.
+    pub balance: Balance,
     /// CA certificates `https://` upstreams are verified against; `None`: the system's roots.
     pub ca_file: Option<PathBuf>,
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use yaml_serde::Value;
 
+use super::balance::read_balance;
 use super::client_ip::read_client_ip;
 use super::edge::{read_edge, read_server_edge};
 use super::erasure::read_erasure;
@@ -83,9 +84,14 @@ fn parse(text: &str) -> Result<Value, Problems> {
 
 /// Reads every known key into `config`; unknown keys are reported by [`Table::finish`].
 fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) {
-    if let Some(v) = top.field::<String>("listen", "an address such as 0.0.0.0:8080", problems) {
+    if let Some(v) = top.field::<String>(
+        "listen",
+        "an address such as 0.0.0.0:8080, or \"\" for HTTPS only",
+        problems,
+    ) {
         match v.parse() {
-            Ok(a) => config.listen = a,
+            Ok(a) => config.listen = Some(a),
+            Err(_) if v.is_empty() => config.listen = None,
             Err(_) => problems.push(
                 "listen",
                 format!("{v:?} is not an IP address with a port; write e.g. 0.0.0.0:8080"),
@@ -141,6 +147,7 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
     ) {
         config.upstream.health_check_interval = Duration::from_millis(v);
     }
+    read_balance(config, &mut t, problems);
     read_upstream_ca(config, &mut t, problems);
     t.finish(problems);
     read_tls(config, top, problems);
@@ -343,7 +350,7 @@ mod tests {
              routes: {init_match: prefix}\nstore: {ttl_seconds: 5}\nserver: {threads: 2}\n",
         )
         .unwrap();
-        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.listen.map(|a| a.port()), Some(9000));
         assert_eq!(c.admin, None);
         assert_eq!(c.upstreams, ["a.example:80", "b:81"]);
         assert_eq!(c.routes.init_match, PathMatch::Prefix);

@@ -206,10 +206,20 @@ pub(crate) fn upstream_address(entry: &str) -> UpstreamAddress<'_> {
 }
 
 impl Config {
-    /// The HTTPS listener must not share an address with the other listeners.
+    /// The HTTPS listener must not share an address with the other listeners; without a
+    /// plaintext listener it is the only one.
     pub(super) fn check_tls(&self, problems: &mut Problems) {
-        let Some(tls) = &self.tls else { return };
-        for (key, other) in [("listen", Some(self.listen)), ("admin", self.admin)] {
+        let Some(tls) = &self.tls else {
+            if self.listen.is_none() {
+                problems.push(
+                    "listen",
+                    "\"\" turns the plaintext listener off, which leaves no listener without \
+                     tls.listen; give an address such as 0.0.0.0:8080, or configure tls:",
+                );
+            }
+            return;
+        };
+        for (key, other) in [("listen", self.listen), ("admin", self.admin)] {
             if other == Some(tls.listen) {
                 problems.push(
                     "tls.listen",

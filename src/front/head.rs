@@ -23,6 +23,11 @@ const MAX_HEAD: usize = 1_048_575;
 const READ_CHUNK: usize = 4096;
 /// The shortest tail a request line can end with after its target: ` HTTP/1.1`.
 const VERSION_TAIL: usize = b" HTTP/1.1".len();
+/// How long a connection that has not sent its first request yet is still waited for after a
+/// shutdown begins. Such a connection was accepted just before the listener closed (or was handed
+/// to the new process): its client is sending a request it expects an answer to, unlike an idle
+/// keep-alive connection, whose client knows to retry on a new one.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// The bounds one head is read under.
 #[derive(Debug, Clone, Copy)]
@@ -108,12 +113,13 @@ pub(super) fn target_too_long(buf: &[u8], max: usize) -> bool {
 
 /// Reads into `buf` until a head is complete or a bound ends it. `h2c` also recognises the h2
 /// preface (first request of a plaintext connection only). While waiting for the first byte a
-/// shutdown ends the wait: an idle connection has nothing to drain.
+/// shutdown ends the wait of a kept-alive connection (it has nothing to drain); a connection's
+/// `first` request gets [`FIRST_REQUEST_GRACE`] more.
 pub(super) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     limits: &HeadLimits,
-    h2c: bool,
+    (first, h2c): (bool, bool),
     shutdown: &ShutdownWatch,
 ) -> HeadEnd {
     let mut shutdown = shutdown.clone();
@@ -130,11 +136,22 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
         buf.reserve(READ_CHUNK);
         let read = match deadline {
             None => {
-                let first_byte = tokio::select! {
+                let waited = tokio::select! {
                     // A request already on its way is read rather than dropped at the signal.
                     biased;
-                    r = tokio::time::timeout(limits.idle, stream.read_buf(buf)) => r,
-                    () = shutting_down(&mut shutdown) => return HeadEnd::Shutdown,
+                    r = tokio::time::timeout(limits.idle, stream.read_buf(buf)) => Some(r),
+                    () = shutting_down(&mut shutdown) => None,
+                };
+                let first_byte = match waited {
+                    Some(r) => r,
+                    None if !first => return HeadEnd::Shutdown,
+                    None => {
+                        let grace = FIRST_REQUEST_GRACE.min(limits.idle);
+                        match tokio::time::timeout(grace, stream.read_buf(buf)).await {
+                            Ok(r) => Ok(r),
+                            Err(_) => return HeadEnd::Shutdown,
+                        }
+                    }
                 };
                 match first_byte {
                     Ok(r) => r,

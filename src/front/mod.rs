@@ -21,15 +21,15 @@
 //! On the HTTPS listener (`tls:`) the front reads the PROXY header, then performs the TLS
 //! handshake itself, within `server.header_timeout_seconds` (Pingora's own TLS accept has no
 //! deadline). ALPN `h2` goes to Pingora's h2 server (`h2_idle_timeout` = idle); HTTP/1.1 runs
-//! request by request with the keep-alive wait bounded by `idle_timeout_seconds`. A TLS stream
-//! cannot be read ahead and put back, so its request heads are bounded per read only (no
-//! whole-head deadline, no `414` of the front's own: Pingora answers an over-long head itself).
+//! request by request, each head read under the same bounds as a plaintext one and put back
+//! in front of the TLS stream ([`Rewound`]).
 //! A TLS endpoint added to the service by other means is handed to Pingora as it is; its
 //! PROXY header is read before the handshake ([`ProxyHeaderBeforeTls`]).
 
 mod drain;
 mod head;
 mod proxy_protocol;
+mod rewound;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +41,10 @@ use pingora::listeners::tls::Acceptor;
 use pingora::protocols::ALPN;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::{Shutdown, Ssl as _, Stream};
+use pingora::protocols::tls::TlsStream;
+use pingora::protocols::{GetSocketDigest, Shutdown, Ssl as _, Stream};
 use pingora::server::ShutdownWatch;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use drain::Connections;
 pub(crate) use drain::{Drain, exit_when_drained};
@@ -54,6 +55,7 @@ use proxy_protocol::ProxyHeaderError;
 use crate::config::Config;
 use crate::metrics::{ConnectionClose, Metrics};
 use head::HeadEnd;
+use rewound::Rewound;
 
 /// Body of the `414` the front answers an over-long request target with.
 const TARGET_TOO_LONG_BODY: &str = "flowgate: the request target is too long\n";
@@ -221,26 +223,16 @@ where
             let mut buf = BytesMut::with_capacity(4096);
             let h2c = first && self.settings.h2c;
             let limits = &self.settings.limits;
-            let end = head::read_head(&mut *l4, &mut buf, limits, h2c, shutdown).await;
-            match end {
-                HeadEnd::Ready => {}
-                HeadEnd::H2Preface => {
-                    l4.rewind(&buf);
-                    return self.app.process_new(l4, shutdown).await;
+            let end = head::read_head(&mut *l4, &mut buf, limits, (first, h2c), shutdown).await;
+            if end == HeadEnd::H2Preface {
+                l4.rewind(&buf);
+                return self.app.process_new(l4, shutdown).await;
+            }
+            if !self.head_read(end) {
+                if end == HeadEnd::TargetTooLong {
+                    self.target_too_long(*l4).await;
                 }
-                HeadEnd::Idle => {
-                    self.closed(ConnectionClose::Idle);
-                    return None;
-                }
-                HeadEnd::Deadline => {
-                    self.closed(ConnectionClose::HeaderTimeout);
-                    return None;
-                }
-                HeadEnd::TargetTooLong => {
-                    self.target_too_long(l4).await;
-                    return None;
-                }
-                HeadEnd::Closed | HeadEnd::Shutdown => return None,
+                return None;
             }
             l4.rewind(&buf);
             let mut session = ServerSession::new_http1(l4);
@@ -284,10 +276,22 @@ where
         if matches!(tls.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.app.process_new(Box::new(tls), shutdown).await;
         }
-        let mut stream: Stream = Box::new(tls);
+        let mut stream = Rewound::new(tls);
         let mut persistent: Option<HttpPersistentSettings> = None;
+        let mut first = true;
         loop {
-            let mut session = ServerSession::new_http1(stream);
+            let mut buf = BytesMut::with_capacity(4096);
+            let limits = &self.settings.limits;
+            let end =
+                head::read_head(&mut stream, &mut buf, limits, (first, false), shutdown).await;
+            if !self.head_read(end) {
+                if end == HeadEnd::TargetTooLong {
+                    self.target_too_long(stream).await;
+                }
+                return None;
+            }
+            stream.rewind(buf);
+            let mut session = ServerSession::new_http1(Box::new(stream));
             if let Some(p) = persistent.take() {
                 p.apply_to_session(&mut session);
             }
@@ -296,13 +300,32 @@ where
             let reused = self.app.process_new_http(session, shutdown).await?;
             let (next, settings) = reused.consume();
             persistent = settings;
-            stream = next;
+            stream = *next
+                .into_any()
+                .downcast::<Rewound<TlsStream<L4Stream>>>()
+                .ok()?;
+            first = false;
         }
+    }
+
+    /// Whether a request head was read whole (`Ready`); otherwise counts why the connection
+    /// closes. The h2c preface is only looked for where the caller handles it.
+    fn head_read(&self, end: HeadEnd) -> bool {
+        match end {
+            HeadEnd::Ready => return true,
+            HeadEnd::Idle => self.closed(ConnectionClose::Idle),
+            HeadEnd::Deadline => self.closed(ConnectionClose::HeaderTimeout),
+            HeadEnd::TargetTooLong | HeadEnd::Closed | HeadEnd::Shutdown | HeadEnd::H2Preface => {}
+        }
+        false
     }
 
     /// Answers `414` itself (Pingora would answer a silent `400`), counts and logs it without
     /// the target, and closes after a bounded linger.
-    async fn target_too_long(&self, mut l4: Box<L4Stream>) {
+    async fn target_too_long<S>(&self, mut l4: S)
+    where
+        S: AsyncRead + AsyncWrite + Shutdown + GetSocketDigest + Unpin,
+    {
         self.closed(ConnectionClose::UriTooLong);
         tracing::info!(
             target: "flowgate::front",
@@ -320,7 +343,7 @@ where
         if l4.write_all(answer.as_bytes()).await.is_err() || l4.flush().await.is_err() {
             return;
         }
-        Shutdown::shutdown(&mut *l4).await;
+        Shutdown::shutdown(&mut l4).await;
         let mut sink = vec![0u8; 16 * 1024];
         let mut discarded = 0;
         let _ = tokio::time::timeout(LINGER, async {
@@ -336,8 +359,7 @@ where
 }
 
 /// The connection's client address as the access log shows it (the PROXY source, if any).
-fn client_addr(l4: &L4Stream) -> String {
-    use pingora::protocols::GetSocketDigest as _;
+fn client_addr(l4: &impl GetSocketDigest) -> String {
     l4.get_socket_digest()
         .and_then(|d| d.peer_addr().map(ToString::to_string))
         .unwrap_or_else(|| "-".to_owned())

@@ -10,6 +10,7 @@ mod limits;
 mod policy;
 mod registry;
 mod runtime;
+mod upstream;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use prometheus::{Encoder, Histogram, IntCounter, IntGauge, Registry, TextEncoder
 pub use labels::{ConnectionClose, RouteKind, SessionOutcome, StoreOp, StoreResult, UpstreamError};
 pub use limits::LimitScope;
 pub use runtime::ReloadResult;
+pub use upstream::UpstreamPick;
 
 use limits::LimitCounters;
 use registry::{counter_vec, histogram_vec};
@@ -61,6 +63,8 @@ pub struct Metrics {
     limits: LimitCounters,
     /// What `enforce: report` policies let through.
     pub(crate) policy_would_drop: policy::PolicyCounters,
+    /// How requests chose their upstream.
+    pub(crate) upstream_picks: upstream::PickCounters,
 }
 
 /// The reasons a request target is refused (labels of `flowgate_request_targets_refused_total`;
@@ -133,14 +137,13 @@ impl Metrics {
             "op",
             prometheus::exponential_buckets(0.000_05, 2.0, 14).unwrap_or_default(),
         );
-        let evictions = IntCounter::new(
+        let evictions = counter_vec(
+            &registry,
             "flowgate_store_evictions_total",
             "Sessions the in-process store evicted to stay within its byte bound.",
+            &[],
         )
-        .unwrap_or_else(|e| panic!("metric flowgate_store_evictions_total: {e}"));
-        registry
-            .register(Box::new(evictions.clone()))
-            .unwrap_or_else(|e| panic!("metric flowgate_store_evictions_total: {e}"));
+        .with_label_values::<&str>(&[]);
         let upstream = counter_vec(
             &registry,
             "flowgate_upstream_errors_total",
@@ -203,6 +206,7 @@ impl Metrics {
             runtime: RuntimeCounters::new(&registry),
             limits: LimitCounters::new(&registry),
             policy_would_drop: policy::PolicyCounters::new(&registry),
+            upstream_picks: upstream::PickCounters::new(&registry),
             signing_enabled,
             targets_refused: TARGET_REFUSALS.map(|r| refused.with_label_values(&[r])),
             tokens,

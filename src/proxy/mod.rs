@@ -26,7 +26,8 @@
 //!       │                                                      report, timed once)
 //!       │              8. record::decision(report)             (the one place that counts)
 //!       ▼
-//!  upstream_peer ───── upstreams.pick() (round robin over healthy upstreams); the route
+//!  upstream_peer ───── upstreams.pick(): the one upstream, or among healthy ones by session
+//!       │              (affinity.rs: ids, else client address) or in turn; counted. The route
 //!       │              class's upstream timeout, or the tunnel's for an upgrade (timeouts.rs)
 //!       │
 //!  upstream_request_filter ── identity::apply + trusted::apply(headers decided in 7) +
@@ -41,6 +42,7 @@
 //!  logging ─────────── request count and duration + one access-log line (access.rs)
 //!
 //!  fail_to_connect ─── mark the connect failure; retry on another upstream when there are several
+//!                      (the failed one is skipped by the next pick)
 //!  fail_to_proxy ───── failure::classify → abort a started response; 504 on an upstream
 //!                      timeout, 502 when it failed (short plain-text bodies), or Pingora's page;
 //!                      one value-free log line (Pingora's own are suppressed: they carry bytes)
@@ -52,6 +54,7 @@
 //! [`RuntimeHandle`]; the store and the metrics live beside it and survive a swap.
 
 mod access;
+mod affinity;
 mod calls;
 mod cors;
 mod execute;
@@ -83,7 +86,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 
 pub use runtime::{Runtime, RuntimeHandle};
 pub use trusted::TrustedHeaders;
-pub use upstreams::{HealthCheck, Upstreams};
+pub use upstreams::{HealthCheck, PoolHealth, Upstreams};
 
 use crate::config::SessionBind;
 use crate::front::Connections;
@@ -106,6 +109,8 @@ pub struct RequestCtx {
     report: Report,
     spoofed: usize,
     upstream: UpstreamState,
+    /// Upstreams this request failed to connect to (at most one per retry).
+    failed: Vec<upstreams::PeerAddr>,
     /// The request asks for a protocol upgrade (WebSocket).
     upgrade: bool,
     /// What flowgate does about CORS on the response.
@@ -123,6 +128,7 @@ impl RequestCtx {
             report: Report::untouched(),
             spoofed: 0,
             upstream: UpstreamState::default(),
+            failed: Vec::new(),
             upgrade: false,
             cors: cors::Cors::Untouched,
         }
@@ -252,10 +258,13 @@ impl ProxyHttp for Flowgate {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let mut peer = ctx.runtime.upstreams.pick();
+        let query = session.req_header().uri.query();
+        let upstreams = &ctx.runtime.upstreams;
+        let (mut peer, how) = upstreams.pick(ctx.route, query, ctx.identity.client, &ctx.failed);
+        record::upstream_pick(&self.metrics, how);
         ctx.upstream.no_upstream = peer.is_none();
         if let Some(peer) = peer.as_deref_mut() {
             ctx.runtime.timeouts.on_peer(ctx.route, ctx.upgrade, peer);
@@ -266,13 +275,14 @@ impl ProxyHttp for Flowgate {
     fn fail_to_connect(
         &self,
         _session: &mut Session,
-        _peer: &HttpPeer,
+        peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.upstream.connect_failed = true;
         // With several upstreams, one more try may reach a healthy one; nothing was sent yet.
         if ctx.runtime.upstreams.len() > 1 {
+            ctx.failed.push(upstreams::failed_address(peer));
             e.set_retry(true);
         }
         e

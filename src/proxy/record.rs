@@ -8,7 +8,7 @@ use super::execute::{Found, Report};
 use super::target::Refusal;
 use crate::context::Discard;
 use crate::headers::Status;
-use crate::metrics::{Metrics, RouteKind, UpstreamError};
+use crate::metrics::{Metrics, RouteKind, UpstreamError, UpstreamPick};
 
 /// Counts what `request_filter` decided: the client headers stripped (`spoofed`), the init or
 /// session outcome, and the store call. Called once per request.
@@ -61,6 +61,11 @@ pub(crate) fn response_stripped(metrics: &Metrics, stripped: usize) {
 /// Counts a request that failed towards the upstream.
 pub(crate) fn upstream_failed(metrics: &Metrics, kind: UpstreamError) {
     metrics.upstream_error(kind);
+}
+
+/// Counts how a request chose its upstream (once per pick: a retry picks again).
+pub(crate) fn upstream_pick(metrics: &Metrics, how: UpstreamPick) {
+    metrics.upstream_picks.count(how);
 }
 
 /// Counts a finished request and its duration.

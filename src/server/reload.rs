@@ -225,7 +225,7 @@ mod tests {
         let mut new = old.clone();
         assert!(restart_only_changes(&old, &new).is_empty());
         new.server.threads += 1;
-        new.listen.set_port(1);
+        new.listen = None;
         new.upstreams = vec!["127.0.0.1:9".into()];
         new.log.level = "debug".into();
         assert_eq!(

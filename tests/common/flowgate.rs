@@ -39,12 +39,19 @@ pub struct Options {
     server: Vec<String>,
     nofile: Option<u64>,
     silent: bool,
+    no_plaintext: bool,
 }
 
 impl Options {
     /// Adds an upstream (`host:port`).
     pub fn upstream(mut self, host_port: impl Into<String>) -> Self {
         self.upstreams.push(host_port.into());
+        self
+    }
+
+    /// `listen: ""`: no plaintext listener (`addr` is then a port nothing listens on).
+    pub fn no_plaintext(mut self) -> Self {
+        self.no_plaintext = true;
         self
     }
 
@@ -135,7 +142,11 @@ impl Flowgate {
         let dir = TempDir::new("flowgate");
         let [addr, admin] = free_addrs::<2>();
         let mut yaml = String::new();
-        writeln!(yaml, "listen: \"{addr}\"").unwrap();
+        if o.no_plaintext {
+            yaml.push_str("listen: \"\"\n");
+        } else {
+            writeln!(yaml, "listen: \"{addr}\"").unwrap();
+        }
         writeln!(yaml, "admin: \"{admin}\"").unwrap();
         yaml.push_str("upstreams:\n");
         for u in &o.upstreams {
@@ -203,7 +214,7 @@ impl Flowgate {
                 ));
             }
             let logged = o.silent || f.log().contains("flowgate ready");
-            if logged && accepts(addr) && accepts(admin) {
+            if logged && (o.no_plaintext || accepts(addr)) && accepts(admin) {
                 return Ok(f);
             }
             if start.elapsed() > DEADLINE {

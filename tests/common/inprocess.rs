@@ -37,7 +37,7 @@ impl InProcess {
     /// it accepts connections.
     pub fn start(mut config: Config) -> InProcess {
         let addr = free_addr();
-        config.listen = addr;
+        config.listen = Some(addr);
         config.admin = None;
         let dir = super::flowgate::TempDir::new("flowgate-inprocess");
         config.server.pid_file = dir.path().join("pid").display().to_string();

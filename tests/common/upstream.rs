@@ -75,7 +75,12 @@ pub struct Upstream {
 impl Upstream {
     /// Binds 127.0.0.1:0 and starts serving.
     pub fn start() -> Upstream {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Upstream::start_at(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Binds `addr` and starts serving: the address of a stopped upstream brings it back.
+    pub fn start_at(addr: SocketAddr) -> Upstream {
+        let listener = std::net::TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
