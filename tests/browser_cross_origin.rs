@@ -1,7 +1,8 @@
 //! The cross-origin embedding in headless Chromium through the real `flowgate demo`: a
 //! customer's page on another origin (the demo's host page) loads the widget from the proxy.
-//! A listed origin gets its chat and its context; an unlisted one has its context discarded at
-//! the edge and the browser withholds every answer (no `Access-Control-Allow-Origin`); a
+//! A listed origin gets its chat and its context; from an unlisted one the browser stops at the
+//! edge's preflight answer (no `Access-Control-Allow-Origin`; the widget's session-key header
+//! makes every widget request preflighted), so nothing is sent and nothing is readable; a
 //! preflight with the widget's headers is answered by the edge; `reload()` rejects when the
 //! init fails.
 #![allow(clippy::unwrap_used)]
@@ -15,6 +16,7 @@ use harness::{Browser, Demo};
 
 const ACCEPTED: &str = r#"flowgate_init_total{outcome="accepted",reason=""}"#;
 const ORIGIN: &str = r#"flowgate_init_total{outcome="discarded",reason="origin"}"#;
+const INIT_ROUTE: &str = r#"flowgate_requests_total{route="init"}"#;
 
 /// A POST with a JSON body and the session-key header (so the browser sends a preflight) to the
 /// chat route, from the page: its status, or "blocked" when the browser withheld it.
@@ -71,8 +73,10 @@ async fn a_foreign_origin_loses_its_context_and_reload_rejects() {
              return w && w.getAttribute('data-status') === 'error';",
         )
         .await;
-    // The init reached the edge, which proxied it without its context.
-    assert!(demo.metric(ORIGIN).await >= 1.0);
+    // The init carries the widget's session key, so the browser preflights it: the edge
+    // answered the preflight without an allow-origin, and the init itself never left the browser.
+    assert!(demo.metric(INIT_ROUTE).await >= 1.0);
+    assert_eq!(demo.metric(ORIGIN).await, 0.0);
     assert_eq!(demo.metric(ACCEPTED).await, 0.0);
     let reloaded = browser
         .js(

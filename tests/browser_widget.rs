@@ -347,12 +347,13 @@ async fn session_id_is_random_kept_for_the_tab_and_reload_reinitialises() {
         Some(r#"{"ims_username":"Jane Smith","plan":"Pro"}"#)
     );
     browser.wait_widget(2).await;
-    assert_eq!(
-        browser
-            .js("return window.imsFlowWidget.session();", vec![])
-            .await,
-        json!({"siteid": "site-1", "jsSessionId": id})
-    );
+    let session = browser
+        .js("return window.imsFlowWidget.session();", vec![])
+        .await;
+    assert_eq!(session["siteid"], json!("site-1"));
+    assert_eq!(session["jsSessionId"], json!(id));
+    // The session's key: 32 random bytes, base64url without padding.
+    assert_eq!(session["sessionKey"].as_str().map(str::len), Some(43));
 
     // Logout: the context is gone, reload() sends none.
     browser

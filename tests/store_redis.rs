@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::ports::free_port;
 use common::redis::{Options, RedisCluster, RedisSentinel, RedisServer, TlsFiles};
 use flowgate::store::redis::{RedisSettings, RedisStore};
-use flowgate::store::{SessionEntry, SessionKey, SessionStore, StoreError};
+use flowgate::store::{SessionEntry, SessionKey, SessionStore, StoreError, Write};
 
 /// Deadline for the contract suite: generous, so a loaded machine does not fail it.
 const RELAXED: Duration = Duration::from_secs(2);
@@ -26,6 +26,7 @@ fn entry(tag: &str) -> SessionEntry {
         context: format!("eyJ0YWciOiJ{tag}In0="),
         prefill: "e30=".to_string(),
         status: "accepted".to_string(),
+        key_hash: None,
     }
 }
 
@@ -86,6 +87,46 @@ async fn contract(make: impl Fn(Duration) -> Arc<dyn SessionStore>) {
     assert_eq!(store.get(a).await.unwrap(), None);
     store.delete(a).await.unwrap();
 
+    // A bound entry is replaced or deleted only by a write presenting its key hash; an
+    // unbound one (or none) by any (`sessions.bind: key`).
+    let (mine, theirs) = ([1u8; 32], [2u8; 32]);
+    let bound = |tag: &str, hash: [u8; 32]| SessionEntry {
+        key_hash: Some(hash),
+        ..entry(tag)
+    };
+    let b = key("site-1", "bound");
+    assert!(
+        store
+            .write_bound(b, Write::Put(&entry("old")), &theirs)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .write_bound(b, Write::Put(&bound("mine", mine)), &mine)
+            .await
+            .unwrap()
+    );
+    let theirs_entry = bound("theirs", theirs);
+    assert!(
+        !store
+            .write_bound(b, Write::Put(&theirs_entry), &theirs)
+            .await
+            .unwrap()
+    );
+    assert!(!store.write_bound(b, Write::Delete, &theirs).await.unwrap());
+    assert_eq!(store.get(b).await.unwrap(), Some(bound("mine", mine)));
+    assert!(
+        store
+            .write_bound(b, Write::Put(&bound("again", mine)), &mine)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(b).await.unwrap(), Some(bound("again", mine)));
+    assert!(store.write_bound(b, Write::Delete, &mine).await.unwrap());
+    assert_eq!(store.get(b).await.unwrap(), None);
+    assert!(store.write_bound(b, Write::Delete, &theirs).await.unwrap());
+
     // Sites are isolated; ids with `.`, `-`, `_` do not collide.
     store.put(key("s1", "x"), &entry("s1")).await.unwrap();
     store.put(key("s2", "x"), &entry("s2")).await.unwrap();
@@ -116,6 +157,7 @@ async fn contract(make: impl Fn(Duration) -> Arc<dyn SessionStore>) {
         context: "A".repeat(300_000),
         prefill: "B".repeat(20_000),
         status: "accepted".into(),
+        key_hash: None,
     };
     store.put(key(&site, &session), &big).await.unwrap();
     assert_eq!(store.get(key(&site, &session)).await.unwrap(), Some(big));
@@ -434,6 +476,7 @@ fn entry_for(pairs: &[(String, String)]) -> SessionEntry {
         context: flowgate::headers::context_value(&ctx),
         prefill: flowgate::headers::prefill_value(&flowgate::prefill::prefill(&ctx)),
         status: flowgate::headers::Status::Accepted.to_string(),
+        key_hash: None,
     }
 }
 
@@ -460,6 +503,7 @@ fn entry_unlimited(pairs: &[(String, String)]) -> SessionEntry {
         context: b64(&json_object(pairs)),
         prefill: b64(&json_object(&slots)),
         status: "accepted".into(),
+        key_hash: None,
     }
 }
 

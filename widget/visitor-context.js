@@ -17,6 +17,13 @@
  * where visitor_context is the UTF-8 JSON, standard base64, percent-encoded. It is left out when
  * there is no context (or an empty one), so an anonymous visitor gets every workflow step.
  *
+ * Session key: at init the widget makes a random key for the chat session (32 bytes from
+ * crypto.getRandomValues, base64url) and sends it in a Flowgate-Session-Key request header on
+ * the init and every session-route request, never in a URL. It is kept beside the session id
+ * for the tab (sessionStorage). With sessions.bind: key the edge attaches the stored context only
+ * to requests that present it, and only an init presenting it can replace or delete that context.
+ * A backend that answers CORS preflights itself must allow the header.
+ *
  * Public API: window.imsFlowWidget.reload() re-initialises with the current context (call it after
  * a login or logout in a single-page app); its Promise resolves when the chat is ready and rejects
  * when the init fails (network, CORS, an error answer).
@@ -29,7 +36,10 @@
   // The chat protocol's media type: the init route answers it with the conversation's state.
   var CHAT_TYPE = 'application/vnd.flowgate.chat+json';
   var SESSION_KEY = 'imsFlowWidget.jsSessionId.';
+  var KEY_STORE = 'imsFlowWidget.sessionKey.';
+  var KEY_HEADER = 'Flowgate-Session-Key';
   var ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+  var KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
   var script = document.currentScript || findOwnScript();
   if (!script) {
@@ -148,6 +158,44 @@
   }
   var memoryIds = {};
 
+  // The session's key: 32 random bytes, base64url without padding. Stored as "<id> <key>" so a
+  // key is only ever sent with the session id it was made for; a new id gets a new key.
+  function sessionKey(site, session) {
+    var name = KEY_STORE + site;
+    var stored = null;
+    try {
+      stored = window.sessionStorage.getItem(name);
+    } catch (e) {
+      stored = null;
+    }
+    if (!stored) stored = memoryIds[name] || null;
+    if (stored) {
+      var parts = stored.split(' ');
+      if (parts.length === 2 && parts[0] === session && KEY_PATTERN.test(parts[1])) return parts[1];
+    }
+    var bytes = new Uint8Array(32);
+    window.crypto.getRandomValues(bytes);
+    var key = btoa(String.fromCharCode.apply(null, bytes))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '');
+    memoryIds[name] = session + ' ' + key;
+    try {
+      window.sessionStorage.setItem(name, session + ' ' + key);
+    } catch (e) {
+      // Storage disabled: the key lives as long as the page, like the id.
+    }
+    return key;
+  }
+
+  // The request headers of every widget request: the session key, and more when asked.
+  function headers(extra) {
+    var h = { Accept: CHAT_TYPE };
+    h[KEY_HEADER] = current.key;
+    for (var name in extra) h[name] = extra[name];
+    return h;
+  }
+
   function query(site, session) {
     return 'siteid=' + encodeURIComponent(site) + '&jsSessionId=' + encodeURIComponent(session);
   }
@@ -251,7 +299,7 @@
     document.dispatchEvent(new CustomEvent('imsflow:update', { detail: detail }));
   }
 
-  var current = { site: '', session: '' };
+  var current = { site: '', session: '', key: '' };
 
   function handle(response, mine) {
     return response
@@ -286,7 +334,7 @@
     setStatus(ensurePanel(), 'sending');
     return fetch(origin + CHAT_PATH + '?' + query(current.site, current.session), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: CHAT_TYPE },
+      headers: headers({ 'Content-Type': 'application/json' }),
       body: JSON.stringify(answer),
       cache: 'no-store',
     }).then(
@@ -307,12 +355,13 @@
       warn('no valid siteid (data-siteid or imsFlowConfig.siteid); not started');
       return rejected(mine, 'no valid siteid');
     }
-    current = { site: site, session: sessionId(site) };
+    var session = sessionId(site);
+    current = { site: site, session: session, key: sessionKey(site, session) };
     setStatus(ensurePanel(), 'loading');
     var url = initUrl(current.site, current.session, currentContext());
     var token = currentToken();
     if (token !== null) url += '&visitor_context_token=' + encodeURIComponent(token);
-    return fetch(url, { cache: 'no-store', headers: { Accept: CHAT_TYPE } }).then(
+    return fetch(url, { cache: 'no-store', headers: headers({}) }).then(
       function (r) {
         return handle(r, mine);
       },
@@ -332,9 +381,11 @@
     /** Re-initialises the chat with the page's current visitor context; the promise rejects
      *  when the init fails (network, CORS, an error answer). */
     reload: init,
-    /** The site id and the tab's chat session id (for the page's own support tooling). */
+    /** The site id, the tab's chat session id and its key (for the page's own support tooling,
+     *  which sends the key in the Flowgate-Session-Key header of its own session-route requests;
+     *  both are secrets: never in a URL, a log or analytics). */
     session: function () {
-      return { siteid: current.site, jsSessionId: current.session };
+      return { siteid: current.site, jsSessionId: current.session, sessionKey: current.key };
     },
   };
 

@@ -267,6 +267,9 @@ fn generated_secret() -> Option<Secret> {
     Some(Secret::new(hex.into_bytes()))
 }
 
+/// Visitor 1's session key in the printed lines (a real widget makes a random one per session).
+const DEMO_SESSION_KEY: &str = "ZGVtbyBzZXNzaW9uIGtleSBvZiB2aXNpdG9yIG9uZSE";
+
 /// The text printed on start: what runs where, and the lines to paste. `signing` says where
 /// the header-signing secret came from.
 pub(crate) fn instructions(
@@ -304,13 +307,14 @@ flowgate demo
 Try these (each answer shows the trusted headers the backend got, decoded):
 
   # 1. a logged-in visitor's init: the context is validated, stored, and pre-fills name and email
-  curl -s -H 'Origin: {base}' '{base}{init}?{site}=demo-site&{session}=visitor-1&{context}={ctx}'
+  #    (the session key is what the widget sends; with sessions.bind: key only it gets the context)
+  curl -s -H 'Origin: {base}' -H 'Flowgate-Session-Key: {demo_key}' '{base}{init}?{site}=demo-site&{session}=visitor-1&{context}={ctx}'
 
   # 2. an anonymous init: Status absent, no context
   curl -s -H 'Origin: {base}' '{base}{init}?{site}=demo-site&{session}=visitor-2'
 
   # 3. a later request in visitor 1's chat session gets the stored context back
-  curl -s '{base}{session_path}?{site}=demo-site&{session}=visitor-1'
+  curl -s -H 'Flowgate-Session-Key: {demo_key}' '{base}{session_path}?{site}=demo-site&{session}=visitor-1'
 
   # 4. a spoof attempt: forged trusted headers are stripped before anything else
   curl -s -H '{prefix}Context: eyJpbXNfZW1haWwiOiJldmlsQGV4YW1wbGUuY29tIn0=' -H '{underscored}Status: accepted' '{base}{session_path}?{site}=demo-site&{session}=visitor-2'
@@ -324,6 +328,7 @@ Stop with Ctrl-C.
         session = p.session,
         context = p.context,
         underscored = prefix.replace('-', "_"),
+        demo_key = DEMO_SESSION_KEY,
     )
 }
 

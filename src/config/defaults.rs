@@ -165,6 +165,7 @@ impl Default for Config {
             trust: TrustConfig::default(),
             limits: Default::default(),
             erasure: super::ErasureConfig::default(),
+            sessions: super::SessionsConfig::default(),
         }
     }
 }

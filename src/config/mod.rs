@@ -28,6 +28,7 @@ mod limits;
 mod problem;
 mod read;
 mod secrets;
+mod sessions;
 mod site_rules;
 mod sites;
 mod table;
@@ -89,6 +90,26 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Where the admin token of the erasure routes comes from (`erasure:`).
     pub erasure: ErasureConfig,
+    /// How a stored context is bound to its session (`sessions:`).
+    pub sessions: SessionsConfig,
+}
+
+/// What a session route must present for its stored context (`sessions.bind`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionBind {
+    /// The session id alone: whoever knows it gets the stored context.
+    #[default]
+    Off,
+    /// The session id and the widget's `Flowgate-Session-Key`, whose hash is stored beside the
+    /// context; an init must present it too to replace or delete a bound context.
+    Key,
+}
+
+/// The `sessions:` section.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionsConfig {
+    /// `bind`: `off` or `key`.
+    pub bind: SessionBind,
 }
 
 /// What happens to an init over its rate limit (`limits.mode`).

@@ -16,6 +16,7 @@ use super::client_ip::read_client_ip;
 use super::edge::{read_edge, read_server_edge};
 use super::erasure::read_erasure;
 use super::limits::read_limits;
+use super::sessions::read_sessions;
 use super::sites::read_trust;
 use super::table::Table;
 use super::tls::{read_tls, read_upstream_ca};
@@ -291,6 +292,7 @@ fn read_into(config: &mut Config, top: &mut Table<'_>, problems: &mut Problems) 
 
     read_edge(config, top, problems);
     read_limits(&mut config.limits, top, problems);
+    read_sessions(&mut config.sessions, top, problems);
     config.trust = read_trust(top, problems);
 }
 

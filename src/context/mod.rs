@@ -41,11 +41,14 @@ pub enum Discard {
     Replayed,
     /// A one-time token's use could not be checked: the session store did not answer.
     ReplayUnchecked,
+    /// `sessions.bind: key`: the request presented no valid `Flowgate-Session-Key`, or not the
+    /// one the stored context is bound to; nothing stored was read, replaced or deleted.
+    SessionKey,
 }
 
 impl Discard {
     /// Every discard reason, in a stable order (for metrics).
-    pub(crate) const ALL: [Discard; 10] = [
+    pub(crate) const ALL: [Discard; 11] = [
         Discard::Size,
         Discard::Base64,
         Discard::Json,
@@ -56,6 +59,7 @@ impl Discard {
         Discard::WrongSession,
         Discard::Replayed,
         Discard::ReplayUnchecked,
+        Discard::SessionKey,
     ];
 
     /// The stable snake_case name used in metrics, headers and `inspect`.
@@ -71,6 +75,7 @@ impl Discard {
             Discard::WrongSession => "wrong_session",
             Discard::Replayed => "replayed",
             Discard::ReplayUnchecked => "replay_unchecked",
+            Discard::SessionKey => "session_key",
         }
     }
 }

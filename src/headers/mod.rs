@@ -5,6 +5,7 @@
 //! base64 of a UTF-8 JSON object whose members keep the pipeline's order.
 
 pub mod forwarded;
+pub(crate) mod session_key;
 pub mod signature;
 pub(crate) mod spoof;
 

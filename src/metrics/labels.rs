@@ -175,15 +175,19 @@ pub enum SessionOutcome {
     BadSession,
     /// Neither id present (assets and the like): nothing to look up.
     NoIds,
+    /// `sessions.bind: key`: no valid session key, or not the one the stored context is bound
+    /// to; nothing attached.
+    SessionKey,
 }
 
 impl SessionOutcome {
-    pub(super) const ALL: [SessionOutcome; 5] = [
+    pub(super) const ALL: [SessionOutcome; 6] = [
         SessionOutcome::Hit,
         SessionOutcome::Miss,
         SessionOutcome::Unavailable,
         SessionOutcome::BadSession,
         SessionOutcome::NoIds,
+        SessionOutcome::SessionKey,
     ];
 
     /// Label value.
@@ -194,6 +198,7 @@ impl SessionOutcome {
             SessionOutcome::Unavailable => "unavailable",
             SessionOutcome::BadSession => "bad_session",
             SessionOutcome::NoIds => "no_ids",
+            SessionOutcome::SessionKey => "session_key",
         }
     }
 }

@@ -37,7 +37,7 @@ pub struct Metrics {
     init_absent: IntCounter,
     init_discarded: [IntCounter; Discard::ALL.len()],
     init_bad_session: IntCounter,
-    session: [IntCounter; 5],
+    session: [IntCounter; SessionOutcome::ALL.len()],
     pairs_dropped: [IntCounter; DropReason::ALL.len()],
     spoofed_request: IntCounter,
     spoofed_response: IntCounter,

@@ -4,27 +4,49 @@
 //! request, it only leaves it without stored context. Each call is timed once here; the report
 //! carries the time to the metrics and the access log.
 
-use std::time::{Duration, Instant};
+//!
+//! With `sessions.bind: key` ([`Binding::required`]) an init or session route without a valid
+//! `Flowgate-Session-Key` touches nothing stored; an init writes only when the stored context is
+//! not bound to another key; a session route attaches only a context bound to the key it
+//! presents. Every refusal is `Status: discarded; reason=session_key`, counted like the rest.
 
+use std::time::Duration;
+
+pub(crate) use super::calls::StoreCall;
+use super::calls::{get, write};
 use super::plan::{BAD_SESSION_STATUS, Plan};
 use super::trusted::TrustedHeaders;
 use super::visitor::{InitFindings, Verdict};
 use crate::context::Discard;
 use crate::headers::Status;
-use crate::metrics::{LimitScope, SessionOutcome, StoreOp, StoreResult};
-use crate::store::{SessionEntry, SessionKey, SessionStore, StoreError};
+use crate::headers::session_key::Presented;
+use crate::metrics::{LimitScope, SessionOutcome, StoreResult};
+use crate::store::{SessionStore, Write, may_write};
 
-/// One store call: which, how it ended, how long it took (deadline included).
+/// What the request presented as its session key, and whether the configuration requires one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StoreCall {
-    /// The operation.
-    pub(crate) op: StoreOp,
-    /// How it ended.
-    pub(crate) result: StoreResult,
-    /// How long it took.
-    pub(crate) elapsed: Duration,
-    /// Why it failed, as the store named it (`wrongpass`, `breaker_open`, …); `None` on success.
-    pub(crate) error: Option<&'static str>,
+pub(crate) struct Binding {
+    /// `sessions.bind: key`.
+    pub(crate) required: bool,
+    /// The request's `Flowgate-Session-Key`.
+    pub(crate) presented: Presented,
+}
+
+impl Binding {
+    /// A required key that is missing or malformed: nothing stored may be touched.
+    fn lacking(&self) -> bool {
+        self.required && self.presented.hash().is_none()
+    }
+
+    /// The presented key when the configuration requires one (the write is then checked).
+    fn check(&self) -> Option<&Presented> {
+        self.required.then_some(&self.presented)
+    }
+}
+
+/// The `Status` of a request refused for its session key.
+fn key_refused() -> String {
+    Status::Discarded(Discard::SessionKey).to_string()
 }
 
 /// What a request's decision came to.
@@ -87,12 +109,13 @@ pub(crate) fn limited_report(plan: &Plan) -> Report {
     }
 }
 
-/// Carries `plan` out against `store`, each call bounded by `deadline`; fills `out` with the
-/// headers to send.
+/// Carries `plan` out against `store`, each call bounded by `deadline`, under the request's
+/// session-key `binding`; fills `out` with the headers to send.
 pub(crate) async fn execute(
     plan: Plan,
     store: &dyn SessionStore,
     deadline: Duration,
+    binding: Binding,
     out: &mut TrustedHeaders,
 ) -> Report {
     match plan {
@@ -116,22 +139,45 @@ pub(crate) async fn execute(
             store: None,
         },
         Plan::Init(ids, mut evaluated) => {
+            if binding.lacking() {
+                // Checked before a one-time token is claimed: a refused init uses nothing up.
+                out.status = Some(key_refused());
+                out.site = Some(ids.site);
+                out.session = Some(ids.session);
+                evaluated.findings.status = Status::Discarded(Discard::SessionKey);
+                return Report {
+                    found: Found::Init(evaluated.findings),
+                    store: None,
+                };
+            }
             super::replay::enforce_one_time(store, deadline, &ids.site, &mut evaluated).await;
-            let call = match evaluated.verdict {
-                Verdict::Accepted(entry) => {
-                    let call = put(store, deadline, ids.key(), &entry).await;
-                    out.status = Some(entry.status);
-                    out.context = Some(entry.context);
-                    out.prefill = Some(entry.prefill);
-                    call
+            let (call, written) = match evaluated.verdict {
+                Verdict::Accepted(mut entry) => {
+                    entry.key_hash = binding.presented.hash().copied();
+                    let what = Write::Put(&entry);
+                    let (call, written) =
+                        write(store, deadline, ids.key(), what, binding.check()).await;
+                    if written {
+                        out.status = Some(entry.status);
+                        out.context = Some(entry.context);
+                        out.prefill = Some(entry.prefill);
+                    }
+                    (call, written)
                 }
                 other => {
                     // Logout (or a broken context) must not keep the previous identity.
-                    let call = delete(store, deadline, ids.key()).await;
+                    let what = Write::Delete;
+                    let (call, written) =
+                        write(store, deadline, ids.key(), what, binding.check()).await;
                     out.status = Some(other.status());
-                    call
+                    (call, written)
                 }
             };
+            if !written {
+                // Bound to another key: proxied without context, the stored one untouched.
+                out.status = Some(key_refused());
+                evaluated.findings.status = Status::Discarded(Discard::SessionKey);
+            }
             out.site = Some(ids.site);
             out.session = Some(ids.session);
             Report {
@@ -149,8 +195,21 @@ pub(crate) async fn execute(
             }
         }
         Plan::Session(ids) => {
+            if binding.lacking() {
+                out.status = Some(key_refused());
+                out.site = Some(ids.site);
+                out.session = Some(ids.session);
+                return Report {
+                    found: Found::Session(SessionOutcome::SessionKey),
+                    store: None,
+                };
+            }
             let (call, entry) = get(store, deadline, ids.key()).await;
             let outcome = match entry {
+                Some(entry) if binding.required && !bound_to(&binding, entry.key_hash.as_ref()) => {
+                    out.status = Some(key_refused());
+                    SessionOutcome::SessionKey
+                }
                 Some(entry) => {
                     out.status = Some(entry.status);
                     out.context = Some(entry.context);
@@ -176,176 +235,11 @@ pub(crate) async fn execute(
     }
 }
 
-/// Stores an accepted context.
-async fn put(
-    store: &dyn SessionStore,
-    deadline: Duration,
-    key: SessionKey<'_>,
-    entry: &SessionEntry,
-) -> StoreCall {
-    let started = Instant::now();
-    let (result, error) = match tokio::time::timeout(deadline, store.put(key, entry)).await {
-        Ok(Ok(())) => (StoreResult::Ok, None),
-        Ok(Err(e)) => failed(StoreOp::Put, &e),
-        Err(_) => (StoreResult::Timeout, Some("timeout")),
-    };
-    StoreCall {
-        op: StoreOp::Put,
-        result,
-        elapsed: started.elapsed(),
-        error,
-    }
-}
-
-/// Forgets a session.
-async fn delete(store: &dyn SessionStore, deadline: Duration, key: SessionKey<'_>) -> StoreCall {
-    let started = Instant::now();
-    let (result, error) = match tokio::time::timeout(deadline, store.delete(key)).await {
-        Ok(Ok(())) => (StoreResult::Ok, None),
-        Ok(Err(e)) => failed(StoreOp::Delete, &e),
-        Err(_) => (StoreResult::Timeout, Some("timeout")),
-    };
-    StoreCall {
-        op: StoreOp::Delete,
-        result,
-        elapsed: started.elapsed(),
-        error,
-    }
-}
-
-/// Looks a session up; the entry comes back only on [`StoreResult::Hit`].
-async fn get(
-    store: &dyn SessionStore,
-    deadline: Duration,
-    key: SessionKey<'_>,
-) -> (StoreCall, Option<SessionEntry>) {
-    let started = Instant::now();
-    let (result, error, entry) = match tokio::time::timeout(deadline, store.get(key)).await {
-        Ok(Ok(Some(e))) => (StoreResult::Hit, None, Some(e)),
-        Ok(Ok(None)) => (StoreResult::Miss, None, None),
-        Ok(Err(e)) => {
-            let (result, error) = failed(StoreOp::Get, &e);
-            (result, error, None)
-        }
-        Err(_) => (StoreResult::Timeout, Some("timeout"), None),
-    };
-    let call = StoreCall {
-        op: StoreOp::Get,
-        result,
-        elapsed: started.elapsed(),
-        error,
-    };
-    (call, entry)
-}
-
-/// The result and the access log's error label of a failed call.
-fn failed(op: StoreOp, e: &StoreError) -> (StoreResult, Option<&'static str>) {
-    // The error text names a kind, never a backend message or visitor data.
-    tracing::debug!(op = op.as_str(), error = %e, "store call failed");
-    let result = match e {
-        StoreError::Timeout => StoreResult::Timeout,
-        _ => StoreResult::Error,
-    };
-    // An open breaker names the failure that opened it: `breaker_open:wrongpass`.
-    let label = match e {
-        StoreError::CircuitOpen(kind) => breaker_label(*kind),
-        other => other.label(),
-    };
-    (result, Some(label))
-}
-
-/// `breaker_open:<kind>` as a static string.
-fn breaker_label(kind: crate::store::FailureKind) -> &'static str {
-    use crate::store::FailureKind as K;
-    match kind {
-        K::Timeout => "breaker_open:timeout",
-        K::ConnectionRefused => "breaker_open:connection_refused",
-        K::ConnectionLost => "breaker_open:connection_lost",
-        K::NoAuth => "breaker_open:noauth",
-        K::WrongPass => "breaker_open:wrongpass",
-        K::NoPerm => "breaker_open:noperm",
-        K::ReadOnly => "breaker_open:readonly",
-        K::Loading => "breaker_open:loading",
-        K::MasterDown => "breaker_open:masterdown",
-        K::ClusterDown => "breaker_open:clusterdown",
-        K::Server => "breaker_open:server_error",
-        K::Corrupt => "breaker_open:corrupt",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use async_trait::async_trait;
-
-    use super::*;
-    use crate::metrics::Metrics;
-    use crate::proxy::record;
-
-    /// A store that never answers, to exercise the deadline.
-    struct Stuck;
-
-    #[async_trait]
-    impl SessionStore for Stuck {
-        async fn put(&self, _: SessionKey<'_>, _: &SessionEntry) -> Result<(), StoreError> {
-            std::future::pending().await
-        }
-        async fn get(&self, _: SessionKey<'_>) -> Result<Option<SessionEntry>, StoreError> {
-            std::future::pending().await
-        }
-        async fn delete(&self, _: SessionKey<'_>) -> Result<(), StoreError> {
-            Err(StoreError::Failed(
-                crate::store::FailureKind::ConnectionRefused,
-            ))
-        }
-        async fn claim_once(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
-            std::future::pending().await
-        }
-        async fn purge_site(
-            &self,
-            _: &str,
-            _: &crate::store::PurgeProgress,
-        ) -> Result<crate::store::PurgeCounts, StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-        fn backend(&self) -> &'static str {
-            "stuck"
-        }
-    }
-
-    /// Records one store call the way a request's report does.
-    fn count(m: &Metrics, call: StoreCall) {
-        record::decision(
-            m,
-            0,
-            &Report {
-                found: Found::Untouched,
-                store: Some(call),
-            },
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn deadline_and_errors_are_results_not_failures() {
-        let m = Arc::new(Metrics::new());
-        let s = Stuck;
-        let deadline = Duration::from_millis(50);
-        let key = SessionKey {
-            site: "s",
-            session: "j",
-        };
-        let (get_call, entry) = get(&s, deadline, key).await;
-        assert_eq!((get_call.result, entry), (StoreResult::Timeout, None));
-        let put_call = put(&s, deadline, key, &SessionEntry::default()).await;
-        assert_eq!(put_call.result, StoreResult::Timeout);
-        let delete_call = delete(&s, deadline, key).await;
-        assert_eq!(delete_call.result, StoreResult::Error);
-        for call in [get_call, put_call, delete_call] {
-            count(&m, call);
-        }
-        let text = String::from_utf8(m.encode()).unwrap();
-        assert!(text.contains(r#"flowgate_store_calls_total{op="get",result="timeout"} 1"#));
-        assert!(text.contains(r#"flowgate_store_calls_total{op="delete",result="error"} 1"#));
+/// Whether a stored context bound to `stored` may be attached for the presented key: only a
+/// bound one, to this key (an entry stored without a key is never attached under `bind: key`).
+fn bound_to(binding: &Binding, stored: Option<&crate::store::KeyHash>) -> bool {
+    match (stored, binding.presented.hash()) {
+        (Some(_), Some(presented)) => may_write(stored, presented),
+        _ => false,
     }
 }

@@ -6,7 +6,8 @@
 //!       │
 //!  new_ctx ─────────── take the current Runtime (one Arc for the whole request)
 //!       │
-//!  request_filter ──── 1. spoof.strip_request (every route, before anything else)
+//!  request_filter ──── 1. spoof.strip_request (every route, before anything else); the
+//!                         session key read, hashed and removed (session_key::take)
 //!       │              2. identity::resolve — client address, request id; every client
 //!       │                 spelling of X-Forwarded-*/X-Real-IP/X-Request-Id/Forwarded removed
 //!       │              3. one Content-Length (framing.rs); target::normalize — origin-form,
@@ -19,8 +20,10 @@
 //!       │                 over a limit in reject mode → 429
 //!       │              6. params::without_raw — context and token out of the query (unless
 //!       │                                       params.forward_raw)
-//!       │              7. execute::execute(plan, store)       (put / delete / get under the
-//!       │                                                      deadline; a report, timed once)
+//!       │              7. execute::execute(plan, store, binding) (put / delete / get under
+//!       │                                                      the deadline, checked against the
+//!       │                                                      session key with bind: key; a
+//!       │                                                      report, timed once)
 //!       │              8. record::decision(report)             (the one place that counts)
 //!       ▼
 //!  upstream_peer ───── upstreams.pick(): the one upstream, or among healthy ones by session
@@ -57,7 +60,9 @@
 mod access;
 mod affinity;
 mod body;
+mod calls;
 mod cors;
+mod ctx;
 mod execute;
 mod failure;
 mod framing;
@@ -76,9 +81,7 @@ mod trusted;
 mod upstreams;
 mod visitor;
 
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -86,79 +89,17 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 
+pub use ctx::RequestCtx;
 pub use runtime::{Runtime, RuntimeHandle};
 pub use trusted::TrustedHeaders;
 pub use upstreams::{HealthCheck, PoolHealth, Upstreams};
 
+use crate::config::SessionBind;
 use crate::front::Connections;
-use crate::metrics::{Metrics, RouteKind};
+use crate::headers::session_key;
+use crate::metrics::Metrics;
 use crate::store::SessionStore;
 use crate::trust::PageHeaders;
-use execute::Report;
-use failure::UpstreamState;
-use identity::ClientIdentity;
-
-/// Per-request state, carried from phase to phase.
-#[derive(Debug)]
-pub struct RequestCtx {
-    runtime: Arc<Runtime>,
-    started: Instant,
-    route: RouteKind,
-    trusted: TrustedHeaders,
-    identity: ClientIdentity,
-    report: Report,
-    spoofed: usize,
-    upstream: UpstreamState,
-    /// Upstreams this request failed to connect to (at most one per retry).
-    failed: Vec<upstreams::PeerAddr>,
-    /// The request asks for a protocol upgrade (WebSocket).
-    upgrade: bool,
-    /// What flowgate does about CORS on the response.
-    cors: cors::Cors,
-    /// The request body bytes read so far, against the body limit.
-    body: body::BodyCount,
-}
-
-impl RequestCtx {
-    fn new(runtime: Arc<Runtime>) -> RequestCtx {
-        RequestCtx {
-            runtime,
-            started: Instant::now(),
-            route: RouteKind::Other,
-            trusted: TrustedHeaders::default(),
-            identity: ClientIdentity::default(),
-            report: Report::untouched(),
-            spoofed: 0,
-            upstream: UpstreamState::default(),
-            failed: Vec::new(),
-            upgrade: false,
-            cors: cors::Cors::Untouched,
-            body: body::BodyCount::default(),
-        }
-    }
-
-    /// The trusted headers decided for this request.
-    pub fn trusted(&self) -> &TrustedHeaders {
-        &self.trusted
-    }
-
-    /// The route kind of this request.
-    pub fn route(&self) -> RouteKind {
-        self.route
-    }
-
-    /// The real client address of this request: the peer (or PROXY-protocol source), or, when
-    /// the peer is a trusted proxy, the right-most untrusted address of its chain. Known from
-    /// step 2 of `request_filter` on; `None` before that and on a Unix socket.
-    pub fn client_addr(&self) -> Option<IpAddr> {
-        self.identity.client
-    }
-
-    /// The request id sent upstream and logged (known from step 2 of `request_filter` on).
-    pub fn request_id(&self) -> &str {
-        &self.identity.request_id
-    }
-}
 
 /// The flowgate proxy.
 pub struct Flowgate {
@@ -204,6 +145,8 @@ impl ProxyHttp for Flowgate {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let rt = &ctx.runtime;
         ctx.spoofed = rt.spoof.strip_request(session.req_header_mut());
+        // The session key is read once and gone before anything could forward or log it.
+        let presented = session_key::take(session.req_header_mut());
         ctx.identity = identity::resolve(session, &rt.client_ip);
         framing::normalise_content_length(session.req_header_mut())?;
         ctx.upgrade = session.is_upgrade_req();
@@ -246,7 +189,11 @@ impl ProxyHttp for Flowgate {
         }
         rt.timeouts.on_request(ctx.route, session);
         let (store, deadline) = (self.store.as_ref(), rt.store_deadline);
-        ctx.report = execute::execute(plan, store, deadline, &mut ctx.trusted).await;
+        let binding = execute::Binding {
+            required: rt.bind == SessionBind::Key,
+            presented,
+        };
+        ctx.report = execute::execute(plan, store, deadline, binding, &mut ctx.trusted).await;
         record::decision(&self.metrics, ctx.spoofed, &ctx.report);
         Ok(false)
     }

@@ -22,7 +22,7 @@ use super::route::Routes;
 use super::timeouts::RouteTimeouts;
 use super::trusted::TrustedNames;
 use super::upstreams::Upstreams;
-use crate::config::{Config, ParamNames};
+use crate::config::{Config, ParamNames, SessionBind};
 use crate::headers::signature::Signer;
 use crate::headers::spoof::SpoofMatcher;
 use crate::trust::TrustPolicy;
@@ -41,6 +41,7 @@ pub struct Runtime {
     pub(super) upstreams: Upstreams,
     pub(super) timeouts: RouteTimeouts,
     pub(super) limits: Limits,
+    pub(super) bind: SessionBind,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -54,6 +55,7 @@ impl std::fmt::Debug for Runtime {
             .field("upstreams", &self.upstreams.len())
             .field("timeouts", &self.timeouts)
             .field("limits", &self.limits)
+            .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +82,7 @@ impl Runtime {
             upstreams,
             timeouts: RouteTimeouts::new(config),
             limits: Limits::new(&config.limits),
+            bind: config.sessions.bind,
         }
     }
 }

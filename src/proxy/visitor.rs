@@ -166,6 +166,7 @@ fn run(
             context: headers::context_value(out),
             prefill: headers::prefill_value(&prefill(out)),
             status: status.to_string(),
+            key_hash: None,
         }),
     };
     Evaluated {

@@ -15,11 +15,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use moka::Expiry;
 use moka::notification::RemovalCause;
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 
 use super::{
-    EvictionCallback, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore,
-    StoreError, one_time_digest,
+    EvictionCallback, KeyHash, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore,
+    StoreError, Write, may_write, one_time_digest,
 };
 
 /// Most one-time token ids remembered at once. Past it moka evicts the least useful; a token
@@ -111,7 +112,8 @@ fn weight(key: &str, entry: &SessionEntry) -> u32 {
         + key.len()
         + entry.context.len()
         + entry.prefill.len()
-        + entry.status.len();
+        + entry.status.len()
+        + entry.key_hash.map_or(0, |h| h.len());
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
@@ -141,6 +143,31 @@ impl SessionStore for MemoryStore {
     async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError> {
         self.cache.invalidate(cache_key(key).as_str());
         Ok(())
+    }
+
+    async fn write_bound(
+        &self,
+        key: SessionKey<'_>,
+        write: Write<'_>,
+        presented: &KeyHash,
+    ) -> Result<bool, StoreError> {
+        let mut allowed = true;
+        // moka runs the closure under the key's lock: no other write lands between the check
+        // and the write.
+        self.cache
+            .entry(cache_key(key))
+            .and_compute_with(|current| {
+                let stored = current.as_ref().and_then(|e| e.value().key_hash.as_ref());
+                if !may_write(stored, presented) {
+                    allowed = false;
+                    return Op::Nop;
+                }
+                match write {
+                    Write::Put(entry) => Op::Put(Arc::new(entry.clone())),
+                    Write::Delete => Op::Remove,
+                }
+            });
+        Ok(allowed)
     }
 
     async fn claim_once(&self, site: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -204,7 +231,50 @@ mod tests {
             context: context.to_owned(),
             prefill: "e30=".to_owned(),
             status: "accepted".to_owned(),
+            key_hash: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_bound_entry_is_written_only_with_its_key() {
+        let s = MemoryStore::new(Duration::from_secs(60), 1 << 20, None);
+        let (mine, theirs) = ([1u8; 32], [2u8; 32]);
+        let bound = SessionEntry {
+            key_hash: Some(mine),
+            ..entry("mine")
+        };
+        // Nothing stored, then an unbound entry: both may be written by anyone.
+        assert!(
+            s.write_bound(key("a", "1"), Write::Put(&entry("old")), &theirs)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.write_bound(key("a", "1"), Write::Put(&bound), &mine)
+                .await
+                .unwrap()
+        );
+        let other = SessionEntry {
+            key_hash: Some(theirs),
+            ..entry("theirs")
+        };
+        assert!(
+            !s.write_bound(key("a", "1"), Write::Put(&other), &theirs)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.write_bound(key("a", "1"), Write::Delete, &theirs)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.get(key("a", "1")).await.unwrap(), Some(bound.clone()));
+        assert!(
+            s.write_bound(key("a", "1"), Write::Delete, &mine)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.get(key("a", "1")).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -4,7 +4,9 @@
 //! (site, session); an init without one `delete`s them; session routes `get` and re-attach them.
 //! The time-to-live is a property of the store, set when it is built. Two more calls serve
 //! signed tokens and erasure: `claim_once` makes a token with a `jti` single-use, `purge_site`
-//! removes a site's every stored context.
+//! removes a site's every stored context. With `sessions.bind: key` an init writes through
+//! `write_bound`: the put or delete happens only when the stored entry is not bound to another
+//! session key, checked and written in one atomic step.
 //!
 //! The store knows nothing of the configuration file or of metrics: it is built from its own
 //! [`StoreSettings`], and reports what the operator should see through a callback and its own
@@ -33,6 +35,10 @@ pub struct SessionKey<'a> {
     pub session: &'a str,
 }
 
+/// The SHA-256 of a session's key (the widget's `Flowgate-Session-Key`); the key itself is
+/// never stored.
+pub type KeyHash = [u8; 32];
+
 /// What session routes re-attach: the exact trusted header values, computed once at init.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionEntry {
@@ -42,6 +48,24 @@ pub struct SessionEntry {
     pub prefill: String,
     /// Value of the `Status` header.
     pub status: String,
+    /// The hash of the key the init presented; `None`: the entry is not bound to a key.
+    pub key_hash: Option<KeyHash>,
+}
+
+/// The write an init makes: store its context, or forget the session (logout).
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    /// Store this entry, replacing what was there.
+    Put(&'a SessionEntry),
+    /// Remove the stored entry.
+    Delete,
+}
+
+/// Whether a stored entry may be replaced or removed by a request presenting `presented`: when
+/// it is not bound to a key, or bound to this one (compared in constant time).
+pub fn may_write(stored: Option<&KeyHash>, presented: &KeyHash) -> bool {
+    use subtle::ConstantTimeEq as _;
+    stored.is_none_or(|h| bool::from(h.ct_eq(presented)))
 }
 
 /// Why a store call did not complete; the proxy goes on without stored context.
@@ -113,6 +137,14 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn get(&self, key: SessionKey<'_>) -> Result<Option<SessionEntry>, StoreError>;
     /// Removes the entry for `key`; removing a missing entry is not an error.
     async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError>;
+    /// Makes `write` for `key` in one atomic step unless the stored entry is bound to a key
+    /// other than `presented` (see [`may_write`]): `Ok(false)`, nothing written, when it is.
+    async fn write_bound(
+        &self,
+        key: SessionKey<'_>,
+        write: Write<'_>,
+        presented: &KeyHash,
+    ) -> Result<bool, StoreError>;
     /// Records the one use of the one-time token id `id` of `site`, remembered for `ttl`:
     /// `true` for the first use, `false` when it was used before (atomically, across every
     /// instance sharing the store).

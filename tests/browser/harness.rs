@@ -4,6 +4,7 @@
 //! cleaned up on drop.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -299,6 +300,7 @@ pub struct Demo {
     /// With `--tls`: the Chromium flag that trusts the run's certificate, as the demo printed it.
     pub trust_flag: Option<String>,
     log: PathBuf,
+    config: Option<PathBuf>,
 }
 
 impl Demo {
@@ -314,10 +316,17 @@ impl Demo {
 
     /// [`Demo::start`] with `-c config`: the demo with that file's sites.
     pub fn start_with_config(config: &Path) -> Demo {
-        Demo::launch(false, Some(config))
+        Demo::launch(false, Some(config.to_path_buf()))
     }
 
-    fn launch(tls: bool, config: Option<&Path>) -> Demo {
+    /// [`Demo::start`] with a configuration file holding `yaml` (`-c`).
+    pub fn start_with_yaml(yaml: &str) -> Demo {
+        let path = std::env::temp_dir().join(unique("flowgate-demo") + ".yaml");
+        std::fs::write(&path, yaml).unwrap();
+        Demo::launch(false, Some(path))
+    }
+
+    fn launch(tls: bool, config: Option<PathBuf>) -> Demo {
         let mut last = String::new();
         // A free port can be taken by another program before flowgate binds it: retry.
         for _ in 0..5 {
@@ -332,15 +341,16 @@ impl Demo {
             } else {
                 Vec::new()
             };
-            let config_args: Vec<&std::ffi::OsStr> = config.map_or_else(Vec::new, |c| {
-                vec![std::ffi::OsStr::new("-c"), c.as_os_str()]
-            });
             let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
                 .args(["demo", "--listen", &format!("127.0.0.1:{listen}")])
-                .args(&config_args)
                 .args(["--admin", &format!("127.0.0.1:{admin}")])
                 .args(["--host-page", &format!("127.0.0.1:{host}")])
                 .args(&tls_args)
+                .args(
+                    config
+                        .iter()
+                        .flat_map(|c| [OsStr::new("-c"), c.as_os_str()]),
+                )
                 .env_remove("RUST_LOG")
                 .stdin(Stdio::null())
                 .stdout(file.try_clone().unwrap())
@@ -378,6 +388,7 @@ impl Demo {
                         admin: format!("http://127.0.0.1:{admin}"),
                         trust_flag,
                         log,
+                        config,
                     };
                 }
                 if started.elapsed() > DEADLINE {
@@ -419,5 +430,8 @@ impl Drop for Demo {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        if let Some(config) = &self.config {
+            let _ = std::fs::remove_file(config);
+        }
     }
 }

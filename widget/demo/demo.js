@@ -62,7 +62,10 @@
       encodeURIComponent(detail.siteid) +
       '&jsSessionId=' +
       encodeURIComponent(detail.jsSessionId);
-    fetch(url, { cache: 'no-store' })
+    // The operator view is a session route: with sessions.bind: key it needs the session's key.
+    var own = window.imsFlowWidget && window.imsFlowWidget.session();
+    var headers = own && own.sessionKey ? { 'Flowgate-Session-Key': own.sessionKey } : {};
+    fetch(url, { cache: 'no-store', headers: headers })
       .then(function (r) {
         return r.json();
       })

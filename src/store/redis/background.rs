@@ -60,7 +60,7 @@ pub(super) fn start_drain(core: &Arc<Core>) {
             }
             for key in keys {
                 // Failures stay pending; the node's breaker paces the retries.
-                let _ = core.delete(&key).await;
+                let _ = core.settle(&key).await;
             }
             metrics().pending(core.pending.len());
         }

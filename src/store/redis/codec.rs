@@ -6,12 +6,27 @@
 //!
 //! Value: the exact header values session routes re-attach, length-prefixed:
 //! `0x01` (format version), then for `context`, `prefill`, `status` a LEB128 length and the
-//! bytes. Decoding is a few slice splits — no JSON, no base64 work per request.
+//! bytes. Decoding is a few slice splits — no JSON, no base64 work per request. An entry bound
+//! to a session key starts `0x02` instead, followed by the key's 32-byte SHA-256, then the same
+//! fields: values written before keys existed still decode (unbound), and the bound-write script
+//! ([`BOUND_WRITE`]) reads the hash at a fixed offset.
 
-use crate::store::{SessionEntry, SessionKey, StoreError};
+use crate::store::{KeyHash, SessionEntry, SessionKey, StoreError};
 
-/// Format version byte written first in every value.
+/// Format version byte of an entry without a key hash.
 const VERSION: u8 = 1;
+/// Format version byte of an entry bound to a session key.
+const VERSION_BOUND: u8 = 2;
+
+/// The atomic bound write (`EVAL`, one key): leaves a value bound to another key hash alone
+/// (`0`); otherwise `SET` (`ARGV[2]` the value, `ARGV[3]`/`ARGV[4]` the expiry) or, with an
+/// empty `ARGV[2]`, `DEL` (`1`). `ARGV[1]` is the presented key's hash. The hash is not a secret
+/// (it is the SHA-256 of a 256-bit random key), so Lua's string comparison is fine here.
+pub(crate) const BOUND_WRITE: &str = "local v = redis.call('GET', KEYS[1])
+if v and string.byte(v, 1) == 2 and string.sub(v, 2, 33) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2], ARGV[3], ARGV[4]) end
+return 1";
 
 /// Longest accepted key prefix, in bytes.
 pub(crate) const MAX_PREFIX_LEN: usize = 64;
@@ -51,8 +66,14 @@ pub(crate) fn session_key(prefix: &str, key: SessionKey<'_>) -> String {
 /// Encodes an entry into its stored form.
 pub fn encode(entry: &SessionEntry) -> Vec<u8> {
     let fields = [&entry.context, &entry.prefill, &entry.status];
-    let mut out = Vec::with_capacity(1 + fields.iter().map(|f| f.len() + 3).sum::<usize>());
-    out.push(VERSION);
+    let mut out = Vec::with_capacity(33 + fields.iter().map(|f| f.len() + 3).sum::<usize>());
+    match &entry.key_hash {
+        Some(hash) => {
+            out.push(VERSION_BOUND);
+            out.extend_from_slice(hash);
+        }
+        None => out.push(VERSION),
+    }
     for field in fields {
         put_len(&mut out, field.len());
         out.extend_from_slice(field.as_bytes());
@@ -63,9 +84,15 @@ pub fn encode(entry: &SessionEntry) -> Vec<u8> {
 /// Decodes a stored value; anything malformed — or not a valid header value — is `Corrupt`.
 pub(crate) fn decode(bytes: &[u8]) -> Result<SessionEntry, StoreError> {
     let (&version, mut rest) = bytes.split_first().ok_or(StoreError::Corrupt)?;
-    if version != VERSION {
-        return Err(StoreError::Corrupt);
-    }
+    let key_hash = match version {
+        VERSION => None,
+        VERSION_BOUND => {
+            let (hash, tail) = rest.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
+            rest = tail;
+            Some(KeyHash::from(*hash))
+        }
+        _ => return Err(StoreError::Corrupt),
+    };
     let mut field = || -> Result<String, StoreError> {
         let len = take_len(&mut rest)?;
         if len > rest.len() {
@@ -83,6 +110,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SessionEntry, StoreError> {
         context: field()?,
         prefill: field()?,
         status: field()?,
+        key_hash,
     };
     if !rest.is_empty() {
         return Err(StoreError::Corrupt);
@@ -125,6 +153,7 @@ mod tests {
             context: c.into(),
             prefill: p.into(),
             status: s.into(),
+            key_hash: None,
         }
     }
 
@@ -163,6 +192,15 @@ mod tests {
         }
         let small = encode(&entry("ab", "c", "accepted"));
         assert_eq!(small, b"\x01\x02ab\x01c\x08accepted");
+        let bound = SessionEntry {
+            key_hash: Some([7; 32]),
+            ..entry("ab", "c", "accepted")
+        };
+        let bytes = encode(&bound);
+        assert_eq!((bytes[0], &bytes[1..33]), (2, &[7u8; 32][..]));
+        assert_eq!(&bytes[33..], &small[1..]);
+        assert_eq!(decode(&bytes).unwrap(), bound);
+        assert_eq!(decode(&bytes[..20]), Err(StoreError::Corrupt));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub(crate) enum Command {
     Set,
     /// `DEL` (init without one).
     Del,
+    /// `EVAL` of the bound write (`sessions.bind: key`: an init's checked `SET` or `DEL`).
+    Eval,
 }
 
 impl Command {
@@ -44,6 +46,7 @@ impl Command {
             Command::Get => "get",
             Command::Set => "set",
             Command::Del => "del",
+            Command::Eval => "eval",
         }
     }
 }

@@ -16,12 +16,14 @@
 //! - `slots` — which master serves a key in Cluster mode;
 //! - `classify` — what kind of failure a client error is;
 //! - `pending` — logouts whose `DEL` has not landed, and the reads they hold back;
+//! - `bound` — `sessions.bind: key`: the init's write checked against the stored key hash;
 //! - `background` — the slot-map refresh and the pending-delete drain;
 //! - `metrics` — the store's Prometheus metrics;
 //! - `replay` — one-time token ids (`SET NX` with the token's lifetime);
 //! - `erase` — a site purge (`SCAN` on every master, `UNLINK` in bounded batches).
 
 mod background;
+mod bound;
 mod classify;
 pub mod codec;
 mod connector;
@@ -53,8 +55,8 @@ use self::slots::SlotMap;
 use self::url::{RedisUrl, Topology};
 use crate::store::breaker::{BreakerState, Outcome};
 use crate::store::{
-    FailureKind, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore, StoreError,
-    StoreHealth,
+    FailureKind, KeyHash, PurgeCounts, PurgeProgress, SessionEntry, SessionKey, SessionStore,
+    StoreError, StoreHealth, Write,
 };
 
 /// A snapshot for `/healthz`: Redis being down degrades flowgate, it does not kill it.
@@ -266,6 +268,19 @@ impl Core {
         result
     }
 
+    /// Remembers a logout of `key` before its call (see `pending`); past the bound it is
+    /// dropped, counted and failed closed.
+    fn queue_delete(&self, key: &str, guard: Option<&KeyHash>) {
+        if self.pending.add(key, guard) == Added::Dropped {
+            metrics().pending_dropped();
+            tracing::warn!(
+                backend = self.backend,
+                "redis: too many logouts wait for Redis; reads of the dropped session are refused \
+                 until the store TTL has passed"
+            );
+        }
+    }
+
     /// `DEL key` once; a success ends the key's pending logout.
     async fn delete(self: &Arc<Self>, key: &str) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("DEL");
@@ -298,7 +313,7 @@ impl SessionStore for RedisStore {
             ReadGate::Open => {}
             // The logout lands first; then there is nothing to read.
             ReadGate::DeleteFirst => {
-                return match self.core.delete(&key).await {
+                return match self.core.settle(&key).await {
                     Ok(()) => Ok(None),
                     Err(_) => Err(StoreError::PendingDelete),
                 };
@@ -322,20 +337,22 @@ impl SessionStore for RedisStore {
     async fn delete(&self, key: SessionKey<'_>) -> Result<(), StoreError> {
         let key = self.key(key);
         // Recorded before the call, so a call cut short by the caller's deadline is not lost.
-        if self.core.pending.add(&key) == Added::Dropped {
-            metrics().pending_dropped();
-            tracing::warn!(
-                backend = self.core.backend,
-                "redis: too many logouts wait for Redis; reads of the dropped session are refused \
-                 until the store TTL has passed"
-            );
-        }
+        self.core.queue_delete(&key, None);
         let result = self.core.delete(&key).await;
         if result.is_err() {
             metrics().pending(self.core.pending.len());
             background::start_drain(&self.core);
         }
         result
+    }
+
+    async fn write_bound(
+        &self,
+        key: SessionKey<'_>,
+        write: Write<'_>,
+        presented: &KeyHash,
+    ) -> Result<bool, StoreError> {
+        self.bound(key, write, presented).await
     }
 
     async fn claim_once(&self, site: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {

@@ -7,16 +7,35 @@
 //! is dropped and counted, and fails closed: its key's hash marks a fixed bit set, and reads of
 //! every session whose hash hits a marked bit are refused until one store TTL has passed since
 //! the last mark (by then the forgotten value has expired in Redis).
+//!
+//! With `sessions.bind: key` a logout is a bound delete: it lands only when the stored entry is
+//! not bound to another key. A waiting bound delete keeps the key hash it presented, so whoever
+//! knows a session id cannot turn a stalled attempt into an unconditional `DEL` later. Up to
+//! [`MAX_GUARDS`] different hashes wait per session (the visitor's own among an attacker's);
+//! past that the session fails closed through the filter like an overflow.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::store::KeyHash;
 
 /// Most logouts that wait for their `DEL`.
 pub(crate) const MAX_PENDING: usize = 10_000;
 /// Bits in the overflow filter (128 KiB).
 const FILTER_BITS: usize = 1 << 20;
+/// Most different key hashes of bound deletes that wait for one session.
+pub(crate) const MAX_GUARDS: usize = 4;
+
+/// What waits for one session: an unconditional `DEL`, or bound deletes, one per key hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// `DEL`, whatever is stored.
+    Any,
+    /// A bound delete for each of these key hashes.
+    Bound(Vec<KeyHash>),
+}
 
 /// What a read of a session must do first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +58,7 @@ pub(crate) struct PendingDeletes {
 
 #[derive(Debug)]
 struct State {
-    keys: HashSet<String>,
+    keys: HashMap<String, Waiting>,
     /// Allocated on the first overflow only.
     filter: Option<Vec<u64>>,
     /// When the filter was last marked; it is cleared one TTL later.
@@ -61,7 +80,7 @@ impl PendingDeletes {
         PendingDeletes {
             ttl,
             state: Mutex::new(State {
-                keys: HashSet::new(),
+                keys: HashMap::new(),
                 filter: None,
                 marked: None,
             }),
@@ -74,17 +93,46 @@ impl PendingDeletes {
         (h / 64, 1u64 << (h % 64))
     }
 
-    /// Remembers a `DEL` of `key` that did not land.
-    pub(crate) fn add(&self, key: &str) -> Added {
+    /// Remembers a delete of `key` that did not land: unconditional (`guard` `None`), or bound
+    /// to the key hash `guard`.
+    pub(crate) fn add(&self, key: &str, guard: Option<&KeyHash>) -> Added {
         let (word, mask) = self.bit(key);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.keys.contains(key) {
+        let waiting = match guard {
+            None => Waiting::Any,
+            Some(h) => Waiting::Bound(vec![*h]),
+        };
+        let full = state.keys.len() >= MAX_PENDING;
+        let queued = match (state.keys.get_mut(key), waiting) {
+            (Some(Waiting::Any), _) => true,
+            (Some(current), Waiting::Any) => {
+                *current = Waiting::Any;
+                true
+            }
+            (Some(Waiting::Bound(list)), Waiting::Bound(new)) => new.into_iter().all(|h| {
+                if list.contains(&h) {
+                    true
+                } else if list.len() < MAX_GUARDS {
+                    list.push(h);
+                    true
+                } else {
+                    false
+                }
+            }),
+            (None, _) if full => false,
+            (None, waiting) => {
+                state.keys.insert(key.to_owned(), waiting);
+                true
+            }
+        };
+        if queued {
             return Added::Queued;
         }
-        if state.keys.len() < MAX_PENDING {
-            state.keys.insert(key.to_owned());
-            return Added::Queued;
-        }
+        self.overflow(&mut state, word, mask)
+    }
+
+    /// Marks the filter for a delete that cannot wait: reads of its session are refused.
+    fn overflow(&self, state: &mut State, word: usize, mask: u64) -> Added {
         let filter = state
             .filter
             .get_or_insert_with(|| vec![0; FILTER_BITS / 64]);
@@ -101,11 +149,29 @@ impl PendingDeletes {
         state.keys.remove(key);
     }
 
+    /// The bound delete of `key` for `guard` reached Redis (whether it removed the entry or
+    /// found it bound to another key); the session waits while others remain.
+    pub(crate) fn landed(&self, key: &str, guard: &KeyHash) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(Waiting::Bound(list)) = state.keys.get_mut(key) {
+            list.retain(|h| h != guard);
+            if list.is_empty() {
+                state.keys.remove(key);
+            }
+        }
+    }
+
+    /// What waits for `key`, if anything.
+    pub(crate) fn waiting(&self, key: &str) -> Option<Waiting> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.keys.get(key).cloned()
+    }
+
     /// What a read of `key` must do first.
     pub(crate) fn gate(&self, key: &str) -> ReadGate {
         let (word, mask) = self.bit(key);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.keys.contains(key) {
+        if state.keys.contains_key(key) {
             return ReadGate::DeleteFirst;
         }
         if state.marked.is_some_and(|at| at.elapsed() >= self.ttl) {
@@ -121,7 +187,7 @@ impl PendingDeletes {
     /// Up to `n` waiting keys, for the background drain.
     pub(crate) fn some(&self, n: usize) -> Vec<String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.keys.iter().take(n).cloned().collect()
+        state.keys.keys().take(n).cloned().collect()
     }
 
     /// How many keys wait.
@@ -142,7 +208,7 @@ mod tests {
     fn a_waiting_delete_gates_reads_until_done() {
         let p = PendingDeletes::new(Duration::from_secs(60));
         assert_eq!(p.gate("k"), ReadGate::Open);
-        assert_eq!(p.add("k"), Added::Queued);
+        assert_eq!(p.add("k", None), Added::Queued);
         assert_eq!(p.gate("k"), ReadGate::DeleteFirst);
         assert_eq!(p.gate("other"), ReadGate::Open);
         p.done("k");
@@ -150,12 +216,38 @@ mod tests {
     }
 
     #[test]
+    fn bound_deletes_wait_per_key_hash() {
+        let p = PendingDeletes::new(Duration::from_secs(60));
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(p.add("k", Some(&a)), Added::Queued);
+        assert_eq!(p.add("k", Some(&b)), Added::Queued);
+        assert_eq!(p.add("k", Some(&a)), Added::Queued);
+        assert_eq!(p.waiting("k"), Some(Waiting::Bound(vec![a, b])));
+        p.landed("k", &a);
+        assert_eq!(p.gate("k"), ReadGate::DeleteFirst);
+        p.landed("k", &b);
+        assert_eq!(p.gate("k"), ReadGate::Open);
+        // An unconditional delete covers every bound one.
+        p.add("k", Some(&a));
+        p.add("k", None);
+        assert_eq!(p.waiting("k"), Some(Waiting::Any));
+        p.done("k");
+        // Past MAX_GUARDS different hashes the session fails closed.
+        for i in 0..MAX_GUARDS {
+            assert_eq!(p.add("m", Some(&[i as u8; 32])), Added::Queued);
+        }
+        assert_eq!(p.add("m", Some(&[9; 32])), Added::Dropped);
+        p.done("m");
+        assert_eq!(p.gate("m"), ReadGate::Refuse);
+    }
+
+    #[test]
     fn past_the_bound_reads_are_refused_until_a_ttl_has_passed() {
         let p = PendingDeletes::new(Duration::from_millis(50));
         for i in 0..MAX_PENDING {
-            assert_eq!(p.add(&format!("k{i}")), Added::Queued);
+            assert_eq!(p.add(&format!("k{i}"), None), Added::Queued);
         }
-        assert_eq!(p.add("late"), Added::Dropped);
+        assert_eq!(p.add("late", None), Added::Dropped);
         assert_eq!(p.len(), MAX_PENDING);
         assert_eq!(p.gate("late"), ReadGate::Refuse);
         std::thread::sleep(Duration::from_millis(60));
