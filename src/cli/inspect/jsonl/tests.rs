@@ -60,7 +60,7 @@ fn serde_answer(line: &str) -> String {
 
 #[test]
 fn direct_reading_and_writing_match_serde_json() {
-    let vectors = include_str!("../../../tests/fixtures/vectors.jsonl");
+    let vectors = include_str!("../../../../tests/fixtures/vectors.jsonl");
     let mut payloads: Vec<String> = vectors
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
