@@ -135,9 +135,9 @@ mod avx2 {
     fn decode_blocks_avx2(symbols: &[u8], out: &mut [u8]) -> usize {
         use std::arch::x86_64::{
             _mm256_add_epi8, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256,
-            _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_permutevar8x32_epi32,
-            _mm256_set1_epi8, _mm256_set1_epi32, _mm256_setr_epi8, _mm256_setr_epi32,
-            _mm256_shuffle_epi8, _mm256_srli_epi32, _mm256_storeu_si256, _mm256_testz_si256,
+            _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_permutevar8x32_epi32, _mm256_set1_epi8,
+            _mm256_set1_epi32, _mm256_setr_epi8, _mm256_setr_epi32, _mm256_shuffle_epi8,
+            _mm256_srli_epi32, _mm256_storeu_si256, _mm256_testz_si256,
         };
         // Per low and high nibble: a symbol is outside the alphabet exactly when its two
         // entries share a bit (checked for all 256 byte values by the tests).
@@ -181,7 +181,8 @@ mod avx2 {
             if invalid {
                 break;
             }
-            let roll = _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(_mm256_cmpeq_epi8(v, slash), hi));
+            let roll =
+                _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(_mm256_cmpeq_epi8(v, slash), hi));
             let values = _mm256_add_epi8(v, roll);
             // aaaaaa bbbbbb → 12 bits per pair, then 24 bits per group, then 3 bytes each.
             let pairs = _mm256_maddubs_epi16(values, _mm256_set1_epi32(0x0140_0140));
@@ -252,7 +253,11 @@ mod tests {
             for at in [0, 5, 31, 32, 63, 64, 95] {
                 let mut symbols = vec![b'Q'; 128];
                 symbols[at] = b;
-                let want = if ALPHABET.contains(&b) { 64 } else { at / 32 * 32 };
+                let want = if ALPHABET.contains(&b) {
+                    64
+                } else {
+                    at / 32 * 32
+                };
                 // Room for two 32-byte stores only: the third block is left to the caller.
                 let got = avx2::decode_blocks(&symbols, &mut out[..64]);
                 if std::arch::is_x86_feature_detected!("avx2") {

@@ -154,7 +154,10 @@ mod tests {
         input.extend_from_slice(&long);
         input.push(b'\n');
         input.extend_from_slice(b"last");
-        let want: Vec<Option<Vec<u8>>> = input.split(|&b| b == b'\n').map(|l| Some(l.to_vec())).collect();
+        let want: Vec<Option<Vec<u8>>> = input
+            .split(|&b| b == b'\n')
+            .map(|l| Some(l.to_vec()))
+            .collect();
         for step in [1 << 20, READ_BYTES, 65_536, 4_093, 7] {
             assert_eq!(lines(&input, step), want, "{step}");
         }

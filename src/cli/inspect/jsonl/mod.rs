@@ -121,4 +121,3 @@ fn read_string(raw: &str) -> Option<Cow<'_, str>> {
     }
     serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
 }
-

@@ -96,10 +96,16 @@ mod tests {
             for len in [0, 1, 63, 64, 65, 127, 128, 130, 200] {
                 for at in (0..len).step_by(if c % 16 == 0 { 1 } else { 7 }) {
                     // Non-stop neighbours of the stop bytes around them.
-                    let mut b: Vec<u8> = (0..len).map(|i| [b'!', b'#', b' ', b'~', b']'][i % 5]).collect();
+                    let mut b: Vec<u8> = (0..len)
+                        .map(|i| [b'!', b'#', b' ', b'~', b']'][i % 5])
+                        .collect();
                     b[at] = c;
                     assert_eq!(find_body_stop(&b), scalar(&b), "{c:#x} at {at} of {len}");
-                    assert_eq!(find_escape(&b), scalar_escape(&b), "{c:#x} at {at} of {len}");
+                    assert_eq!(
+                        find_escape(&b),
+                        scalar_escape(&b),
+                        "{c:#x} at {at} of {len}"
+                    );
                 }
             }
         }

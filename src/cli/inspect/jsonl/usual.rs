@@ -9,7 +9,10 @@ use super::scan::find_body_stop;
 /// without control bytes whose only escape is `\/` (PHP's `json_encode` writes `/` so). The
 /// payload is unescaped into `scratch` when it had escapes. `None` for any other line, which
 /// serde_json then reads: on the lines taken here both readings agree.
-pub(super) fn usual_request<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> Option<(&'a [u8], &'a [u8])> {
+pub(super) fn usual_request<'a>(
+    line: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Option<(&'a [u8], &'a [u8])> {
     let rest = line.strip_prefix(br#"{"id":"#)?;
     let id_len = match rest.first()? {
         b'"' => {
@@ -54,4 +57,3 @@ pub(super) fn integer_len(s: &[u8]) -> Option<usize> {
         _ => Some(sign + digits),
     }
 }
-

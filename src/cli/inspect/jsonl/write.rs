@@ -8,7 +8,12 @@ use crate::context::{Context, Discard};
 use crate::prefill::prefill;
 
 /// Appends `{"id":…,"pairs":…,"prefill":…,"reason":…}`, as serde_json writes it.
-pub(super) fn write_answer(buf: &mut Vec<u8>, id: &[u8], ctx: &Context, result: Result<(), Discard>) {
+pub(super) fn write_answer(
+    buf: &mut Vec<u8>,
+    id: &[u8],
+    ctx: &Context,
+    result: Result<(), Discard>,
+) {
     buf.extend_from_slice(br#"{"id":"#);
     buf.extend_from_slice(id);
     let reason = match result {
