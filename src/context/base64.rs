@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn avx2_blocks_take_exactly_the_alphabet() {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = vec![0; 96];
+        let mut out = [0; 96];
         for b in 0..=255u8 {
             for at in [0, 5, 31, 32, 63, 64, 95] {
                 let mut symbols = vec![b'Q'; 128];
