@@ -612,6 +612,50 @@ pub(crate) fn find_string_stop(b: &[u8]) -> Option<usize> {
     }
 }
 
+/// The first `"`, `\\`, control byte or non-ASCII byte in `b`: where a run of JSON string
+/// content that is plain ASCII ends. One pass instead of an ASCII check and
+/// [`find_string_stop`] for readers that take only ASCII (`inspect --jsonl`'s line reader).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+pub(crate) fn find_ascii_string_stop(b: &[u8]) -> Option<usize> {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128, _mm_xor_si128,
+    };
+    let scanned = super::simd::scan_blocks(b, 0, |v| {
+        // SAFETY: SSE2 only, guaranteed by the cfg above; values, not memory.
+        unsafe {
+            // As in `find_string_stop`, plus the bytes that are negative as `i8` (>= 0x80).
+            let flipped = _mm_xor_si128(v, _mm_set1_epi8(0x02));
+            let quote_or_control =
+                _mm_cmpeq_epi8(_mm_min_epu8(flipped, _mm_set1_epi8(0x20)), flipped);
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            let non_ascii = _mm_cmplt_epi8(v, _mm_setzero_si128());
+            _mm_or_si128(_mm_or_si128(quote_or_control, backslash), non_ascii)
+        }
+    });
+    match scanned {
+        Ok(index) => Some(index),
+        Err(pos) => b[pos..]
+            .iter()
+            .position(|&c| is_ascii_string_stop(c))
+            .map(|p| pos + p),
+    }
+}
+
+/// The first `"`, `\\`, control byte or non-ASCII byte in `b`.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+pub(crate) fn find_ascii_string_stop(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| is_ascii_string_stop(c))
+}
+
+/// Bytes that end a run of plain ASCII string content.
+#[inline]
+fn is_ascii_string_stop(c: u8) -> bool {
+    is_string_stop(c) || !c.is_ascii()
+}
+
 /// Bytes that end a run of plain string content.
 #[inline]
 fn is_string_stop(c: u8) -> bool {
@@ -797,6 +841,22 @@ mod tests {
                 assert_eq!(find_string_stop(&b), want, "{c:#x} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn ascii_stops_are_string_stops_and_non_ascii_bytes() {
+        for c in 0..=255u8 {
+            for len in [1, 15, 16, 17, 40] {
+                for at in 0..len {
+                    let mut b = vec![b'a'; len];
+                    b[at] = c;
+                    let want = (is_string_stop(c) || c >= 0x80).then_some(at);
+                    assert_eq!(find_ascii_string_stop(&b), want, "{c:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert_eq!(find_ascii_string_stop(b""), None);
+        assert_eq!(find_ascii_string_stop(&[b'~'; 100]), None);
     }
 
     #[test]

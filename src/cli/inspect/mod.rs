@@ -9,7 +9,7 @@
 mod jsonl;
 mod site;
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use crate::context::{Context, Pipeline};
@@ -45,7 +45,7 @@ pub struct Args {
     pub(crate) origin: Option<String>,
 }
 
-/// Buffer size of `--jsonl`'s input and output: several 20 KB lines per system call.
+/// Buffer size of the output: several answers per system call.
 const IO_BUFFER_BYTES: usize = 1 << 16;
 
 /// Runs `flowgate inspect`.
@@ -54,8 +54,9 @@ pub fn main(args: Args) -> ExitCode {
     // Room for several answers per write: a 20 KB payload's answer alone exceeds the default.
     let mut out = BufWriter::with_capacity(IO_BUFFER_BYTES, stdout.lock());
     let result = if args.jsonl {
-        let input = BufReader::with_capacity(IO_BUFFER_BYTES, io::stdin().lock());
-        jsonl::run(input, &mut out)
+        // Read in large blocks by `jsonl::run` itself, and written in large blocks, which pass
+        // the `BufWriter` unbuffered.
+        jsonl::run(io::stdin().lock(), &mut out)
     } else {
         human(&args, &mut out)
     };
