@@ -3,9 +3,11 @@
 #
 #   benches/load.sh                 # 5 rounds of 10 s per scenario (about 8 minutes)
 #   ROUNDS=1 DURATION=3 benches/load.sh   # a quick look
+#   THREADS=2 benches/load.sh       # two workers for each proxy (nginx worker_processes 2)
+#   H2C=false POOL=16 benches/load.sh     # flowgate's server.h2c and upstream keep-alive pool
 #
-# Scenarios, each `wrk -t1 -c$CONNS` against one worker (nginx worker_processes 1, Pingora
-# threads 1) in front of the same fixed nginx upstream that answers 200 "ok":
+# Scenarios, each `wrk -t1 -c$CONNS` against THREADS workers (nginx worker_processes, Pingora
+# threads; 1 by default) in front of the same fixed nginx upstream that answers 200 "ok":
 #   direct       straight to the upstream (the ceiling)
 #   nginx        nginx as a plain reverse proxy (what a user would otherwise deploy)
 #   passthrough  bare Pingora reverse proxy, no logic (examples/passthrough.rs: the floor)
@@ -25,6 +27,8 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
 WORK_STEALING=${WORK_STEALING:-true}
+H2C=${H2C:-true}
+POOL=${POOL:-128}
 
 # shellcheck source=benches/common.sh
 . benches/common.sh
@@ -45,10 +49,10 @@ trap cleanup EXIT
 UP=$(free_port); RP=$(free_port); PT=$(free_port); FG=$(free_port); ADMIN=$(free_port)
 FGR=$(free_port); ADMIN_R=$(free_port); RD=$(free_port)
 
-nginx_conf() { # dir port body
+nginx_conf() { # dir port body [workers]
   mkdir -p "$1"
   cat >"$1/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes ${4:-1};
 daemon on;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
@@ -62,7 +66,7 @@ EOF
 }
 nginx_conf "$WORK/nginx-up" "$UP" "server { listen 127.0.0.1:$UP; location / { return 200 \"ok\n\"; } }"
 nginx_conf "$WORK/nginx-rp" "$RP" "upstream up { server 127.0.0.1:$UP; keepalive 128; }
-  server { listen 127.0.0.1:$RP; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+  server { listen 127.0.0.1:$RP; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }" "$THREADS"
 "$NGINX" -p "$WORK/nginx-up" -c "$WORK/nginx-up/nginx.conf" -e "$WORK/nginx-up/error.log"
 "$NGINX" -p "$WORK/nginx-rp" -c "$WORK/nginx-rp/nginx.conf" -e "$WORK/nginx-rp/error.log"
 wait_port "$UP"; wait_port "$RP"
@@ -78,6 +82,8 @@ log: { access: false, level: warn }
 server:
   threads: $THREADS
   work_stealing: $WORK_STEALING
+  h2c: $H2C
+  upstream_keepalive_pool_size: $POOL
   pid_file: "$WORK/flowgate.pid"
   upgrade_sock: "$WORK/flowgate.sock"
   grace_period_seconds: 0
@@ -149,7 +155,8 @@ run() { # name url conns [lua]
   printf '  %-12s %10s rps  p50 %8s µs  p99 %8s µs  cpu %6s µs/req\n' "$name" "$rps" "$p50" "$p99" "$cpu_us"
 }
 
-echo "flowgate load benchmark: $ROUNDS rounds × ${DURATION}s, wrk -t1 -c$CONNS, threads=$THREADS work_stealing=$WORK_STEALING"
+echo "flowgate load benchmark: $ROUNDS rounds × ${DURATION}s, wrk -t1 -c$CONNS, threads=$THREADS work_stealing=$WORK_STEALING h2c=$H2C pool=$POOL"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm-up (not recorded): fills the store with the 10,000 sessions.
 DURATION=2 run warmup-fg "http://127.0.0.1:$FG/" "$CONNS" "$WORK/init.lua" >/dev/null
 DURATION=2 run warmup-fgr "http://127.0.0.1:$FGR/" "$CONNS" "$WORK/init.lua" >/dev/null
@@ -177,6 +184,7 @@ REDIS_EMPTY=$(redis-cli -p "$RD" info memory | awk -F: '/^used_memory_startup:/ 
 REDIS_ERRORS=$(curl -s "http://127.0.0.1:$ADMIN_R/metrics" | awk '/^flowgate_store_calls_total\{op="(get|put)",result="(error|timeout)"\}/ {n+=$2} END {print n+0}')
 
 echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "medians over $ROUNDS rounds:"
 python3 - "$RESULTS" "$RSS_KB" "$SESSIONS" "$REDIS_KEYS" "$REDIS_USED" "$REDIS_EMPTY" "$REDIS_ERRORS" <<'EOF'
 import statistics, sys
