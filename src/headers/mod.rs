@@ -66,13 +66,23 @@ fn encode_object<K: AsRef<str>, V: AsRef<str>>(
 /// `s` as a JSON string: `"` and `\` escaped, control bytes as `\b \t \n \f \r` or
 /// `\u00XX`, everything else (including non-ASCII UTF-8) copied as is — serde_json's rules.
 pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // The bytes JSON must escape are the ones that end the JSON reader's plain runs.
+    write_json_string_with(out, s, find_string_stop);
+}
+
+/// [`write_json_string`] with `find_escape` finding the next `"`, `\` or control byte (a
+/// caller with a faster search for long strings passes its own).
+pub(crate) fn write_json_string_with(
+    out: &mut Vec<u8>,
+    s: &str,
+    find_escape: impl Fn(&[u8]) -> Option<usize>,
+) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.push(b'"');
     let mut start = 0;
     loop {
-        // The bytes JSON must escape are the ones that end the JSON reader's plain runs.
-        let at = find_string_stop(&bytes[start..]).map_or(bytes.len(), |p| start + p);
+        let at = find_escape(&bytes[start..]).map_or(bytes.len(), |p| start + p);
         out.extend_from_slice(&bytes[start..at]);
         let Some(&b) = bytes.get(at) else { break };
         match b {

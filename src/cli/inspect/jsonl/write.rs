@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use super::scan::find_escape;
 use crate::context::{Context, Discard};
+use crate::headers::write_json_string_with;
 use crate::prefill::prefill;
 
 /// Appends `{"id":…,"pairs":…,"prefill":…,"reason":…}`, as serde_json writes it.
@@ -56,35 +57,8 @@ pub(super) fn write_error(buf: &mut Vec<u8>, id: Option<&RawValue>, message: &st
     })();
 }
 
-/// Appends `s` as a JSON string, escaped as serde_json escapes it: `"`, `\\` and the control
-/// bytes, the usual ones by letter and the others as `\u00XX`.
+/// Appends `s` as a JSON string, escaped as serde_json escapes it, searching long strings with
+/// the AVX2 scan.
 fn write_string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
-    out.push(b'"');
-    let mut start = 0;
-    loop {
-        let at = find_escape(&bytes[start..]).map_or(bytes.len(), |p| start + p);
-        out.extend_from_slice(&bytes[start..at]);
-        let Some(&b) = bytes.get(at) else { break };
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]),
-        }
-        start = at + 1;
-    }
-    out.push(b'"');
+    write_json_string_with(out, s, find_escape);
 }
