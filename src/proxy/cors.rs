@@ -13,8 +13,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
-use super::params;
-use crate::config::ParamNames;
+use super::params::{self, RawParams};
 use crate::metrics::RouteKind;
 use crate::trust::TrustPolicy;
 
@@ -41,17 +40,16 @@ pub(crate) enum Cors {
     },
 }
 
-/// The CORS decision for a request on `route` (the site id read from its query).
+/// The CORS decision for a request on `route` (the site id from `raw`, its query's parameters).
 pub(crate) fn decide(
     req: &RequestHeader,
     route: RouteKind,
-    names: &ParamNames,
+    raw: &RawParams<'_>,
     trust: &TrustPolicy,
 ) -> Cors {
     if route == RouteKind::Other {
         return Cors::Untouched;
     }
-    let raw = params::find(req.uri.query().unwrap_or(""), names);
     let Some(site) = raw.site.and_then(|s| params::decode_id(s).ok()) else {
         return Cors::Untouched;
     };

@@ -112,6 +112,8 @@ pub(crate) struct ClientIdentity {
     pub(crate) client: Option<IpAddr>,
     /// The request id sent upstream and logged.
     pub(crate) request_id: String,
+    /// `client`, formatted.
+    client_text: Option<String>,
     forwarded_for: Option<String>,
     proto: &'static str,
     kept_host: Option<String>,
@@ -161,8 +163,15 @@ pub(crate) fn resolve(session: &mut Session, c: &ClientIp) -> ClientIdentity {
         let prior: Vec<&str> = c.get(req, FORWARDED_RFC).collect();
         id.prior_forwarded = (!prior.is_empty()).then(|| prior.join(", "));
     }
+    // Formatted once: the peer is usually also the client, and both headers carry it.
+    let peer_text = peer.map(|p| p.to_string());
+    id.client_text = if id.client == peer {
+        peer_text.clone()
+    } else {
+        id.client.map(|c| c.to_string())
+    };
     if id.forwarded_for.is_none() {
-        id.forwarded_for = peer.map(|p| p.to_string());
+        id.forwarded_for = peer_text;
     }
     if id.request_id.is_empty() {
         id.request_id = new_request_id();
@@ -173,8 +182,8 @@ pub(crate) fn resolve(session: &mut Session, c: &ClientIp) -> ClientIdentity {
 
 impl ClientIdentity {
     /// The `X-Real-IP` value sent (and signed): the client address, `""` without one.
-    pub(crate) fn real_ip(&self) -> Option<String> {
-        self.client.map(|c| c.to_string())
+    pub(crate) fn real_ip(&self) -> Option<&str> {
+        self.client_text.as_deref()
     }
 }
 

@@ -18,7 +18,7 @@
 //!       │              5. plan::plan(route, query, client, runtime) (pure: the init rate
 //!       │                 limits (limits.rs), then the context pipeline; says what it found);
 //!       │                 over a limit in reject mode → 429
-//!       │              6. params::without_raw — context and token out of the query (unless
+//!       │              6. params::strip_raw — context and token out of the query (unless
 //!       │                                       params.forward_raw)
 //!       │              7. execute::execute(plan, store, binding) (put / delete / get under
 //!       │                                                      the deadline, checked against the
@@ -97,7 +97,7 @@ pub use upstreams::{HealthCheck, PoolHealth, Upstreams};
 use crate::config::SessionBind;
 use crate::front::Connections;
 use crate::headers::session_key;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteKind};
 use crate::store::SessionStore;
 use crate::trust::PageHeaders;
 
@@ -166,7 +166,13 @@ impl ProxyHttp for Flowgate {
             return Ok(true);
         }
         let req = session.req_header();
-        ctx.cors = cors::decide(req, ctx.route, &rt.params, &rt.trust);
+        let query = req.uri.query().unwrap_or("");
+        // The widget's parameters, found once for the CORS decision and the plan.
+        let raw = match ctx.route {
+            RouteKind::Other => params::RawParams::default(),
+            _ => params::find(query, &rt.params),
+        };
+        ctx.cors = cors::decide(req, ctx.route, &raw, &rt.trust);
         if ctx.cors != cors::Cors::Untouched && cors::is_preflight(req) {
             record::decision(&self.metrics, ctx.spoofed, &ctx.report);
             cors::answer_preflight(session, &ctx.cors).await?;
@@ -176,8 +182,7 @@ impl ProxyHttp for Flowgate {
             origin: req.headers.get(http::header::ORIGIN).map(|v| v.as_bytes()),
             referer: req.headers.get(http::header::REFERER).map(|v| v.as_bytes()),
         };
-        let query = req.uri.query().unwrap_or("");
-        let plan = plan::plan(ctx.route, query, ctx.identity.client, page, rt);
+        let plan = plan::plan(ctx.route, &raw, ctx.identity.client, page, rt);
         if matches!(plan, plan::Plan::InitLimited(..)) && rt.limits.rejects() {
             ctx.report = execute::limited_report(&plan);
             record::decision(&self.metrics, ctx.spoofed, &ctx.report);
@@ -251,17 +256,12 @@ impl ProxyHttp for Flowgate {
     ) -> Result<()> {
         let rt = &ctx.runtime;
         let real_ip = ctx.identity.real_ip();
-        identity::apply(
-            &rt.client_ip,
-            &ctx.identity,
-            real_ip.as_deref(),
-            upstream_request,
-        )?;
+        identity::apply(&rt.client_ip, &ctx.identity, real_ip, upstream_request)?;
         trusted::apply(&rt.names, &ctx.trusted, upstream_request)?;
         if let Some(signer) = &rt.signer {
             let signed = trusted::Identity {
                 request_id: &ctx.identity.request_id,
-                client_ip: real_ip.as_deref().unwrap_or(""),
+                client_ip: real_ip.unwrap_or(""),
             };
             let now = trusted::unix_now();
             trusted::sign(

@@ -56,38 +56,74 @@ pub(crate) fn find<'q>(query: &'q str, names: &ParamNames) -> RawParams<'q> {
 /// case: nothing is allocated). A parameter goes when its name, percent-decoded, is one of the
 /// two — or when PHP would read it as one of them (`visitor.context`, `visitor+context`,
 /// `visitor_context[]`), so a backend's `$_GET` never sees a raw value either.
+#[cfg(test)]
 pub(crate) fn without_raw(query: &str, names: &ParamNames) -> Option<String> {
-    let raw = |pair: &str| {
-        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-        [&names.context, &names.token]
-            .iter()
-            .any(|wanted| same_param(name, wanted))
-    };
-    if !query.split('&').any(raw) {
-        return None;
-    }
-    let kept: Vec<&str> = query.split('&').filter(|p| !raw(p)).collect();
-    Some(kept.join("&"))
+    let mut kept = String::new();
+    push_kept(query, names, &[], &mut kept).then_some(kept)
 }
 
-/// Removes the context and token parameters from the query of `req` ([`without_raw`]).
+/// Appends to `out` the pieces of `prefix`, then the pairs of `query` that are not a raw
+/// parameter, joined by `&`, in one pass; returns `false` (and leaves `out` alone, allocating
+/// nothing) when no pair is one.
+fn push_kept(query: &str, names: &ParamNames, prefix: &[&str], out: &mut String) -> bool {
+    let raw = |pair: &str| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        same_param(name, &names.context) || same_param(name, &names.token)
+    };
+    // `None` until the first raw pair; then whether a kept pair was written (the next one
+    // needs its `&`).
+    let mut any_kept: Option<bool> = None;
+    let mut offset: usize = 0;
+    for pair in query.split('&') {
+        match (any_kept.as_mut(), raw(pair)) {
+            (None, true) => {
+                // Everything before the first raw pair is kept as it is.
+                let before = offset.checked_sub(1).map(|end| &query[..end]);
+                out.reserve(prefix.iter().map(|p| p.len()).sum::<usize>() + query.len());
+                prefix.iter().for_each(|p| out.push_str(p));
+                out.push_str(before.unwrap_or(""));
+                any_kept = Some(before.is_some());
+            }
+            (None, false) | (Some(_), true) => {}
+            (Some(any), false) => {
+                if *any {
+                    out.push('&');
+                }
+                out.push_str(pair);
+                *any = true;
+            }
+        }
+        offset += pair.len() + 1;
+    }
+    any_kept.is_some()
+}
+
+/// Removes the context and token parameters from the query of `req` (by the rule of
+/// `without_raw`), writing the new target once.
 pub(crate) fn strip_raw(req: &mut RequestHeader, names: &ParamNames) {
-    let Some(query) = req.uri.query().and_then(|q| without_raw(q, names)) else {
+    let Some(query) = req.uri.query() else {
         return;
     };
-    let mut target = req.uri.path().to_owned();
-    if !query.is_empty() {
-        target.push('?');
-        target.push_str(&query);
+    let path = req.uri.path();
+    let mut target = String::new();
+    if !push_kept(query, names, &[path, "?"], &mut target) {
+        return;
+    }
+    if target.len() == path.len() + 1 {
+        // Nothing of the query is left: no `?` either.
+        target.pop();
     }
     // The target was normalised and what remains of its query is a part of it: it parses.
-    let _ = super::target::set_target(req, &target);
+    let _ = super::target::set_target_owned(req, target);
 }
 
 /// Whether the query name `raw` (still encoded) names the parameter `wanted`, by flowgate's
 /// rule or by PHP's.
 fn same_param(raw: &str, wanted: &str) -> bool {
-    if !raw.contains(['%', '+', '.', ' ', '[']) {
+    if !raw
+        .bytes()
+        .any(|b| matches!(b, b'%' | b'+' | b'.' | b' ' | b'['))
+    {
         return raw == wanted;
     }
     let decoded = percent_decode_str(raw).decode_utf8_lossy();
@@ -214,6 +250,30 @@ mod tests {
                 Some(want).filter(|_| q != want),
                 "{q}"
             );
+        }
+    }
+
+    #[test]
+    fn the_target_loses_the_raw_parameters_and_keeps_the_rest() {
+        let n = names();
+        for (target, want) in [
+            (
+                "/init?siteid=a&visitor_context=e30%3D&x=1",
+                "/init?siteid=a&x=1",
+            ),
+            ("/init?visitor_context=e30&visitor_context_token=t", "/init"),
+            ("/init?visitor_context=e30&&x=?", "/init?&x=?"),
+            (
+                "/init?siteid=a&jsSessionId=b",
+                "/init?siteid=a&jsSessionId=b",
+            ),
+            ("/init?", "/init?"),
+            ("/init", "/init"),
+        ] {
+            let mut req = RequestHeader::build("GET", target.as_bytes(), None).unwrap();
+            strip_raw(&mut req, &n);
+            assert_eq!(req.uri.to_string(), want, "{target}");
+            assert_eq!(req.raw_path(), want.as_bytes(), "{target}");
         }
     }
 

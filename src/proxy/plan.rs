@@ -76,41 +76,31 @@ fn ids(raw: &RawParams<'_>) -> Result<Option<Ids>, params::BadId> {
 
 /// Decides what to do, running the context pipeline (and the token check) for an init; `page`
 /// is where the request came from, for the site's origins. Inits over a rate limit (`client`: the real
-/// client address) are not evaluated.
+/// client address) are not evaluated. `raw`: the widget's parameters found in the query.
 pub(crate) fn plan(
     route: RouteKind,
-    query: &str,
+    raw: &RawParams<'_>,
     client: Option<IpAddr>,
     page: PageHeaders<'_>,
     runtime: &Runtime,
 ) -> Plan {
     match route {
         RouteKind::Other => Plan::Untouched,
-        RouteKind::Init => {
-            let raw = params::find(query, &runtime.params);
-            match ids(&raw) {
-                Ok(Some(ids)) => {
-                    if let Some(scope) = runtime.limits.init(client, &ids.site) {
-                        return Plan::InitLimited(ids, scope);
-                    }
-                    let evaluated = visitor::evaluate_init(
-                        &raw,
-                        (&ids.site, &ids.session),
-                        &runtime.trust,
-                        page,
-                    );
-                    Plan::Init(ids, evaluated)
+        RouteKind::Init => match ids(raw) {
+            Ok(Some(ids)) => {
+                if let Some(scope) = runtime.limits.init(client, &ids.site) {
+                    return Plan::InitLimited(ids, scope);
                 }
-                Ok(None) | Err(_) => Plan::InitBadSession,
+                let evaluated =
+                    visitor::evaluate_init(raw, (&ids.site, &ids.session), &runtime.trust, page);
+                Plan::Init(ids, evaluated)
             }
-        }
-        RouteKind::Session => {
-            let raw = params::find(query, &runtime.params);
-            match ids(&raw) {
-                Ok(Some(ids)) => Plan::Session(ids),
-                Ok(None) => Plan::SessionNoIds,
-                Err(_) => Plan::SessionBadIds,
-            }
-        }
+            Ok(None) | Err(_) => Plan::InitBadSession,
+        },
+        RouteKind::Session => match ids(raw) {
+            Ok(Some(ids)) => Plan::Session(ids),
+            Ok(None) => Plan::SessionNoIds,
+            Err(_) => Plan::SessionBadIds,
+        },
     }
 }

@@ -146,6 +146,19 @@ pub(crate) fn set_target(req: &mut RequestHeader, path_and_query: &str) -> Resul
     }
 }
 
+/// [`set_target`] for a target already owned: an origin-form one (no authority to keep) is
+/// moved into the URI as it is, without the copy and the URI builder that
+/// `RequestHeader::set_raw_path` goes through (the query rewrite runs on every init request).
+pub(crate) fn set_target_owned(req: &mut RequestHeader, path_and_query: String) -> Result<(), ()> {
+    if req.uri.authority().is_some() || !path_and_query.starts_with('/') {
+        return set_target(req, &path_and_query);
+    }
+    let path_and_query =
+        http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path_and_query)).map_err(|_| ())?;
+    req.set_uri(http::Uri::from(path_and_query));
+    Ok(())
+}
+
 /// The normal form of an origin-form path (starting with `/`), or `None` when it already is.
 pub(crate) fn normalize_path(path: &str) -> Result<Option<String>, Refusal> {
     let bytes = path.as_bytes();
