@@ -4,6 +4,8 @@
 #
 #   benches/idle.sh                       # 10,000 keep-alive + 1,000 WebSockets, 10 s idle
 #   CONNS=2000 WS=200 HOLD=5 benches/idle.sh
+#   FLOWGATE=path/to/flowgate benches/idle.sh   # a built binary: no cargo build
+#   NGINX=path/to/nginx                         # default: the one on PATH
 #
 # One worker each (Pingora threads 1, nginx worker_processes 1), the same upstream
 # (benches/idle_upstream.py: `200 ok` for plain requests, a WebSocket echo after a 101).
@@ -30,8 +32,13 @@ ulimit -n "$need"
 
 # shellcheck source=benches/common.sh
 . benches/common.sh
-ensure_packages build load
-build_release
+if [ -n "${FLOWGATE:-}" ]; then
+  ensure_packages idle
+  NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+else
+  ensure_packages build idle
+  build_release
+fi
 
 WORK=$(mktemp -d /tmp/flowgate-idle.XXXXXX)
 PIDS=()

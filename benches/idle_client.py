@@ -5,6 +5,9 @@ the proxy's RSS and CPU before, with them open, and over HOLD seconds of idlenes
     python3 benches/idle_client.py PORT CONNS WS HOLD PID...
 
 Prints one tab-separated line: rss0_kb rss_keepalive_kb rss_ws_kb setup_cpu_ms idle_cpu_ms
+
+Every connection must be answered within STEP seconds, so a proxy that stops accepting (or a
+machine too loaded to keep up) fails the run with a message instead of hanging it.
 """
 
 import asyncio
@@ -14,6 +17,8 @@ import sys
 
 HZ = os.sysconf("SC_CLK_TCK")
 BATCH = 250
+# Longest wait for one connection's connect and answer.
+STEP = 30
 
 
 def rss_kb(pids):
@@ -75,7 +80,12 @@ async def websocket(port, held):
 
 async def open_all(make, port, n, held):
     for start in range(0, n, BATCH):
-        await asyncio.gather(*(make(port, held) for _ in range(min(BATCH, n - start))))
+        batch = (make(port, held) for _ in range(min(BATCH, n - start)))
+        try:
+            await asyncio.gather(*(asyncio.wait_for(c, STEP) for c in batch))
+        except (OSError, RuntimeError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
+            kind = make.__name__
+            sys.exit(f"idle_client: a {kind} connection failed with {len(held)} open: {e!r}")
 
 
 async def main():

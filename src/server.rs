@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::GenBackgroundService;
@@ -208,8 +209,22 @@ fn proxy_service(
             .endpoints()
             .set_pre_tls_callback(Arc::new(ProxyHeaderBeforeTls));
     }
-    service.add_tcp(&listen.to_string());
+    service.add_listener(plaintext_listener(listen));
     service
+}
+
+/// The plaintext proxy endpoint on `listen`: its accepted sockets have no read buffer of their
+/// own.
+///
+/// Pingora gives every accepted socket a 64 KiB read buffer by default, allocated (and zeroed)
+/// at accept and held as long as the connection is open: most of what an idle keep-alive
+/// connection or a WebSocket costs (`benches/idle.sh`). Plaintext reads do not need it: the
+/// front reads request heads into its own 4 KiB buffer, Pingora's HTTP/1 parser and body
+/// reader (64 KiB reads) and the h2 codec into theirs, so reads go straight to the socket; only
+/// a head over 4 KiB takes more than one read. TLS listeners keep the buffer: the TLS layer
+/// reads records in small pieces and the buffer saves system calls there.
+fn plaintext_listener(listen: std::net::SocketAddr) -> ListenerConfig {
+    ListenerConfig::tcp(listen.to_string()).l4_buffer(L4BufferSettings::default().read(0))
 }
 
 /// What the proxy runs with for `config`: its upstream pool (and, with several upstreams, the

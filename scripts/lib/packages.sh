@@ -31,7 +31,7 @@ test             path:/usr/share/gocode/src/github.com/golang-jwt/jwt/go.mod gol
 test             command:javac            default-jdk-headless
 test             debian-python:jwt        python3-jwt
 load,callgrind   command:wrk              wrk
-load,callgrind   command:nginx            nginx
+load,callgrind,idle command:nginx       nginx
 callgrind        command:valgrind         valgrind
 '
 # Why each is needed:
@@ -47,7 +47,7 @@ callgrind        command:valgrind         valgrind
 #   HTTP/2) as a second real client of the connection-layer tests (aborts, h2c, HTTP/1.0);
 #   the verifier and signer kits of other languages (tests/kits_*.rs): Go with Debian's
 #   golang-jwt (built offline, no module proxy), a JDK, PyJWT for Debian's own python3.
-# - load, callgrind: benches/load.sh and benches/instructions.sh.
+# - load, callgrind, idle: benches/load.sh, benches/instructions.sh and benches/idle.sh.
 
 # _flowgate_present CHECK: whether what CHECK names is installed.
 _flowgate_present() {

@@ -215,7 +215,9 @@ where
             }
         }
         if let Some(acceptor) = &self.tls {
-            return self.serve_tls(acceptor, l4, shutdown).await;
+            // Boxed: the TLS handshake's state is large, and inline it would size the future
+            // every plaintext connection holds for as long as it is open (idle included).
+            return Box::pin(self.serve_tls(acceptor, l4, shutdown)).await;
         }
         let mut persistent: Option<HttpPersistentSettings> = None;
         let mut first = true;
@@ -230,7 +232,8 @@ where
             }
             if !self.head_read(end) {
                 if end == HeadEnd::TargetTooLong {
-                    self.target_too_long(*l4).await;
+                    // Boxed for the same reason: rare, and not to be carried by every connection.
+                    Box::pin(self.target_too_long(*l4)).await;
                 }
                 return None;
             }
