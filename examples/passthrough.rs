@@ -39,9 +39,11 @@ fn main() {
         eprintln!("passthrough: UPSTREAM must be ip:port");
         std::process::exit(2);
     };
+    let threads = args.get(2).and_then(|t| t.parse().ok()).unwrap_or(1);
     let conf = ServerConf {
-        threads: args.get(2).and_then(|t| t.parse().ok()).unwrap_or(1),
-        work_stealing: args.get(3).is_none_or(|w| w != "false"),
+        threads,
+        // As flowgate does: no stealing with one thread (its single-threaded runtime is cheaper).
+        work_stealing: threads > 1 && args.get(3).is_none_or(|w| w != "false"),
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         pid_file: format!("/tmp/flowgate-passthrough-{}.pid", std::process::id()),
