@@ -155,7 +155,9 @@ run() { # name url conns [lua]
   printf '  %-12s %10s rps  p50 %8s µs  p99 %8s µs  cpu %6s µs/req\n' "$name" "$rps" "$p50" "$p99" "$cpu_us"
 }
 
-echo "flowgate load benchmark: $ROUNDS rounds × ${DURATION}s, wrk -t1 -c$CONNS, threads=$THREADS work_stealing=$WORK_STEALING h2c=$H2C pool=$POOL"
+# Both proxies steal work only from two threads on (one thread runs single-threaded).
+stealing=$WORK_STEALING; [ "$THREADS" -gt 1 ] || stealing="false (one thread)"
+echo "flowgate load benchmark: $ROUNDS rounds × ${DURATION}s, wrk -t1 -c$CONNS, threads=$THREADS work_stealing=$stealing h2c=$H2C pool=$POOL"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm-up (not recorded): fills the store with the 10,000 sessions.
 DURATION=2 run warmup-fg "http://127.0.0.1:$FG/" "$CONNS" "$WORK/init.lua" >/dev/null
