@@ -12,6 +12,19 @@ pub const EMAIL_SLOTS: [&str; 2] = ["visitor_email", "email"];
 /// Slots filled by `ims_telephone` (or `ims_phone`), in the fixed order.
 pub const PHONE_SLOTS: [&str; 3] = ["visitor_phone", "phone", "custom1"];
 
+/// Every slot in the contract's order, with the index of the value filling it (name, email,
+/// phone).
+const SLOTS: [(&str, usize); 8] = [
+    (NAME_SLOTS[0], 0),
+    (NAME_SLOTS[1], 0),
+    (NAME_SLOTS[2], 0),
+    (EMAIL_SLOTS[0], 1),
+    (EMAIL_SLOTS[1], 1),
+    (PHONE_SLOTS[0], 2),
+    (PHONE_SLOTS[1], 2),
+    (PHONE_SLOTS[2], 2),
+];
+
 /// The pre-fill values found in one context.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prefill<'a> {
@@ -43,19 +56,12 @@ pub fn prefill(ctx: &Context) -> Prefill<'_> {
 impl<'a> Prefill<'a> {
     /// `(slot, value)` for every filled slot, in the fixed order of the contract.
     pub fn slots(&self) -> impl Iterator<Item = (&'static str, &'a str)> + Clone + use<'a> {
-        let name = self
-            .name
-            .into_iter()
-            .flat_map(|v| NAME_SLOTS.map(|s| (s, v)));
-        let email = self
-            .email
-            .into_iter()
-            .flat_map(|v| EMAIL_SLOTS.map(|s| (s, v)));
-        let phone = self
-            .phone
-            .into_iter()
-            .flat_map(|v| PHONE_SLOTS.map(|s| (s, v)));
-        name.chain(email).chain(phone)
+        // One flat table rather than chained `flat_map`s: this runs twice per accepted init
+        // (the header's size, then its bytes), and the adapters cost ~75 instructions a slot.
+        let values = [self.name, self.email, self.phone];
+        SLOTS
+            .iter()
+            .filter_map(move |&(slot, which)| values[which].map(|v| (slot, v)))
     }
 
     /// Whether no slot is filled.
@@ -101,6 +107,31 @@ mod tests {
         let got = slots(r#"{"ims_telephone":"","ims_phone":"2","IMS_email":"x"}"#);
         assert_eq!(got.len(), 3);
         assert!(got.iter().all(|(_, v)| v == "2"));
+    }
+
+    #[test]
+    fn missing_values_leave_gaps_in_order() {
+        let got = slots(r#"{"ims_telephone":"5","ims_username":"Al"}"#);
+        let names: Vec<_> = got.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            names,
+            [
+                "visitor_name",
+                "username",
+                "name",
+                "visitor_phone",
+                "phone",
+                "custom1"
+            ]
+        );
+        let got = slots(r#"{"ims_email":"a@b"}"#);
+        assert_eq!(
+            got,
+            [
+                ("visitor_email", "a@b".to_owned()),
+                ("email", "a@b".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub(crate) mod spoof;
 
 use std::fmt;
 
-use crate::context::json::find_string_stop;
+use crate::context::json::find_writer_escape;
 use crate::context::{Context, Discard};
 use crate::prefill::Prefill;
 
@@ -67,7 +67,7 @@ fn encode_object<K: AsRef<str>, V: AsRef<str>>(
 /// `\u00XX`, everything else (including non-ASCII UTF-8) copied as is — serde_json's rules.
 pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
     // The bytes JSON must escape are the ones that end the JSON reader's plain runs.
-    write_json_string_with(out, s, find_string_stop);
+    write_json_string_with(out, s, find_writer_escape);
 }
 
 /// [`write_json_string`] with `find_escape` finding the next `"`, `\` or control byte (a

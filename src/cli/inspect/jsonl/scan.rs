@@ -3,7 +3,7 @@
 //! values. 64 bytes per step with AVX2 where the CPU has it (checked at run time, the build's
 //! baseline being SSE2), else the pipeline's 16-byte SSE2 scans.
 
-use crate::context::json::{find_ascii_string_stop, find_string_stop};
+use crate::context::json::{find_ascii_string_stop, find_writer_escape};
 
 /// Index of the first `"`, `\`, control (< 0x20) or non-ASCII (>= 0x80) byte of `b`: the end
 /// of a run that needs neither unescaping nor UTF-8 checks.
@@ -27,7 +27,7 @@ fn find_stop<const NON_ASCII: bool>(b: &[u8]) -> Option<usize> {
     if NON_ASCII {
         find_ascii_string_stop(b)
     } else {
-        find_string_stop(b)
+        find_writer_escape(b)
     }
 }
 
@@ -78,7 +78,7 @@ fn find_stop_avx2<const NON_ASCII: bool>(b: &[u8]) -> Option<usize> {
     let found = if NON_ASCII {
         find_ascii_string_stop(tail)
     } else {
-        find_string_stop(tail)
+        find_writer_escape(tail)
     };
     found.map(|p| i + p)
 }
