@@ -70,6 +70,17 @@ impl<R: Read> Lines<R> {
         }
     }
 
+    /// The input read but not yet handed out (it may end inside a line).
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Hands out the first `n` bytes of [`Self::pending`] without a search: the caller found a
+    /// line's end there itself (and `n` counts its `\n`).
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
     fn line(&self, range: std::ops::Range<usize>) -> Line<'_> {
         if range.len() > MAX_LINE_BYTES {
             Line::TooLong

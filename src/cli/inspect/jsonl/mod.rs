@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use self::input::{Line, Lines};
-use self::usual::usual_request;
+use self::usual::{usual_line, usual_request};
 use self::write::{write_answer, write_error};
 use crate::context::{Context, Pipeline};
 
@@ -53,12 +53,26 @@ pub(crate) fn run(input: impl Read, out: &mut impl Write) -> io::Result<()> {
     let mut ctx = Context::new();
     let mut scratch = Vec::new();
     let mut buf = Vec::with_capacity(2 * OUT_BYTES);
-    while let Some(line) = lines.next_line()? {
-        match line {
-            Line::Complete(line) => {
-                answer_line(line, &mut scratch, &mut pipeline, &mut ctx, &mut buf);
+    loop {
+        // The usual line is taken apart where it lies, its end found by that same scan: on a
+        // 20 KB line a separate search for the `\n` cost a fifth of the line's handling.
+        let pending = lines.pending();
+        if let Some((id, payload, len)) = usual_line(pending, &mut scratch)
+            && len <= MAX_LINE_BYTES
+        {
+            let result = pipeline.run(payload, &mut ctx);
+            write_answer(&mut buf, id, &ctx, result);
+            lines.consume(len + 1);
+        } else {
+            match lines.next_line()? {
+                Some(Line::Complete(line)) => {
+                    answer_line(line, &mut scratch, &mut pipeline, &mut ctx, &mut buf);
+                }
+                Some(Line::TooLong) => {
+                    write_error(&mut buf, None, "input line longer than 1 MiB");
+                }
+                None => break,
             }
-            Line::TooLong => write_error(&mut buf, None, "input line longer than 1 MiB"),
         }
         buf.push(b'\n');
         if buf.len() >= OUT_BYTES {

@@ -175,3 +175,68 @@ fn malformed_lines_get_an_error_object_each() {
     assert!(lines[3]["error"].is_string());
     assert_eq!(lines[4]["pairs"], serde_json::json!([]));
 }
+
+/// Hands out its bytes `.1` at a time, like a pipe.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.1.min(buf.len()).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn lines_taken_where_they_lie_are_the_lines_a_line_reader_gives() {
+    // Usual lines (ids of both kinds, `\/` escapes), lines that only look usual (something
+    // after the object, a quote inside, a control byte), serde_json's lines, empty lines, and
+    // a last line without `\n`, read whole and cut at every kind of boundary.
+    let payload = "eyJpbXNfZW1haWwiOiJ4QHkiLCJiIGIiOjF9";
+    let lines = [
+        format!(r#"{{"id":1,"b64":"{payload}"}}"#),
+        format!(r#"{{"id":"a b","b64":"{}"}}"#, payload.replace('Q', "\\/")),
+        format!(r#"{{"id":2,"b64":"{payload}"}} "#),
+        format!(r#"{{"id":3,"b64":"{payload}"}}x"#),
+        r#"{"id":4,"b64":"e3"0="}"#.to_owned(),
+        "{\"id\":5,\"b64\":\"e3\t0=\"}".to_owned(),
+        format!(r#"{{ "id": 6, "b64": "{payload}" }}"#),
+        String::new(),
+        r#"{"id":7,"b64":"e30\/"}"#.to_owned(),
+        "not json".to_owned(),
+        format!(r#"{{"id":8,"b64":"{}"}}"#, "QUFB".repeat(3000)),
+        r#"{"id":9,"b64":"e30="}"#.to_owned(),
+    ];
+    let mut input = lines.join("\n");
+    input = format!("{input}\n{input}");
+    let want: String = input
+        .split('\n')
+        .map(|line| run_str(&format!("{line}\n")))
+        .collect();
+    for step in [1 << 20, 4_096, 1_000, 97, 7, 1] {
+        let mut out = Vec::new();
+        run(Trickle(input.as_bytes(), step), &mut out).unwrap_or_default();
+        assert_eq!(String::from_utf8(out).unwrap_or_default(), want, "{step}");
+    }
+}
+
+#[test]
+fn an_overlong_usual_line_is_too_long_even_when_read_whole() {
+    // The first line grows the read buffer to 2 MiB and ends just past it, so the next read
+    // brings in the whole of the second one, over 1 MiB.
+    let usual = |len: usize| format!(r#"{{"id":1,"b64":"{}"}}"#, "A".repeat(len - 17));
+    let (first, second) = (usual(2 * MAX_LINE_BYTES + 10), usual(MAX_LINE_BYTES + 1));
+    let got = run_str(&format!(
+        "{first}\n{second}\n{{\"id\":2,\"b64\":\"e30=\"}}\n"
+    ));
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].contains("\"error\""), "{}", &lines[0]);
+    assert!(lines[1].contains("\"error\""), "{}", &lines[1]);
+    assert!(
+        lines[2].starts_with("{\"id\":2,\"pairs\":[]"),
+        "{}",
+        lines[2]
+    );
+}

@@ -13,7 +13,29 @@ pub(super) fn usual_request<'a>(
     line: &'a [u8],
     scratch: &'a mut Vec<u8>,
 ) -> Option<(&'a [u8], &'a [u8])> {
-    let rest = line.strip_prefix(br#"{"id":"#)?;
+    usual_object(line, scratch)
+        .and_then(|(id, payload, len)| (len == line.len()).then_some((id, payload)))
+}
+
+/// [`usual_request`] on the line at the start of `pending` (the unread input), found without a
+/// search for its `\n` first: the payload's scan stops at the first control byte, so the `\n`
+/// right after the object is the line's end exactly when the object is followed by one. Also
+/// returns the line's length (without the `\n`). `None` when the line is not a usual one, or is
+/// not wholly in `pending`.
+pub(super) fn usual_line<'a>(
+    pending: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Option<(&'a [u8], &'a [u8], usize)> {
+    usual_object(pending, scratch).filter(|&(_, _, len)| pending.get(len) == Some(&b'\n'))
+}
+
+/// The usual object at the start of `text`, which may go on after it: its id, its payload, and
+/// its length.
+fn usual_object<'a>(
+    text: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Option<(&'a [u8], &'a [u8], usize)> {
+    let rest = text.strip_prefix(br#"{"id":"#)?;
     let id_len = match rest.first()? {
         b'"' => {
             let end = rest[1..]
@@ -24,26 +46,33 @@ pub(super) fn usual_request<'a>(
         _ => integer_len(rest)?,
     };
     let (id, rest) = rest.split_at(id_len);
-    let body = rest.strip_prefix(br#","b64":""#)?.strip_suffix(br#""}"#)?;
-    // Every `"`, `\`, control and non-ASCII byte is a stop, in one pass; only `\/` may be one.
+    let body = rest.strip_prefix(br#","b64":""#)?;
+    let body_start = text.len() - body.len();
+    // Every `"`, `\`, control and non-ASCII byte is a stop, in one pass; only `\/` may be one,
+    // and the first `"` must close the object.
     let mut copied = 0;
     let mut escaped = false;
     scratch.clear();
-    while let Some(p) = find_body_stop(&body[copied..]) {
-        let at = copied + p;
-        if body[at] != b'\\' || body.get(at + 1) != Some(&b'/') {
-            return None;
+    loop {
+        let at = copied + find_body_stop(&body[copied..])?;
+        match (body[at], body.get(at + 1)) {
+            (b'"', Some(b'}')) => {
+                let len = body_start + at + 2;
+                if !escaped {
+                    return Some((id, &body[..at], len));
+                }
+                scratch.extend_from_slice(&body[copied..at]);
+                return Some((id, scratch, len));
+            }
+            (b'\\', Some(b'/')) => {
+                scratch.extend_from_slice(&body[copied..at]);
+                scratch.push(b'/');
+                copied = at + 2;
+                escaped = true;
+            }
+            _ => return None,
         }
-        scratch.extend_from_slice(&body[copied..at]);
-        scratch.push(b'/');
-        copied = at + 2;
-        escaped = true;
     }
-    if !escaped {
-        return Some((id, body));
-    }
-    scratch.extend_from_slice(&body[copied..]);
-    Some((id, scratch))
 }
 
 /// The length of the JSON integer at the start of `s` (`-?(0|[1-9][0-9]*)`), if one is there.
