@@ -36,24 +36,26 @@ fn find_stop<const NON_ASCII: bool>(b: &[u8]) -> Option<usize> {
 #[target_feature(enable = "avx2")]
 fn find_stop_avx2<const NON_ASCII: bool>(b: &[u8]) -> Option<usize> {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set1_epi8, _mm256_xor_si256,
+        __m256i, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_min_epu8,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8, _mm256_xor_si256,
     };
-    // The top bit set in each stop byte (0xff, or a non-ASCII byte's own).
+    // 0xff in each stop byte.
     #[target_feature(enable = "avx2")]
     fn classify<const NON_ASCII: bool>(v: __m256i) -> __m256i {
+        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+        if NON_ASCII {
+            // As signed bytes, the control bytes and the non-ASCII ones are exactly those
+            // below 0x20: one compare for both.
+            let low_or_high = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+            let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+            return _mm256_or_si256(_mm256_or_si256(low_or_high, quote), backslash);
+        }
         // Bit 1 flipped maps `"` to 0x20 and control bytes onto 0x00-0x1f, nothing else to
         // 0x20 or below (see `find_string_stop`).
         let flipped = _mm256_xor_si256(v, _mm256_set1_epi8(0x02));
         let quote_or_control =
             _mm256_cmpeq_epi8(_mm256_min_epu8(flipped, _mm256_set1_epi8(0x20)), flipped);
-        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
-        let stops = _mm256_or_si256(quote_or_control, backslash);
-        if NON_ASCII {
-            _mm256_or_si256(stops, v)
-        } else {
-            stops
-        }
+        _mm256_or_si256(quote_or_control, backslash)
     }
     let mut i = 0;
     while i + 64 <= b.len() {
