@@ -126,21 +126,23 @@ impl<R: Read> Lines<R> {
     }
 }
 
+/// A reader that hands out its bytes (`.0`) at most `.1` at a time, like a pipe.
+#[cfg(test)]
+pub(super) struct Trickle<'a>(pub(super) &'a [u8], pub(super) usize);
+
+#[cfg(test)]
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.1.min(buf.len()).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Hands out its bytes a few at a time, like a pipe.
-    struct Trickle<'a>(&'a [u8], usize);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.1.min(buf.len()).min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
 
     fn lines(input: &[u8], step: usize) -> Vec<Option<Vec<u8>>> {
         let mut lines = Lines::new(Trickle(input, step));

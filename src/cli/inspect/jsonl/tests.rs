@@ -2,6 +2,7 @@
 
 use serde::ser::{SerializeMap, SerializeSeq, Serializer as _};
 
+use super::input::Trickle;
 use super::*;
 use crate::prefill::prefill;
 
@@ -174,18 +175,6 @@ fn malformed_lines_get_an_error_object_each() {
     assert_eq!(lines[3]["id"], 2);
     assert!(lines[3]["error"].is_string());
     assert_eq!(lines[4]["pairs"], serde_json::json!([]));
-}
-
-/// Hands out its bytes `.1` at a time, like a pipe.
-struct Trickle<'a>(&'a [u8], usize);
-
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.1.min(buf.len()).min(self.0.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
-    }
 }
 
 #[test]
