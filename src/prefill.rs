@@ -12,18 +12,29 @@ pub const EMAIL_SLOTS: [&str; 2] = ["visitor_email", "email"];
 /// Slots filled by `ims_telephone` (or `ims_phone`), in the fixed order.
 pub const PHONE_SLOTS: [&str; 3] = ["visitor_phone", "phone", "custom1"];
 
-/// Every slot in the contract's order, with the index of the value filling it (name, email,
-/// phone).
-const SLOTS: [(&str, usize); 8] = [
-    (NAME_SLOTS[0], 0),
-    (NAME_SLOTS[1], 0),
-    (NAME_SLOTS[2], 0),
-    (EMAIL_SLOTS[0], 1),
-    (EMAIL_SLOTS[1], 1),
-    (PHONE_SLOTS[0], 2),
-    (PHONE_SLOTS[1], 2),
-    (PHONE_SLOTS[2], 2),
+/// Every pre-fill slot, in the fixed order of the contract.
+pub const ALL_SLOTS: [&str; 8] = [
+    NAME_SLOTS[0],
+    NAME_SLOTS[1],
+    NAME_SLOTS[2],
+    EMAIL_SLOTS[0],
+    EMAIL_SLOTS[1],
+    PHONE_SLOTS[0],
+    PHONE_SLOTS[1],
+    PHONE_SLOTS[2],
 ];
+
+/// Each of [`ALL_SLOTS`] with the value filling it: 0 the name, 1 the email, 2 the phone.
+const SLOTS: [(&str, usize); 8] = {
+    let filled_by = [0, 0, 0, 1, 1, 2, 2, 2];
+    let mut table = [("", 0); 8];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = (ALL_SLOTS[i], filled_by[i]);
+        i += 1;
+    }
+    table
+};
 
 /// The pre-fill values found in one context.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

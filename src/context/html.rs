@@ -18,6 +18,8 @@ use std::mem::MaybeUninit;
 
 use memchr::{memchr, memchr2};
 
+use super::word::{bytes_equal, zero_bytes};
+
 /// The named references PHP decodes with `ENT_HTML5`: the 2,125 names of PHP's
 /// `ext/standard/html_tables/ents_html5.txt`, semicolon form only.
 ///
@@ -899,14 +901,13 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
         // not, PHP finds no reference either.
         if let Some(chunk) = bytes.get(start..).and_then(<[u8]>::first_chunk::<8>) {
             let word = u64::from_le_bytes(*chunk);
-            let x = word ^ (ONES * u64::from(b';'));
-            let semis = x.wrapping_sub(ONES) & !x & HIGHS;
+            let semis = bytes_equal(word, b';');
             if semis != 0 {
                 // The lowest hit of the zero-byte test is always a real one.
                 let len = (semis.trailing_zeros() / 8) as usize;
                 let name_mask = (1u64 << (8 * len)) - 1;
                 // Keys are zero-padded: a NUL inside the name would match a shorter name.
-                if (word.wrapping_sub(ONES) & !word & HIGHS) & name_mask != 0 {
+                if zero_bytes(word) & name_mask != 0 {
                     return None;
                 }
                 let index = lookup_short_name(word & name_mask)?;
@@ -921,14 +922,12 @@ fn reference_at(bytes: &[u8], at: usize) -> Option<(usize, Decoded)> {
             let word = u64::from_le_bytes(w);
             w.copy_from_slice(second);
             let word2 = u64::from_le_bytes(w);
-            let x = word2 ^ (ONES * u64::from(b';'));
-            let semis = x.wrapping_sub(ONES) & !x & HIGHS;
+            let semis = bytes_equal(word2, b';');
             // No `;` in the first word, or the path above would have taken it.
             if semis != 0 {
                 let len2 = (semis.trailing_zeros() / 8) as usize;
                 let name_mask = (1u64 << (8 * len2)) - 1;
-                let nuls = (word.wrapping_sub(ONES) & !word & HIGHS)
-                    | ((word2.wrapping_sub(ONES) & !word2 & HIGHS) & name_mask);
+                let nuls = zero_bytes(word) | (zero_bytes(word2) & name_mask);
                 if nuls != 0 {
                     return None;
                 }
@@ -1238,11 +1237,6 @@ pub fn strip_tags_into(input: &str, out: &mut String) {
     }
 }
 
-/// Every byte 1, and every byte's high bit: the constants of the classic word-at-a-time
-/// zero-byte test.
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
 /// Where a word-at-a-time scan stopped.
 enum Scan {
     /// Index of the first needle.
@@ -1270,10 +1264,9 @@ fn scan_words<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N], words
         // Per needle, the classic "has zero byte" test on word ^ needle. Its lowest set bit is
         // always a real match (false positives only appear above a real one), so the lowest
         // bit of the union is the first match of any needle.
-        let hits = needles.iter().fold(0, |acc, needle| {
-            let x = word ^ (ONES * u64::from(*needle));
-            acc | (x.wrapping_sub(ONES) & !x & HIGHS)
-        });
+        let hits = needles
+            .iter()
+            .fold(0, |acc, needle| acc | bytes_equal(word, *needle));
         if hits != 0 {
             return Scan::Found(pos + (hits.trailing_zeros() / 8) as usize);
         }

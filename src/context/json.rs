@@ -21,6 +21,7 @@ use std::hash::BuildHasher as _;
 use hashbrown::HashTable;
 
 use super::limits::MAX_JSON_DEPTH;
+use super::word::{bytes_below, bytes_equal};
 
 /// Why a document was not accepted as an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -740,20 +741,11 @@ fn gather_short(b: &[u8]) -> u64 {
     }
 }
 
-/// A mask with bit 7 set in each byte of `x` that is `"`, `\\` or a control byte, exact from
-/// the lowest byte up to the first such byte (above it a borrow may flag more). The usual
-/// zero-byte test: `v - 0x01…` borrows out of exactly the bytes that are zero, or below 0x20
-/// for `x - 0x20…`, and `!v` drops the bytes >= 0x80.
+/// The bytes of `x` that are `"`, `\\` or a control byte ([`super::word`]: exact up to the
+/// first).
 #[inline(always)]
 fn word_stops(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let quote = x ^ (ONES * u64::from(b'"'));
-    let backslash = x ^ (ONES * u64::from(b'\\'));
-    let stops = (quote.wrapping_sub(ONES) & !quote)
-        | (backslash.wrapping_sub(ONES) & !backslash)
-        | (x.wrapping_sub(ONES * 0x20) & !x);
-    stops & HIGHS
+    bytes_equal(x, b'"') | bytes_equal(x, b'\\') | bytes_below(x, 0x20)
 }
 
 /// Length of the escape after a backslash (`rest` starts after it); validates `\u` pairs.

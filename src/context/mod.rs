@@ -11,6 +11,7 @@ pub mod limits;
 pub(crate) mod scalar;
 mod simd;
 pub mod strict;
+mod word;
 
 use std::fmt;
 

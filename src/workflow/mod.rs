@@ -30,19 +30,8 @@ pub use conversation::{AnswerError, Captured, Conversation, Outcome, Prompt, Sou
 pub use definition::{Condition, Field, Node, NodeKind, Workflow, WorkflowError};
 pub use prefill::{Prefill, PrefillError};
 
-use crate::prefill::{EMAIL_SLOTS, NAME_SLOTS, PHONE_SLOTS};
-
 /// The pre-fill slots a workflow field may be named after, in the fixed order of SPEC §1.6.
-pub const PREFILL_SLOTS: [&str; 8] = [
-    NAME_SLOTS[0],
-    NAME_SLOTS[1],
-    NAME_SLOTS[2],
-    EMAIL_SLOTS[0],
-    EMAIL_SLOTS[1],
-    PHONE_SLOTS[0],
-    PHONE_SLOTS[1],
-    PHONE_SLOTS[2],
-];
+pub const PREFILL_SLOTS: [&str; 8] = crate::prefill::ALL_SLOTS;
 
 /// Longest answer kept from a visitor, in Unicode code points (the context's value cap).
 pub const MAX_ANSWER_CHARS: usize = 500;
